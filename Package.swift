@@ -1,0 +1,76 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "auditlog",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "auditlog", targets: ["auditlog"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .target(
+            name: "PostgresLibPQ",
+            dependencies: [
+                "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(name: "AuditCore"),
+        .target(
+            name: "AuditStore",
+            dependencies: [
+                "AuditCore",
+                "PostgresLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "AuditHTTP",
+            dependencies: [
+                "AuditCore",
+                "AuditStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "auditlog",
+            dependencies: [
+                "AuditCore",
+                "AuditStore",
+                "AuditHTTP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "TestSupport",
+            dependencies: ["AuditStore", "PostgresLibPQ"],
+            path: "Tests/TestSupport"
+        ),
+        .testTarget(name: "AuditCoreTests", dependencies: ["AuditCore"]),
+        .testTarget(name: "PostgresLibPQTests", dependencies: ["PostgresLibPQ", "TestSupport"]),
+        .testTarget(name: "AuditStoreTests", dependencies: ["AuditStore", "AuditCore", "PostgresLibPQ", "TestSupport"]),
+        .testTarget(
+            name: "AuditHTTPTests",
+            dependencies: [
+                "AuditHTTP", "AuditStore", "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

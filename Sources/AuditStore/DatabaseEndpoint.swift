@@ -1,0 +1,45 @@
+import Foundation
+import Logging
+import PostgresLibPQ
+
+/// Where the commands find PostgreSQL: `DATABASE_URL`/`DATABASE_ADMIN_URL`, or the
+/// embedded database under `AUDITLOG_DATA_DIR`, held for as long as the endpoint is open.
+public final class DatabaseEndpoint: Sendable {
+    /// Owner of the schema, for `migrate` and administrative commands.
+    public let adminConninfo: String
+    /// The service role (`auditlog_app`), for everything that serves tenants.
+    public let appConninfo: String
+    private let lease: EmbeddedDatabaseLease?
+
+    private init(adminConninfo: String, appConninfo: String, lease: EmbeddedDatabaseLease?) {
+        self.adminConninfo = adminConninfo
+        self.appConninfo = appConninfo
+        self.lease = lease
+    }
+
+    public static func open(
+        _ configuration: ServiceConfiguration, for purpose: EmbeddedDatabaseLease.Purpose, logger: Logger
+    ) async throws -> DatabaseEndpoint {
+        if let url = configuration.databaseURL {
+            return DatabaseEndpoint(adminConninfo: configuration.databaseAdminURL ?? url, appConninfo: url, lease: nil)
+        }
+        let directory = configuration.dataDirectory
+        return try await runBlocking {
+            let database = try EmbeddedPostgres(dataDirectory: directory)
+            let lease = try EmbeddedDatabaseLease.acquire(database, for: purpose, logger: logger)
+            return DatabaseEndpoint(adminConninfo: database.adminConninfo(), appConninfo: database.appConninfo(), lease: lease)
+        }
+    }
+
+    /// True when this process runs its own embedded PostgreSQL.
+    public var isEmbedded: Bool { lease != nil }
+
+    /// The embedded data directory, when there is one.
+    public var dataDirectory: URL? { lease?.database.dataDirectory }
+
+    /// Gives the embedded database back (stopping it if this process holds it).
+    public func close() async {
+        guard let lease else { return }
+        _ = try? await runBlocking { lease.release() }
+    }
+}

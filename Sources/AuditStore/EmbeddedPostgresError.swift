@@ -1,0 +1,5 @@
+/// Why the embedded database could not be prepared, started or stopped; the message is for people.
+public struct EmbeddedPostgresError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var description: String { message }
+}

@@ -1,0 +1,50 @@
+import Foundation
+
+/// One file of `sql/`, named `NNNN_name.sql`.
+public struct Migration: Sendable, Equatable {
+    public var version: Int
+    public var name: String
+    public var sql: String
+
+    /// The migrations in `directory`, in version order.
+    public static func load(from directory: URL) throws -> [Migration] {
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".sql") }
+        var migrations: [Migration] = []
+        for file in files {
+            let stem = String(file.dropLast(4))
+            guard let underscore = stem.firstIndex(of: "_"), let version = Int(stem[..<underscore]) else { continue }
+            let sql = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
+            migrations.append(Migration(version: version, name: stem, sql: sql))
+        }
+        migrations.sort { $0.version < $1.version }
+        for (previous, next) in zip(migrations, migrations.dropFirst()) where previous.version == next.version {
+            throw MigrationError(message: "two migrations share version \(next.version): \(previous.name) and \(next.name)")
+        }
+        return migrations
+    }
+
+    /// Where `sql/` is: `AUDITLOG_SQL_DIR`, beside the executable (`sql/`, `../share/auditlog/sql/`),
+    /// the working directory, then the source checkout this binary was built from.
+    public static func defaultDirectory() throws -> URL {
+        let environment = ProcessInfo.processInfo.environment
+        var candidates: [URL] = []
+        if let configured = environment["AUDITLOG_SQL_DIR"] { candidates.append(URL(fileURLWithPath: configured)) }
+        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath().deletingLastPathComponent()
+        candidates.append(executable.appendingPathComponent("sql"))
+        candidates.append(executable.appendingPathComponent("../share/auditlog/sql"))
+        candidates.append(URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("sql"))
+        // Sources/AuditStore/Migration.swift → the checkout's sql/.
+        candidates.append(URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../sql"))
+        for candidate in candidates {
+            let path = candidate.standardizedFileURL.path
+            if FileManager.default.fileExists(atPath: path + "/0001_roles.sql") { return candidate.standardizedFileURL }
+        }
+        throw MigrationError(message: "the sql/ migrations folder was not found; set AUDITLOG_SQL_DIR")
+    }
+}
+
+/// A migration problem, worded for the operator.
+public struct MigrationError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var description: String { message }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import Logging
+import PostgresLibPQ
+
+/// Applies pending `sql/` migrations in order, each in its own transaction, and records
+/// them in `public.auditlog_migration` (version, name, checksum, time).
+///
+/// Safe to run twice and from several processes at once: a session advisory lock
+/// serialises runners, and applied versions are skipped. A migration whose file changed
+/// after it was applied is refused, since the database no longer matches the file.
+public struct MigrationRunner: Sendable {
+    public var migrations: [Migration]
+    /// Days of daily partitions kept behind today (the global retention).
+    public var retentionDays: Int
+    public var logger: Logger
+
+    public init(migrations: [Migration], retentionDays: Int, logger: Logger) {
+        self.migrations = migrations
+        self.retentionDays = retentionDays
+        self.logger = logger
+    }
+
+    static let lockKey = 0x6175_6469_746c_6f67 as Int64  // "auditlog"
+
+    /// Runs the migrations over `adminConninfo`; returns the names applied now.
+    /// When `appConninfo` carries a password for `auditlog_app`, the role is given it.
+    @discardableResult
+    public func run(adminConninfo: String, appConninfo: String? = nil) throws -> [String] {
+        let connection: PostgresConnection
+        do {
+            connection = try PostgresConnection(conninfo: adminConninfo)
+        } catch let error as PostgresError {
+            throw MigrationError(message: "cannot connect to the database to migrate: \(error.message)")
+        }
+        try connection.query("SELECT pg_advisory_lock(\(Self.lockKey))")
+        defer { _ = try? connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))") }
+
+        try connection.executeScript(unsafeSQL: """
+            CREATE TABLE IF NOT EXISTS public.auditlog_migration (
+                version    integer     PRIMARY KEY,
+                name       text        NOT NULL,
+                checksum   text        NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            )
+            """)
+        var applied: [Int: (name: String, checksum: String)] = [:]
+        for row in try connection.query("SELECT version, name, checksum FROM public.auditlog_migration").rows {
+            applied[try row.decode(Int.self, at: 0)] = (try row.decode(String.self, at: 1), try row.decode(String.self, at: 2))
+        }
+        var appliedNow: [String] = []
+        for migration in migrations {
+            let checksum = try connection.query("SELECT md5(\(migration.sql))").rows[0].decode(String.self, at: 0)
+            if let existing = applied[migration.version] {
+                guard existing.checksum == checksum else {
+                    throw MigrationError(message: """
+                        migration \(migration.name) was changed after it was applied to this database; \
+                        add a new migration instead of editing an applied one
+                        """)
+                }
+                continue
+            }
+            logger.info("applying migration", metadata: ["migration": "\(migration.name)"])
+            do {
+                try connection.withTransaction { connection in
+                    try connection.executeScript(unsafeSQL: migration.sql)
+                    try connection.executeScript(unsafeSQL: "RESET ROLE")
+                    try connection.query("""
+                        INSERT INTO public.auditlog_migration (version, name, checksum)
+                        VALUES (\(migration.version), \(migration.name), \(checksum))
+                        """)
+                }
+            } catch let error as PostgresError {
+                var message = "migration \(migration.name) failed: \(error.message)"
+                if let detail = error.detail { message += " (\(detail))" }
+                if let hint = error.hint { message += " Hint: \(hint)" }
+                throw MigrationError(message: message)
+            }
+            appliedNow.append(migration.name)
+        }
+        try ensurePartitions(connection)
+        try setAppPassword(connection, appConninfo: appConninfo)
+        return appliedNow
+    }
+
+    /// Daily partitions for the whole retention window and a week ahead.
+    private func ensurePartitions(_ connection: PostgresConnection) throws {
+        let made = try connection.query("""
+            SELECT audit.ensure_partitions(current_date - \(retentionDays)::integer, current_date + 7)
+            """).rows[0].decode(Int.self, at: 0)
+        if made > 0 { logger.info("created partitions", metadata: ["count": "\(made)"]) }
+    }
+
+    private func setAppPassword(_ connection: PostgresConnection, appConninfo: String?) throws {
+        guard let appConninfo, let settings = ConnInfo.parse(appConninfo),
+              settings["user"] == "auditlog_app", let password = settings["password"], !password.isEmpty else { return }
+        try connection.executeScript(unsafeSQL: "ALTER ROLE auditlog_app PASSWORD \(try connection.escapeLiteral(password))")
+    }
+
+    /// The highest version among the migrations this binary carries.
+    public var latestVersion: Int { migrations.last?.version ?? 0 }
+}

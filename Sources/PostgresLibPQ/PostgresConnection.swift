@@ -1,0 +1,281 @@
+import CLibPQ
+import Foundation
+
+/// One blocking libpq connection (`PGconn*`), finished on `deinit`.
+///
+/// Every call blocks the calling thread until the server answers, so a connection is only
+/// ever used from the serial queue that `ConnectionPool` gives it, never from Swift's
+/// cooperative thread pool. It is deliberately not `Sendable`.
+public final class PostgresConnection {
+    private var handle: OpaquePointer
+    /// Prepared statement names by SQL text (`PQprepare` once, then `PQexecPrepared`).
+    private var statements: [String: String] = [:]
+    private var statementCounter = 0
+    /// Statements kept per connection before the cache is emptied and started again.
+    static let statementCacheLimit = 512
+
+    /// Connects with a libpq conninfo string (`host=… dbname=…`) or URI (`postgresql://…`).
+    public init(conninfo: String) throws {
+        guard let handle = PQconnectdb(conninfo) else {
+            throw PostgresError(code: .connectionFailed, message: "libpq could not allocate a connection")
+        }
+        self.handle = handle
+        guard PQstatus(handle) == CONNECTION_OK else {
+            let message = PostgresError.connectionMessage(handle) ?? "connection failed"
+            PQfinish(handle)
+            throw PostgresError(code: .connectionFailed, message: message)
+        }
+        try configureSession()
+    }
+
+    deinit { PQfinish(handle) }
+
+    /// Server-side process id of this session (for `pg_terminate_backend` and logs).
+    public var backendPID: Int32 { PQbackendPID(handle) }
+
+    /// The server's version number, e.g. 150018.
+    public var serverVersion: Int { Int(PQserverVersion(handle)) }
+
+    /// True when the connection is open and not inside a transaction.
+    public var isIdle: Bool {
+        PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE
+    }
+
+    private func configureSession() throws {
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
+        guard PQsetClientEncoding(handle, "UTF8") == 0 else {
+            throw PostgresError(code: .connectionFailed, message: "the server refused UTF8 client encoding")
+        }
+        try executeScript(unsafeSQL: "SET DateStyle = 'ISO'; SET TimeZone = 'UTC'; SET IntervalStyle = 'iso_8601'")
+    }
+
+    // MARK: Health
+
+    /// Checks, without blocking, that the server has not closed the session while it sat idle
+    /// (a terminated backend or a restarted server sends its goodbye and closes the socket).
+    public func checkAlive() -> Bool {
+        guard PQstatus(handle) == CONNECTION_OK else { return false }
+        let socket = PQsocket(handle)
+        guard socket >= 0 else { return false }
+        var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+        let ready = poll(&descriptor, 1, 0)
+        if ready == 0 { return true }
+        if ready < 0 { return false }
+        // Something arrived on an idle session: only a notice, a notification or a goodbye.
+        guard PQconsumeInput(handle) == 1 else { return false }
+        while let notification = PQnotifies(handle) { PQfreemem(notification) }
+        return PQstatus(handle) == CONNECTION_OK
+    }
+
+    /// Re-establishes the session with the same parameters, dropping prepared statements.
+    public func reconnect() throws {
+        statements.removeAll()
+        PQreset(handle)
+        guard PQstatus(handle) == CONNECTION_OK else {
+            throw PostgresError(code: .connectionFailed, message: PostgresError.connectionMessage(handle) ?? "reconnect failed")
+        }
+        try configureSession()
+    }
+
+    // MARK: Queries
+
+    /// Runs one parameterized statement, prepared once per connection and cached by its SQL text.
+    @discardableResult
+    public func query(_ query: PostgresQuery) throws -> PostgresResult {
+        do {
+            return try runPrepared(query)
+        } catch let error as PostgresError
+            where error.sqlState == "0A000" && error.message.contains("cached plan") && PQtransactionStatus(handle) == PQTRANS_IDLE {
+            // A table the statement reads changed shape since it was prepared: prepare again.
+            try forget(sql: query.sql)
+            return try runPrepared(query)
+        }
+    }
+
+    /// Runs one parameterized statement without preparing it (for one-off statements).
+    @discardableResult
+    public func queryUnprepared(_ query: PostgresQuery) throws -> PostgresResult {
+        let result = withParameters(query.binds) { values, count in
+            PQexecParams(handle, query.sql, count, nil, values, nil, nil, 0)
+        }
+        return try check(result)
+    }
+
+    /// Runs SQL text without parameters, possibly several statements (migrations, `BEGIN; SET LOCAL …`).
+    ///
+    /// The text must come from the program or the `sql/` folder, never from input.
+    @discardableResult
+    public func executeScript(unsafeSQL sql: String) throws -> PostgresResult {
+        try check(PQexec(handle, sql))
+    }
+
+    /// Quotes a string as an SQL literal with `PQescapeLiteral`, for the few commands that take no binds (`SET`).
+    public func escapeLiteral(_ value: String) throws -> String {
+        let utf8 = Array(value.utf8)
+        guard let escaped = PQescapeLiteral(handle, value, utf8.count) else {
+            throw PostgresError(code: .server, message: PostgresError.connectionMessage(handle) ?? "could not escape a literal")
+        }
+        defer { PQfreemem(escaped) }
+        return String(cString: escaped)
+    }
+
+    /// Runs `body` inside `BEGIN … COMMIT`, rolling back when it throws.
+    ///
+    /// `preamble` is sent in the same round trip as `BEGIN` (for `SET LOCAL`); it must be
+    /// program text with any values quoted by `escapeLiteral`.
+    public func withTransaction<T>(preamble: String? = nil, _ body: (PostgresConnection) throws -> T) throws -> T {
+        let begin = preamble.map { "BEGIN; \($0)" } ?? "BEGIN"
+        do {
+            try executeScript(unsafeSQL: begin)
+        } catch {
+            rollbackQuietly()
+            throw error
+        }
+        let value: T
+        do {
+            value = try body(self)
+        } catch {
+            rollbackQuietly()
+            throw error
+        }
+        try executeScript(unsafeSQL: "COMMIT")
+        return value
+    }
+
+    private func rollbackQuietly() {
+        guard PQstatus(handle) == CONNECTION_OK, PQtransactionStatus(handle) != PQTRANS_IDLE else { return }
+        if let result = PQexec(handle, "ROLLBACK") { PQclear(result) }
+    }
+
+    // MARK: COPY
+
+    /// Streams rows into `COPY … FROM STDIN` (text format); returns the number of rows copied.
+    ///
+    /// `sql` is program text; each row's values are escaped here for COPY's text format.
+    @discardableResult
+    public func copyIn(unsafeSQL sql: String, rows: some Sequence<[String?]>) throws -> Int {
+        let start = PQexec(handle, sql)
+        guard let start, PQresultStatus(start) == PGRES_COPY_IN else {
+            _ = try check(start)
+            throw PostgresError(code: .copyFailed, message: "the statement did not start COPY FROM STDIN")
+        }
+        PQclear(start)
+        var buffer = [UInt8]()
+        buffer.reserveCapacity(1 << 16)
+        var count = 0
+        func flush() throws {
+            guard !buffer.isEmpty else { return }
+            let sent = buffer.withUnsafeBufferPointer { bytes in
+                bytes.withMemoryRebound(to: CChar.self) { PQputCopyData(handle, $0.baseAddress, Int32($0.count)) }
+            }
+            guard sent == 1 else {
+                throw PostgresError(code: .copyFailed, message: PostgresError.connectionMessage(handle) ?? "COPY data was not sent")
+            }
+            buffer.removeAll(keepingCapacity: true)
+        }
+        do {
+            for row in rows {
+                CopyTextFormat.append(row: row, to: &buffer)
+                count += 1
+                if buffer.count >= 1 << 16 { try flush() }
+            }
+            try flush()
+        } catch {
+            _ = PQputCopyEnd(handle, "client aborted COPY")
+            drainResults()
+            throw error
+        }
+        guard PQputCopyEnd(handle, nil) == 1 else {
+            throw PostgresError(code: .copyFailed, message: PostgresError.connectionMessage(handle) ?? "COPY end was not sent")
+        }
+        var failure: PostgresError?
+        while let result = PQgetResult(handle) {
+            if PQresultStatus(result) != PGRES_COMMAND_OK, failure == nil {
+                failure = PostgresError.fromResult(result, connection: handle)
+            }
+            PQclear(result)
+        }
+        if let failure { throw failure }
+        return count
+    }
+
+    private func drainResults() {
+        while let result = PQgetResult(handle) { PQclear(result) }
+    }
+
+    // MARK: Internals
+
+    private func runPrepared(_ query: PostgresQuery) throws -> PostgresResult {
+        let name = try preparedName(for: query.sql)
+        let result = withParameters(query.binds) { values, count in
+            PQexecPrepared(handle, name, count, values, nil, nil, 0)
+        }
+        return try check(result)
+    }
+
+    private func preparedName(for sql: String) throws -> String {
+        if let name = statements[sql] { return name }
+        if statements.count >= Self.statementCacheLimit {
+            try executeScript(unsafeSQL: "DEALLOCATE ALL")
+            statements.removeAll()
+        }
+        statementCounter += 1
+        let name = "s\(statementCounter)"
+        _ = try check(PQprepare(handle, name, sql, 0, nil))
+        statements[sql] = name
+        return name
+    }
+
+    private func forget(sql: String) throws {
+        guard let name = statements.removeValue(forKey: sql) else { return }
+        try executeScript(unsafeSQL: "DEALLOCATE \(name)")
+    }
+
+    private func withParameters<R>(_ binds: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?, Int32) -> R) -> R {
+        var pointers: [UnsafeMutablePointer<CChar>?] = binds.map { $0.map { strdup($0) } }
+        defer { pointers.forEach { free($0) } }
+        return pointers.withUnsafeMutableBufferPointer { buffer in
+            buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: max(binds.count, 1)) {
+                body(binds.isEmpty ? nil : $0, Int32(binds.count))
+            }
+        }
+    }
+
+    private func check(_ result: OpaquePointer?) throws -> PostgresResult {
+        guard let result else {
+            throw PostgresError(code: .connectionFailed, message: PostgresError.connectionMessage(handle) ?? "no result from the server")
+        }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY, PGRES_SINGLE_TUPLE:
+            return PostgresResult(handle: result)
+        default:
+            let error = PostgresError.fromResult(result, connection: handle)
+            PQclear(result)
+            throw error
+        }
+    }
+}
+
+/// COPY's text format: tab-separated, `\N` for NULL, backslash escapes.
+enum CopyTextFormat {
+    static func append(row: [String?], to buffer: inout [UInt8]) {
+        for (index, value) in row.enumerated() {
+            if index > 0 { buffer.append(UInt8(ascii: "\t")) }
+            guard let value else {
+                buffer.append(UInt8(ascii: "\\"))
+                buffer.append(UInt8(ascii: "N"))
+                continue
+            }
+            for byte in value.utf8 {
+                switch byte {
+                case UInt8(ascii: "\\"): buffer.append(contentsOf: [92, 92])
+                case UInt8(ascii: "\t"): buffer.append(contentsOf: [92, UInt8(ascii: "t")])
+                case UInt8(ascii: "\n"): buffer.append(contentsOf: [92, UInt8(ascii: "n")])
+                case UInt8(ascii: "\r"): buffer.append(contentsOf: [92, UInt8(ascii: "r")])
+                default: buffer.append(byte)
+                }
+            }
+        }
+        buffer.append(UInt8(ascii: "\n"))
+    }
+}

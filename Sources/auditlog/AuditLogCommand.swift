@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PostgresLibPQ
+
+@main
+struct AuditLogCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "auditlog",
+        abstract: "A multi-tenant audit log service on PostgreSQL.",
+        discussion: """
+            With no DATABASE_URL, auditlog runs its own PostgreSQL in ./.auditlog \
+            (AUDITLOG_DATA_DIR); every command uses that same database.
+            """,
+        subcommands: [Serve.self, Migrate.self]
+    )
+}
+
+/// Logging to standard error, at LOG_LEVEL (default info).
+enum CommandLogging {
+    static func bootstrap() -> Logger {
+        let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: "auditlog")
+    }
+}
+
+/// A failure worded for the operator; ArgumentParser prints it and exits 1.
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+
+    /// The operator sees the server's full message: they run the command against their own database.
+    init(_ error: any Error) {
+        if let error = error as? PostgresError {
+            description = error.debugDescription
+        } else {
+            description = String(describing: error)
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import ArgumentParser
+import AuditHTTP
+import AuditStore
+import Hummingbird
+import Logging
+import PostgresLibPQ
+import ServiceLifecycle
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the HTTP API (and the embedded database when DATABASE_URL is unset).",
+        discussion: "Stops cleanly on SIGINT or SIGTERM: requests in flight finish, then the database stops."
+    )
+
+    @Option(help: "Listen address (AUDITLOG_HOST, default 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "Listen port (AUDITLOG_PORT, default 8080).")
+    var port: Int?
+
+    func run() async throws {
+        let logger = CommandLogging.bootstrap()
+        var configuration = try ServiceConfiguration()
+        if let host { configuration.host = host }
+        if let port { configuration.port = port }
+
+        let endpoint = try await DatabaseEndpoint.open(configuration, for: .serve, logger: logger)
+        let database: AuditDatabase
+        do {
+            let runner = try Migrations.runner(configuration: configuration, logger: logger)
+            try await Migrations.apply(runner, endpoint: endpoint)
+            let pool = ConnectionPool(
+                configuration: .init(conninfo: endpoint.appConninfo, size: configuration.poolSize),
+                logger: Logger(label: "auditlog.pool"))
+            database = AuditDatabase(pool: pool, expectedSchemaVersion: runner.latestVersion)
+        } catch {
+            await endpoint.close()
+            throw CommandFailure(error)
+        }
+
+        let app = buildApplication(
+            settings: HTTPSettings(host: configuration.host, port: configuration.port),
+            database: database,
+            logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [app],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        logger.info("auditlog listening", metadata: [
+            "address": "http://\(configuration.host):\(configuration.port)",
+            "database": "\(endpoint.isEmbedded ? "embedded (\(endpoint.dataDirectory?.path ?? ""))" : "DATABASE_URL")",
+        ])
+        do {
+            try await group.run()
+        } catch {
+            logger.error("server stopped with an error", metadata: ["error": "\(error)"])
+        }
+        await database.close()
+        await endpoint.close()
+        logger.info("auditlog stopped")
+    }
+}

@@ -1,0 +1,62 @@
+-- The only doors through tenant isolation: SECURITY DEFINER functions owned by
+-- auditlog_owner, each with a fixed search_path, each doing one narrow thing.
+-- PL/pgSQL so that Citus can run them (it cannot plan parameterized SQL functions).
+
+SET LOCAL ROLE auditlog_owner;
+
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA audit FROM PUBLIC;
+ALTER DEFAULT PRIVILEGES FOR ROLE auditlog_owner IN SCHEMA audit REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
+-- The generated columns call it, and it reads nothing but its argument.
+GRANT EXECUTE ON FUNCTION audit.changed_paths(jsonb) TO auditlog_app;
+
+-- Creates the daily partitions of audit.event and audit.event_target covering
+-- [first_day, last_day] (UTC days) that do not exist yet; returns how many it made.
+CREATE FUNCTION audit.ensure_partitions(first_day date, last_day date) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    day date;
+    parent text;
+    partition text;
+    made integer := 0;
+BEGIN
+    IF first_day IS NULL OR last_day IS NULL OR last_day < first_day THEN
+        RAISE EXCEPTION 'ensure_partitions needs first_day <= last_day' USING ERRCODE = '22023';
+    END IF;
+    IF last_day - first_day > 4000 OR last_day > current_date + 60 THEN
+        RAISE EXCEPTION 'ensure_partitions range is out of bounds' USING ERRCODE = '22023';
+    END IF;
+    FOR day IN SELECT d::date FROM generate_series(first_day, last_day, interval '1 day') AS d LOOP
+        FOREACH parent IN ARRAY ARRAY['event', 'event_target'] LOOP
+            partition := format('%s_p%s', parent, to_char(day, 'YYYYMMDD'));
+            IF to_regclass(format('audit.%I', partition)) IS NULL THEN
+                EXECUTE format(
+                    'CREATE TABLE IF NOT EXISTS audit.%I PARTITION OF audit.%I FOR VALUES FROM (%L) TO (%L)',
+                    partition, parent, day::text || ' 00:00:00+00', (day + 1)::text || ' 00:00:00+00');
+                -- No grants on partitions: rows are reached only through the parent's policies.
+                EXECUTE format('ALTER TABLE audit.%I ENABLE ROW LEVEL SECURITY', partition);
+                made := made + 1;
+            END IF;
+        END LOOP;
+    END LOOP;
+    RETURN made;
+END
+$$;
+GRANT EXECUTE ON FUNCTION audit.ensure_partitions(date, date) TO auditlog_app;
+
+-- Looks up a publisher key by the SHA-256 of its text. The service role cannot list
+-- keys; it can only ask whether the one it holds is valid and what it may do.
+CREATE FUNCTION audit.authenticate_api_key(candidate_hash bytea)
+    RETURNS TABLE (key_id bigint, key_name text, key_tenant text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY
+        SELECT k.id, k.name, k.tenant_id
+        FROM audit.api_key AS k
+        WHERE k.key_hash = candidate_hash AND k.revoked_at IS NULL;
+END
+$$;
+GRANT EXECUTE ON FUNCTION audit.authenticate_api_key(bytea) TO auditlog_app;
