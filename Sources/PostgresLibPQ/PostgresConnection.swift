@@ -21,8 +21,8 @@ public final class PostgresConnection {
         }
         self.handle = handle
         guard PQstatus(handle) == CONNECTION_OK else {
+            // Throwing after every property is set runs deinit, which finishes the handle.
             let message = PostgresError.connectionMessage(handle) ?? "connection failed"
-            PQfinish(handle)
             throw PostgresError(code: .connectionFailed, message: message)
         }
         try configureSession()
@@ -60,11 +60,9 @@ public final class PostgresConnection {
         var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
         let ready = poll(&descriptor, 1, 0)
         if ready == 0 { return true }
-        if ready < 0 { return false }
-        // Something arrived on an idle session: only a notice, a notification or a goodbye.
-        guard PQconsumeInput(handle) == 1 else { return false }
-        while let notification = PQnotifies(handle) { PQfreemem(notification) }
-        return PQstatus(handle) == CONNECTION_OK
+        // Nothing is expected on an idle session (no LISTEN here): what arrived is the
+        // server's goodbye (a terminated backend, a shutdown) or the connection's end.
+        return false
     }
 
     /// Re-establishes the session with the same parameters, dropping prepared statements.

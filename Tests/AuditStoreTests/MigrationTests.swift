@@ -1,0 +1,91 @@
+import AuditStore
+import Foundation
+import Logging
+import PostgresLibPQ
+import Testing
+import TestSupport
+
+@Suite("migrations and partitions")
+struct MigrationTests {
+    let database: TestDatabase
+
+    init() async throws {
+        database = try await TestCluster.shared.database("migrations")
+    }
+
+    /// A fingerprint of the schema: relations, columns, policies, grants and functions.
+    func schemaFingerprint() async throws -> String {
+        try await database.asAdmin { connection in
+            try connection.query("""
+                SELECT md5(string_agg(item, ',' ORDER BY item)) FROM (
+                    SELECT 'rel:' || relname || ':' || relkind::text || ':' || coalesce(relacl::text, '') AS item
+                      FROM pg_class WHERE relnamespace = 'audit'::regnamespace
+                    UNION ALL SELECT 'col:' || attrelid::regclass::text || '.' || attname FROM pg_attribute
+                      WHERE attrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'audit'::regnamespace) AND attnum > 0
+                    UNION ALL SELECT 'pol:' || polname || ':' || polrelid::regclass::text FROM pg_policy
+                    UNION ALL SELECT 'fn:' || proname || ':' || coalesce(proacl::text, '') FROM pg_proc
+                      WHERE pronamespace = 'audit'::regnamespace
+                    UNION ALL SELECT 'mig:' || version || ':' || checksum FROM public.auditlog_migration
+                ) AS items
+                """).rows[0].decode(String.self, at: 0)
+        }
+    }
+
+    @Test("running the migrations again applies nothing and changes nothing")
+    func idempotent() async throws {
+        let before = try await schemaFingerprint()
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        let runner = MigrationRunner(
+            migrations: try Migration.load(from: try Migration.defaultDirectory()), retentionDays: 90, logger: logger)
+        let admin = database.adminConninfo
+        let applied = try await runBlocking { try runner.run(adminConninfo: admin) }
+        #expect(applied == [])
+        #expect(try await schemaFingerprint() == before)
+    }
+
+    @Test("an applied migration whose file changed is refused with a clear message")
+    func editedMigration() async throws {
+        var migrations = try Migration.load(from: try Migration.defaultDirectory())
+        migrations[1].sql += "\n-- edited afterwards\n"
+        let runner = MigrationRunner(migrations: migrations, retentionDays: 90, logger: Logger(label: "test"))
+        let admin = database.adminConninfo
+        let error = await #expect(throws: MigrationError.self) {
+            try await runBlocking { try runner.run(adminConninfo: admin) }
+        }
+        #expect(error?.message.contains("0002_tables was changed after it was applied") == true)
+    }
+
+    @Test("daily partitions cover the retention window and a week ahead")
+    func partitions() async throws {
+        let (count, oldest, newest) = try await database.asAdmin { connection in
+            let row = try connection.query("""
+                SELECT count(*), min(c.relname), max(c.relname)
+                FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                WHERE i.inhparent = 'audit.event'::regclass
+                """).rows[0]
+            return (try row.decode(Int.self, at: 0), try row.decode(String.self, at: 1), try row.decode(String.self, at: 2))
+        }
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd"
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        let day = 86_400.0
+        #expect(count >= 98)
+        #expect(oldest <= "event_p" + formatter.string(from: Date().addingTimeInterval(-90 * day)))
+        #expect(newest >= "event_p" + formatter.string(from: Date().addingTimeInterval(7 * day)))
+    }
+
+    @Test("the service role cannot create partitions outside the allowed range")
+    func partitionBounds() async throws {
+        let error = await #expect(throws: PostgresError.self) {
+            try await database.asApp { connection in
+                try connection.query("SELECT audit.ensure_partitions(current_date, current_date + 365)")
+            }
+        }
+        #expect(error?.sqlState == "22023")
+        let made = try await database.asApp { connection in
+            try connection.query("SELECT audit.ensure_partitions(current_date, current_date + 8)").rows[0].decode(Int.self, at: 0)
+        }
+        #expect(made == 2)  // day +8 of event and event_target; the rest existed
+    }
+}

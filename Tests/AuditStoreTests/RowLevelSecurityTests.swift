@@ -1,0 +1,151 @@
+import AuditCore
+import AuditStore
+import Foundation
+import PostgresLibPQ
+import Testing
+import TestSupport
+
+/// Isolation proven by connecting as the service role itself, below any HTTP code.
+@Suite("row-level security, as the auditlog_app role")
+struct RowLevelSecurityTests {
+    let database: TestDatabase
+
+    init() async throws {
+        database = try await TestCluster.shared.database("rls")
+        try await database.asApp { connection in
+            try connection.withTransaction(preamble: context("org_a", "publisher")) { connection in
+                try insertEvent(connection, tenant: "org_a", id: "a1", message: "alpha one")
+                try insertEvent(connection, tenant: "org_a", id: "a2", message: "alpha two")
+            }
+            try connection.withTransaction(preamble: context("org_b", "publisher")) { connection in
+                try insertEvent(connection, tenant: "org_b", id: "b1", message: "bravo one")
+            }
+        }
+    }
+
+    func visibleEvents(_ preamble: String?) async throws -> [String] {
+        try await database.asApp { connection in
+            try connection.withTransaction(preamble: preamble) { connection in
+                try connection.query("SELECT id FROM audit.event ORDER BY id").rows.map { try $0.decode(String.self, at: 0) }
+            }
+        }
+    }
+
+    @Test("tenant A's context never returns tenant B's rows, whatever the query asks for")
+    func isolation() async throws {
+        #expect(try await visibleEvents(context("org_a", "admin")) == ["a1", "a2"])
+        #expect(try await visibleEvents(context("org_b", "owner")) == ["b1"])
+        let explicit = try await database.asApp { connection in
+            try connection.withTransaction(preamble: context("org_a", "support")) { connection in
+                try connection.query("SELECT count(*) FROM audit.event WHERE tenant_id = \("org_b")").rows[0].decode(Int.self, at: 0)
+            }
+        }
+        #expect(explicit == 0)
+        let tenants = try await database.asApp { connection in
+            try connection.withTransaction(preamble: context("org_a", "admin")) { connection in
+                try connection.query("SELECT tenant_id FROM audit.tenant").rows.map { try $0.decode(String.self, at: 0) }
+            }
+        }
+        #expect(tenants == ["org_a"])
+    }
+
+    @Test("no tenant set: no rows and no error")
+    func noTenant() async throws {
+        #expect(try await visibleEvents(nil) == [])
+        #expect(try await visibleEvents("SET LOCAL auditlog.role = 'admin'") == [])
+        // A tenant context from an earlier transaction does not leak into the next one.
+        let later = try await database.asApp { connection in
+            _ = try connection.withTransaction(preamble: context("org_a", "admin")) { try $0.query("SELECT 1") }
+            return try connection.query("SELECT count(*) FROM audit.event").rows[0].decode(Int.self, at: 0)
+        }
+        #expect(later == 0)
+    }
+
+    @Test("the member role and unknown roles read nothing")
+    func memberReadsNothing() async throws {
+        #expect(try await visibleEvents(context("org_a", "member")) == [])
+        #expect(try await visibleEvents(context("org_a", "superadmin")) == [])
+    }
+
+    @Test("only the publisher of the matching tenant may write")
+    func writes() async throws {
+        for (preamble, tenant) in [(context("org_a", "publisher"), "org_b"), (context("org_a", "owner"), "org_a")] {
+            let error = await #expect(throws: PostgresError.self) {
+                try await database.asApp { connection in
+                    try connection.withTransaction(preamble: preamble) { connection in
+                        try connection.query("""
+                            INSERT INTO audit.event (tenant_id, id, occurred_at, action, category, actor_type, actor_id, message, hash)
+                            VALUES (\(tenant), 'forged', now(), 'x.y', 'x', 'user', 'u', 'forged', repeat('b', 64))
+                            """)
+                    }
+                }
+            }
+            #expect(error?.sqlState == "42501")
+        }
+        #expect(try await visibleEvents(context("org_b", "admin")) == ["b1"])
+    }
+
+    @Test("UPDATE, DELETE and TRUNCATE of events are refused to the service role", arguments: [
+        "UPDATE audit.event SET message = 'changed'",
+        "DELETE FROM audit.event",
+        "TRUNCATE audit.event",
+        "DELETE FROM audit.event_target",
+        "DROP TABLE audit.event_p\(Self.today())",
+        "SELECT * FROM audit.event_p\(Self.today())",
+        "SELECT * FROM audit.api_key",
+    ])
+    func forbidden(_ statement: String) async throws {
+        let error = await #expect(throws: PostgresError.self) {
+            try await database.asApp { connection in
+                try connection.withTransaction(preamble: context("org_a", "publisher")) { connection in
+                    try connection.executeScript(unsafeSQL: statement)
+                }
+            }
+        }
+        #expect(error?.sqlState == "42501")
+        #expect(try await visibleEvents(context("org_a", "admin")) == ["a1", "a2"])
+    }
+
+    static func today() -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "yyyyMMdd"
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: Date())
+    }
+
+    @Test("the service role is no superuser, cannot bypass RLS and owns nothing")
+    func roleAttributes() async throws {
+        let (superuser, bypass, owned) = try await database.asAdmin { connection in
+            let role = try connection.query("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = 'auditlog_app'").rows[0]
+            let owned = try connection.query("""
+                SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner WHERE r.rolname = 'auditlog_app'
+                """).rows[0].decode(Int.self, at: 0)
+            return (try role.decode(Bool.self, at: 0), try role.decode(Bool.self, at: 1), owned)
+        }
+        #expect(!superuser)
+        #expect(!bypass)
+        #expect(owned == 0)
+        let rlsEverywhere = try await database.asAdmin { connection in
+            try connection.query("""
+                SELECT bool_and(relrowsecurity AND relforcerowsecurity) FROM pg_class
+                WHERE relnamespace = 'audit'::regnamespace AND relname IN ('tenant', 'event', 'event_target', 'api_key', 'digest')
+                """).rows[0].decode(Bool.self, at: 0)
+        }
+        #expect(rlsEverywhere)
+    }
+
+    @Test("AuditDatabase.withTenant sets the context from typed values")
+    func serviceLayerContext() async throws {
+        let pool = database.appPool(size: 2)
+        let auditDatabase = AuditDatabase(pool: pool, expectedSchemaVersion: 0)
+        let ids = try await auditDatabase.withTenant(TenantID("org_b")!, role: .support) { connection in
+            try connection.query("SELECT id FROM audit.event").rows.map { try $0.decode(String.self, at: 0) }
+        }
+        #expect(ids == ["b1"])
+        let memberIDs = try await auditDatabase.withTenant(TenantID("org_b")!, role: .member) { connection in
+            try connection.query("SELECT id FROM audit.event").rows.map { try $0.decode(String.self, at: 0) }
+        }
+        #expect(memberIDs == [])
+        await auditDatabase.close()
+    }
+}

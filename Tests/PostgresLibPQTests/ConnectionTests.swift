@@ -1,0 +1,102 @@
+import Foundation
+import PostgresLibPQ
+import Testing
+import TestSupport
+
+@Suite("a connection: errors, prepared statements, transactions, COPY")
+struct ConnectionTests {
+    let database: TestDatabase
+
+    init() async throws {
+        database = try await TestCluster.shared.database("connection")
+    }
+
+    @Test("a server error carries its SQLSTATE, and its description never shows bound values")
+    func serverError() async throws {
+        let error = await #expect(throws: PostgresError.self) {
+            try await database.asApp { connection in
+                try connection.query("SELECT \("secret-value-42")::integer")
+            }
+        }
+        #expect(error?.code == .server)
+        #expect(error?.sqlState == "22P02")
+        #expect(error?.message.contains("secret-value-42") == true)  // the server quotes it…
+        #expect(error.map { "\($0)" }?.contains("secret-value-42") == false)  // …the description does not
+    }
+
+    @Test("division by zero is 22012 and the connection stays usable")
+    func recoverAfterError() async throws {
+        let value = try await database.asApp { connection in
+            #expect(throws: PostgresError.self) { try connection.query("SELECT 1 / \(0)") }
+            return try connection.query("SELECT \(7) + 1").rows[0].decode(Int.self, at: 0)
+        }
+        #expect(value == 8)
+    }
+
+    @Test("the same SQL is prepared once per connection, whatever its binds")
+    func preparedOnce() async throws {
+        let prepared = try await database.asApp { connection in
+            for number in 0..<5 {
+                _ = try connection.query("SELECT \(number)::integer + 1")
+            }
+            return try connection.query("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE 'SELECT $1::integer%'")
+                .rows[0].decode(Int.self, at: 0)
+        }
+        #expect(prepared == 1)
+    }
+
+    @Test("a throwing transaction body leaves nothing behind")
+    func rollback() async throws {
+        struct Boom: Error {}
+        let count = try await database.asAdmin { connection in
+            try connection.executeScript(unsafeSQL: "CREATE TABLE rollback_probe (value text)")
+            #expect(throws: Boom.self) {
+                try connection.withTransaction { connection in
+                    try connection.query("INSERT INTO rollback_probe VALUES (\("kept?"))")
+                    throw Boom()
+                }
+            }
+            #expect(connection.isIdle)
+            return try connection.query("SELECT count(*) FROM rollback_probe").rows[0].decode(Int.self, at: 0)
+        }
+        #expect(count == 0)
+    }
+
+    @Test("COPY FROM STDIN stores tabs, newlines, backslashes and NULL exactly")
+    func copyIn() async throws {
+        let rows: [[String?]] = (0..<1000).map { index in
+            ["row \(index)\twith tab\nand newline \\ backslash", index.isMultiple(of: 10) ? nil : "value \(index)"]
+        }
+        let stored = try await database.asAdmin { connection in
+            try connection.executeScript(unsafeSQL: "CREATE TABLE copy_probe (id serial, a text, b text)")
+            let copied = try connection.copyIn(unsafeSQL: "COPY copy_probe (a, b) FROM STDIN", rows: rows)
+            #expect(copied == 1000)
+            return try connection.query("SELECT a, b FROM copy_probe ORDER BY id").rows.map {
+                [try $0.decode(String?.self, at: 0), try $0.decode(String?.self, at: 1)]
+            }
+        }
+        #expect(stored == rows)
+    }
+
+    @Test("a failing COPY reports the server's error and leaves the connection usable")
+    func copyFailure() async throws {
+        let after = try await database.asAdmin { connection in
+            try connection.executeScript(unsafeSQL: "CREATE TABLE copy_typed (n integer)")
+            let error = #expect(throws: PostgresError.self) {
+                try connection.copyIn(unsafeSQL: "COPY copy_typed (n) FROM STDIN", rows: [["1"], ["not a number"]])
+            }
+            #expect(error?.sqlState == "22P02")
+            return try connection.query("SELECT count(*) FROM copy_typed").rows[0].decode(Int.self, at: 0)
+        }
+        #expect(after == 0)
+    }
+
+    @Test("an unreachable server is a connection failure")
+    func unreachable() async throws {
+        let error = await #expect(throws: PostgresError.self) {
+            try await runBlocking { _ = try PostgresConnection(conninfo: "host=/nonexistent/auditlog port=5432 user=x dbname=x") }
+        }
+        #expect(error?.code == .connectionFailed)
+        #expect(error?.isConnectionProblem == true)
+    }
+}

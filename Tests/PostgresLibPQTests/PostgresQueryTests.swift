@@ -1,0 +1,29 @@
+import PostgresLibPQ
+import Testing
+
+@Suite("building queries")
+struct PostgresQueryTests {
+    @Test("interpolated values become numbered binds, never SQL text")
+    func binds() {
+        let name = "x'); DROP TABLE audit.event; --"
+        let query: PostgresQuery = "SELECT * FROM t WHERE a = \(name) AND b = \(42)"
+        #expect(query.sql == "SELECT * FROM t WHERE a = $1 AND b = $2")
+        #expect(query.binds == [name, "42"])
+    }
+
+    @Test("nested queries are renumbered after the outer binds")
+    func nested() {
+        let inner: PostgresQuery = "c = \("one") AND d = \("two")"
+        let outer: PostgresQuery = "SELECT 1 WHERE a = \(1) AND \(inner) AND e = \(3)"
+        #expect(outer.sql == "SELECT 1 WHERE a = $1 AND c = $2 AND d = $3 AND e = $4")
+        #expect(outer.binds == ["1", "one", "two", "3"])
+    }
+
+    @Test("NULL is a nil bind and the description hides values")
+    func nullAndDescription() {
+        let missing: String? = nil
+        let query: PostgresQuery = "SELECT \(missing), \("secret")"
+        #expect(query.binds == [nil, "secret"])
+        #expect(!query.description.contains("secret"))
+    }
+}
