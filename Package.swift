@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "auditlog", targets: ["auditlog"]),
+        .library(name: "PostgresLibPQ", targets: ["PostgresLibPQ"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),

@@ -1,5 +1,8 @@
 -- The tables: tenants, events (partitioned by day), event targets, API keys, digests.
 --
+-- audit.event has no foreign key to audit.tenant: ingest creates the tenant row in the
+-- same transaction as its first event, and the per-row RI check cost 10 µs an insert.
+--
 -- Every primary key, unique constraint and index leads with or contains tenant_id,
 -- so the schema can be distributed by tenant (Citus: create_distributed_table on
 -- tenant_id). Events are partitioned by occurred_at so that retention drops whole
@@ -23,17 +26,6 @@ CREATE TABLE audit.tenant (
     CONSTRAINT tenant_retention_days_range CHECK (retention_days BETWEEN 1 AND 3650)
 );
 
--- Every dotted path in a flattened changes object, with all its prefixes:
--- {"plan.name": …} → {plan, plan.name}, so `changed:plan` finds nested changes too.
-CREATE FUNCTION audit.changed_paths(changes jsonb) RETURNS text[]
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-AS $$
-    SELECT coalesce(array_agg(DISTINCT prefix ORDER BY prefix), '{}')
-    FROM jsonb_object_keys(CASE WHEN jsonb_typeof(changes) = 'object' THEN changes ELSE '{}' END) AS key,
-         LATERAL generate_series(1, cardinality(string_to_array(key, '.'))) AS depth,
-         LATERAL array_to_string((string_to_array(key, '.'))[1:depth], '.') AS prefix
-$$;
-
 -- The audit log itself. Append-only: the service role has no UPDATE or DELETE.
 CREATE TABLE audit.event (
     tenant_id   text        NOT NULL,
@@ -53,8 +45,11 @@ CREATE TABLE audit.event (
     metadata    jsonb       NOT NULL DEFAULT '{}',
     outcome     text        NOT NULL DEFAULT 'success',
     hash        text        NOT NULL,
-    -- Field paths that changed, for `changed:` (GIN, array containment).
-    changed_fields text[] GENERATED ALWAYS AS (audit.changed_paths(changes)) STORED,
+    -- Every dotted path that changed, with all its prefixes ({"plan.name": …} gives
+    -- {plan, plan.name}), so `changed:plan` finds nested changes too (GIN, containment).
+    -- Written by the service with the diff; a generated column doing this in SQL
+    -- cost 30 µs a row, 40% of an insert.
+    changed_fields text[]   NOT NULL DEFAULT '{}',
     -- Full-text search over message, action words, actor name, target names and
     -- changed field names; `simple` configuration (no stemming, any language).
     search tsvector GENERATED ALWAYS AS (
@@ -66,7 +61,6 @@ CREATE TABLE audit.event (
             || ' ' || translate(jsonb_path_query_array(changes, '$.keyvalue().key')::text, '._', '  '))
     ) STORED,
     CONSTRAINT event_pkey PRIMARY KEY (tenant_id, id, occurred_at),
-    CONSTRAINT event_tenant_fkey FOREIGN KEY (tenant_id) REFERENCES audit.tenant (tenant_id),
     CONSTRAINT event_id_format CHECK (id ~ '^[A-Za-z0-9_.:-]{1,128}$'),
     CONSTRAINT event_action_format CHECK (action ~ '^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$' AND length(action) <= 128),
     CONSTRAINT event_category_format CHECK (category ~ '^[a-z][a-z0-9_]*$' AND length(category) <= 64),

@@ -6,8 +6,6 @@ SET LOCAL ROLE auditlog_owner;
 
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA audit FROM PUBLIC;
 ALTER DEFAULT PRIVILEGES FOR ROLE auditlog_owner IN SCHEMA audit REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
--- The generated columns call it, and it reads nothing but its argument.
-GRANT EXECUTE ON FUNCTION audit.changed_paths(jsonb) TO auditlog_app;
 
 -- Creates the daily partitions of audit.event and audit.event_target covering
 -- [first_day, last_day] (UTC days) that do not exist yet; returns how many it made.

@@ -14,14 +14,18 @@ struct MigrationTests {
     }
 
     /// A fingerprint of the schema: relations, columns, policies, grants and functions.
+    /// Daily partitions are left out: a run on a later day rightly adds the new day's.
     func schemaFingerprint() async throws -> String {
         try await database.asAdmin { connection in
             try connection.query("""
                 SELECT md5(string_agg(item, ',' ORDER BY item)) FROM (
                     SELECT 'rel:' || relname || ':' || relkind::text || ':' || coalesce(relacl::text, '') AS item
-                      FROM pg_class WHERE relnamespace = 'audit'::regnamespace
+                      FROM pg_class WHERE relnamespace = 'audit'::regnamespace AND NOT relispartition
+                        AND NOT EXISTS (SELECT FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
+                                        WHERE i.indexrelid = pg_class.oid AND t.relispartition)
                     UNION ALL SELECT 'col:' || attrelid::regclass::text || '.' || attname FROM pg_attribute
-                      WHERE attrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'audit'::regnamespace) AND attnum > 0
+                      WHERE attrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'audit'::regnamespace AND NOT relispartition)
+                        AND attnum > 0
                     UNION ALL SELECT 'pol:' || polname || ':' || polrelid::regclass::text FROM pg_policy
                     UNION ALL SELECT 'fn:' || proname || ':' || coalesce(proacl::text, '') FROM pg_proc
                       WHERE pronamespace = 'audit'::regnamespace
@@ -58,6 +62,11 @@ struct MigrationTests {
 
     @Test("daily partitions cover the retention window and a week ahead")
     func partitions() async throws {
+        // The template was migrated earlier, maybe yesterday: migrate again, as serve does at start.
+        let runner = MigrationRunner(
+            migrations: try Migration.load(from: try Migration.defaultDirectory()), retentionDays: 90, logger: Logger(label: "test"))
+        let admin = database.adminConninfo
+        try await runBlocking { _ = try runner.run(adminConninfo: admin) }
         let (count, oldest, newest) = try await database.asAdmin { connection in
             let row = try connection.query("""
                 SELECT count(*), min(c.relname), max(c.relname)
@@ -84,8 +93,8 @@ struct MigrationTests {
         }
         #expect(error?.sqlState == "22023")
         let made = try await database.asApp { connection in
-            try connection.query("SELECT audit.ensure_partitions(current_date, current_date + 8)").rows[0].decode(Int.self, at: 0)
+            try connection.query("SELECT audit.ensure_partitions(current_date + 30, current_date + 30)").rows[0].decode(Int.self, at: 0)
         }
-        #expect(made == 2)  // day +8 of event and event_target; the rest existed
+        #expect(made == 2)  // day +30 of event and of event_target
     }
 }
