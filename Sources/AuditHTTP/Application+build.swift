@@ -17,10 +17,10 @@ public struct HTTPSettings: Sendable {
 /// with HummingbirdTesting.
 public func buildApplication(
     settings: HTTPSettings,
-    database: AuditDatabase,
+    services: AppServices,
     logger: Logger
 ) -> some ApplicationProtocol {
-    let router = buildRouter(database: database)
+    let router = buildRouter(services: services)
     return Application(
         router: router,
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "auditlog"),
@@ -28,9 +28,11 @@ public func buildApplication(
     )
 }
 
-func buildRouter(database: AuditDatabase) -> Router<BasicRequestContext> {
-    let router = Router(context: BasicRequestContext.self)
+func buildRouter(services: AppServices) -> Router<AuditRequestContext> {
+    let router = Router(context: AuditRequestContext.self)
     router.add(middleware: ErrorMiddleware())
-    HealthController(database: database).addRoutes(to: router)
+    HealthController(database: services.database).addRoutes(to: router)
+    let v1 = router.group("/v1").add(middleware: PublisherAuthMiddleware(keys: services.keys))
+    EventsController(services: services).addRoutes(to: v1)
     return router
 }

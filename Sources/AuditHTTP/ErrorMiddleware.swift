@@ -16,6 +16,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw error
         } catch let error as HTTPError {
             throw Self.map(error)
+        } catch let error as any HTTPResponseError {
+            throw Self.map(HTTPError(error.status))
         } catch let error as PostgresError {
             if error.isConnectionProblem {
                 context.logger.warning("database unavailable", metadata: ["error": "\(error)"])
@@ -36,7 +38,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         case .methodNotAllowed:
             return APIError(.methodNotAllowed, code: "method_not_allowed", message: "This address does not accept that method.")
         case .contentTooLarge:
-            return APIError(.contentTooLarge, code: "body_too_large", message: "The request body is too large.")
+            return APIError.bodyTooLarge()
         case .badRequest:
             return APIError(.badRequest, code: "bad_request", message: error.body ?? "The request could not be read.")
         default:

@@ -10,6 +10,8 @@ public struct ServiceConfiguration: Sendable {
     public var retentionDays: Int
     public var poolSize: Int
     public var dataDirectory: URL
+    /// Extra sensitive keys whose values are stored as "[redacted]" (`AUDITLOG_REDACT_KEYS`).
+    public var redactKeys: [String]
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         func value(_ name: String) -> String? {
@@ -31,6 +33,9 @@ public struct ServiceConfiguration: Sendable {
         retentionDays = try integer("AUDITLOG_RETENTION_DAYS", default: 90, range: 1...3650)
         poolSize = try integer("AUDITLOG_POOL_SIZE", default: 2 * ProcessInfo.processInfo.activeProcessorCount, range: 1...500)
         dataDirectory = URL(fileURLWithPath: value("AUDITLOG_DATA_DIR") ?? ".auditlog")
+        redactKeys = (value("AUDITLOG_REDACT_KEYS") ?? "").split(separator: ",").map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }.filter { !$0.isEmpty }
     }
 
     /// True when no `DATABASE_URL` is set: auditlog runs its own PostgreSQL.

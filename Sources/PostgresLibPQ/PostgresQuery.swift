@@ -52,6 +52,12 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
             sql += "$\(binds.count)"
         }
 
+        /// An optional value: nil is sent as SQL NULL.
+        public mutating func appendInterpolation<Value: PostgresEncodable>(_ value: Value?) {
+            binds.append(value?.postgresText ?? nil)
+            sql += "$\(binds.count)"
+        }
+
         /// Splices SQL text as is. Only for identifiers and fragments from fixed lists.
         public mutating func appendInterpolation(unsafeSQL fragment: String) {
             sql += fragment

@@ -12,14 +12,14 @@ struct AuditLogCommand: AsyncParsableCommand {
             With no DATABASE_URL, auditlog runs its own PostgreSQL in ./.auditlog \
             (AUDITLOG_DATA_DIR); every command uses that same database.
             """,
-        subcommands: [Serve.self, Migrate.self]
+        subcommands: [Serve.self, Migrate.self, Keys.self]
     )
 }
 
 /// Logging to standard error, at LOG_LEVEL (default info).
 enum CommandLogging {
-    static func bootstrap() -> Logger {
-        let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+    static func bootstrap(defaultLevel: Logger.Level = .info) -> Logger {
+        let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? defaultLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -41,4 +41,9 @@ struct CommandFailure: Error, CustomStringConvertible {
             description = String(describing: error)
         }
     }
+}
+
+/// Writes a line to standard error (messages for the person, beside the command's output).
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
 }

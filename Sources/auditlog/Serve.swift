@@ -1,4 +1,5 @@
 import ArgumentParser
+import AuditCore
 import AuditHTTP
 import AuditStore
 import Hummingbird
@@ -25,14 +26,20 @@ struct Serve: AsyncParsableCommand {
         if let port { configuration.port = port }
 
         let endpoint = try await DatabaseEndpoint.open(configuration, for: .serve, logger: logger)
-        let database: AuditDatabase
+        let services: AppServices
         do {
             let runner = try Migrations.runner(configuration: configuration, logger: logger)
             try await Migrations.apply(runner, endpoint: endpoint)
             let pool = ConnectionPool(
                 configuration: .init(conninfo: endpoint.appConninfo, size: configuration.poolSize),
                 logger: Logger(label: "auditlog.pool"))
-            database = AuditDatabase(pool: pool, expectedSchemaVersion: runner.latestVersion)
+            services = AppServices(
+                database: AuditDatabase(pool: pool, expectedSchemaVersion: runner.latestVersion),
+                keys: PublisherKeyAuthenticator(pool: pool),
+                ingestor: EventIngestor(pool: pool, writers: max(1, configuration.poolSize - 1)),
+                messages: try await MessageRenderer.bundled(),
+                retentionDays: configuration.retentionDays,
+                redactor: Redactor(extraKeys: configuration.redactKeys))
         } catch {
             await endpoint.close()
             throw CommandFailure(error)
@@ -40,7 +47,7 @@ struct Serve: AsyncParsableCommand {
 
         let app = buildApplication(
             settings: HTTPSettings(host: configuration.host, port: configuration.port),
-            database: database,
+            services: services,
             logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [app],
@@ -55,7 +62,9 @@ struct Serve: AsyncParsableCommand {
         } catch {
             logger.error("server stopped with an error", metadata: ["error": "\(error)"])
         }
-        await database.close()
+        // The HTTP server has drained its requests; make sure every write is answered.
+        await services.ingestor.drain()
+        await services.database.close()
         await endpoint.close()
         logger.info("auditlog stopped")
     }

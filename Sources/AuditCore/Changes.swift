@@ -1,0 +1,90 @@
+/// One changed field: its value before and after (`null` when added or removed).
+public struct Change: Sendable, Hashable {
+    public var old: JSONValue
+    public var new: JSONValue
+
+    public init(old: JSONValue, new: JSONValue) {
+        self.old = old
+        self.new = new
+    }
+
+    var json: JSONValue { .object(["old": old, "new": new]) }
+}
+
+/// The diff of SPEC §6.1: only what changed, keyed by dotted path.
+public enum Changes {
+    /// Flattens nested objects to dotted paths (arrays are values, compared whole) and
+    /// keeps the paths whose values differ.
+    public static func diff(before: [String: JSONValue], after: [String: JSONValue]) -> [String: Change] {
+        let old = flatten(before), new = flatten(after)
+        var changes: [String: Change] = [:]
+        for path in Set(old.keys).union(new.keys) {
+            let previous = old[path] ?? .null, next = new[path] ?? .null
+            if previous != next { changes[path] = Change(old: previous, new: next) }
+        }
+        return changes
+    }
+
+    static func flatten(_ object: [String: JSONValue], prefix: String = "") -> [String: JSONValue] {
+        var flat: [String: JSONValue] = [:]
+        for (key, value) in object {
+            let path = prefix.isEmpty ? key : prefix + "." + key
+            if case .object(let nested) = value, !nested.isEmpty {
+                flat.merge(flatten(nested, prefix: path)) { $1 }
+            } else {
+                flat[path] = value
+            }
+        }
+        return flat
+    }
+
+    /// Every changed path with all its prefixes (`plan.name` gives `plan` and `plan.name`),
+    /// sorted: what `changed:` searches.
+    public static func changedFields(_ changes: [String: Change]) -> [String] {
+        var fields = Set<String>()
+        for path in changes.keys {
+            let parts = path.split(separator: ".", omittingEmptySubsequences: false)
+            for depth in 1...parts.count { fields.insert(parts[..<depth].joined(separator: ".")) }
+        }
+        return fields.sorted()
+    }
+
+    public static func json(_ changes: [String: Change]) -> JSONValue {
+        .object(changes.mapValues(\.json))
+    }
+
+    /// Rebuilds nested objects from dotted paths, for message templates.
+    static func nest(_ flat: [String: JSONValue]) -> [String: Any] {
+        var root: [String: Any] = [:]
+        for (path, value) in flat {
+            let parts = path.split(separator: ".").map(String.init)
+            insert(&root, parts[...], value.templateValue)
+        }
+        return root
+    }
+
+    private static func insert(_ node: inout [String: Any], _ parts: ArraySlice<String>, _ value: Any) {
+        guard let first = parts.first else { return }
+        if parts.count == 1 {
+            node[first] = value
+        } else {
+            var child = node[first] as? [String: Any] ?? [:]
+            insert(&child, parts.dropFirst(), value)
+            node[first] = child
+        }
+    }
+}
+
+extension JSONValue {
+    /// Plain Swift values for Mustache (which reads dictionaries and arrays).
+    var templateValue: Any {
+        switch self {
+        case .null: return ""
+        case .bool(let value): return value
+        case .number(let value): return JSONValue.format(value)
+        case .string(let value): return value
+        case .array(let items): return items.map(\.templateValue)
+        case .object(let members): return members.mapValues(\.templateValue)
+        }
+    }
+}

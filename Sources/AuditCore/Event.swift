@@ -1,0 +1,115 @@
+import Foundation
+
+/// Who acted.
+public struct Actor: Sendable, Hashable {
+    public var type: String
+    public var id: String
+    public var name: String?
+    public var email: String?
+
+    var json: JSONValue {
+        var members: [String: JSONValue] = ["type": .string(type), "id": .string(id)]
+        if let name { members["name"] = .string(name) }
+        if let email { members["email"] = .string(email) }
+        return .object(members)
+    }
+}
+
+/// What was acted on: a client, a subscription, a user…
+public struct Target: Sendable, Hashable {
+    public var type: String
+    public var id: String
+    public var name: String?
+
+    var json: JSONValue {
+        var members: [String: JSONValue] = ["type": .string(type), "id": .string(id)]
+        if let name { members["name"] = .string(name) }
+        return .object(members)
+    }
+}
+
+public enum Outcome: String, Sendable, Hashable {
+    case success, failure
+}
+
+/// An event as validated from a publisher's JSON, before the server fills in what it adds.
+public struct EventDraft: Sendable, Hashable {
+    public var tenant: TenantID
+    public var id: String?
+    public var occurredAt: Date?
+    public var action: String
+    public var category: String
+    public var actor: Actor
+    public var targets: [Target]
+    public var message: String?
+    /// Already diffed and redacted.
+    public var changes: [String: Change]
+    /// Already redacted.
+    public var context: [String: JSONValue]
+    /// Already redacted.
+    public var metadata: [String: JSONValue]
+    public var outcome: Outcome
+}
+
+/// An event as stored: every field final, hashed.
+public struct StoredEvent: Sendable, Hashable {
+    public var tenant: TenantID
+    public var id: String
+    public var occurredAt: Date
+    public var receivedAt: Date
+    public var action: String
+    public var category: String
+    public var actor: Actor
+    public var targets: [Target]
+    public var message: String
+    public var changes: [String: Change]
+    public var changedFields: [String]
+    public var context: [String: JSONValue]
+    public var metadata: [String: JSONValue]
+    public var outcome: Outcome
+    public var hash: String
+
+    /// Fills in the id (a random UUID when the publisher gave none), the time, the message and the hash.
+    public init(draft: EventDraft, receivedAt: Date, message renderedMessage: String) {
+        tenant = draft.tenant
+        id = draft.id ?? UUID().uuidString.lowercased()
+        occurredAt = Timestamp.truncatedToMicroseconds(draft.occurredAt ?? receivedAt)
+        self.receivedAt = Timestamp.truncatedToMicroseconds(receivedAt)
+        action = draft.action
+        category = draft.category
+        actor = draft.actor
+        targets = draft.targets
+        message = draft.message ?? renderedMessage
+        changes = draft.changes
+        changedFields = Changes.changedFields(draft.changes)
+        context = draft.context
+        metadata = draft.metadata
+        outcome = draft.outcome
+        hash = ""
+        hash = Crypto.hex(Crypto.sha256(Array(hashedDocument.canonicalText.utf8)))
+    }
+
+    /// What the hash covers: every stored field except the hash, times as
+    /// `Timestamp.format` (UTC, six fraction digits), serialised by `JSONValue.canonicalText`.
+    public var hashedDocument: JSONValue {
+        .object([
+            "tenant": .string(tenant.rawValue),
+            "id": .string(id),
+            "occurred_at": .string(Timestamp.format(occurredAt)),
+            "received_at": .string(Timestamp.format(receivedAt)),
+            "action": .string(action),
+            "category": .string(category),
+            "actor": actor.json,
+            "targets": .array(targets.map(\.json)),
+            "message": .string(message),
+            "changes": Changes.json(changes),
+            "context": .object(context),
+            "metadata": .object(metadata),
+            "outcome": .string(outcome.rawValue),
+        ])
+    }
+
+    public var targetsJSON: JSONValue { .array(targets.map(\.json)) }
+    public var actorJSON: JSONValue { actor.json }
+    public var changesJSON: JSONValue { Changes.json(changes) }
+}

@@ -1,0 +1,23 @@
+import AuditCore
+import AuditStore
+
+/// What the routes need from the service layer, built once by `serve` (or a test).
+public struct AppServices: Sendable {
+    public var database: AuditDatabase
+    public var keys: PublisherKeyAuthenticator
+    public var ingestor: EventIngestor
+    public var messages: MessageRenderer
+    /// `AUDITLOG_RETENTION_DAYS`: no event older than this is accepted.
+    public var retentionDays: Int
+    public var redactor: Redactor
+
+    public init(database: AuditDatabase, keys: PublisherKeyAuthenticator, ingestor: EventIngestor,
+                messages: MessageRenderer, retentionDays: Int, redactor: Redactor) {
+        self.database = database
+        self.keys = keys
+        self.ingestor = ingestor
+        self.messages = messages
+        self.retentionDays = retentionDays
+        self.redactor = redactor
+    }
+}

@@ -1,0 +1,99 @@
+import AuditCore
+import AuditStore
+import Foundation
+import Hummingbird
+
+/// `POST /v1/events`: one event, or `{"events": […]}` with up to 1000 (SPEC §6.1).
+struct EventsController: Sendable {
+    static let maxBodyBytes = 4 * 1024 * 1024
+    static let maxBatch = 1000
+
+    let services: AppServices
+
+    func addRoutes(to group: RouterGroup<AuditRequestContext>) {
+        group.post("/events") { request, context in try await ingest(request, context: context) }
+    }
+
+    struct Created: ResponseEncodable {
+        var ids: [String]
+        var duplicates: Int
+    }
+
+    func ingest(_ request: Request, context: AuditRequestContext) async throws -> EditedResponse<Created> {
+        guard let publisher = context.publisher else {
+            throw APIError(.unauthorized, code: "missing_credentials", message: "A publisher API key is required.")
+        }
+        let contentType = request.headers[.contentType]?.lowercased() ?? ""
+        guard contentType.hasPrefix("application/json") else {
+            throw APIError(.badRequest, code: "invalid_content_type", message: "Send events as Content-Type: application/json.")
+        }
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > Self.maxBodyBytes {
+            throw APIError.bodyTooLarge()
+        }
+        var request = request
+        let body = try await request.collectBody(upTo: Self.maxBodyBytes)
+        guard let document = JSONValue.parse(Data(buffer: body)) else {
+            throw APIError(.badRequest, code: "invalid_json", message: "The body is not valid JSON.")
+        }
+        let rawEvents = try Self.events(in: document)
+
+        let now = Date()
+        let validator = EventValidator(now: now, retentionDays: services.retentionDays, redactor: services.redactor)
+        var drafts: [EventDraft] = []
+        var problems: [EventProblem] = []
+        for (index, raw) in rawEvents.enumerated() {
+            switch validator.validate(raw, index: index) {
+            case .success(let draft): drafts.append(draft)
+            case .failure(let found): problems += found.list
+            }
+        }
+        guard problems.isEmpty else { throw APIError.invalidEvents(problems, total: rawEvents.count) }
+        let refused = drafts.enumerated().filter { !publisher.allows($0.element.tenant) }
+        guard refused.isEmpty else {
+            throw APIError(.forbidden, code: "tenant_not_allowed",
+                           message: "This API key may only write its own tenant; nothing was written.",
+                           details: refused.map { .init(index: $0.offset, field: "tenant", message: "is not this key's tenant") })
+        }
+
+        let events = drafts.map { StoredEvent(draft: $0, receivedAt: now, message: services.messages.render($0)) }
+        do {
+            let result = try await services.ingestor.ingest(events)
+            return EditedResponse(status: .created, response: Created(ids: result.ids, duplicates: result.duplicates))
+        } catch let rejection as IngestRejection {
+            throw APIError.invalidEvents(rejection.problems, total: rawEvents.count)
+        }
+    }
+
+    /// The events of a body: a single event object, or `{"events": [...]}`.
+    static func events(in document: JSONValue) throws -> [JSONValue] {
+        guard case .object(let members) = document else {
+            throw APIError(.unprocessableContent, code: "invalid_events",
+                           message: "The body must be an event object or {\"events\": [...]}.")
+        }
+        guard let batch = members["events"] else { return [document] }
+        guard members.count == 1, case .array(let items) = batch else {
+            throw APIError(.unprocessableContent, code: "invalid_events",
+                           message: "A batch is {\"events\": [...]} with nothing else beside it.")
+        }
+        guard (1...maxBatch).contains(items.count) else {
+            throw APIError(.unprocessableContent, code: "invalid_events",
+                           message: "A batch holds 1 to \(maxBatch) events; this one has \(items.count).")
+        }
+        return items
+    }
+}
+
+extension APIError {
+    static func invalidEvents(_ problems: [EventProblem], total: Int) -> APIError {
+        let bad = Set(problems.map(\.index)).count
+        return APIError(.unprocessableContent, code: "invalid_events",
+                        message: total == 1 ? "The event is invalid; nothing was written."
+                                            : "\(bad) of \(total) events are invalid; nothing was written.",
+                        details: problems.map { .init(index: $0.index, field: $0.field, message: $0.message) })
+    }
+
+    static func bodyTooLarge() -> APIError {
+        APIError(.contentTooLarge, code: "body_too_large",
+                 message: "The body is larger than 4 MiB; send at most 1000 events per request.")
+    }
+}
