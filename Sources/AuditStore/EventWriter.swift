@@ -56,15 +56,7 @@ enum EventWriter {
                 let items = byTenant[tenant]!
                 try connection.executeScript(unsafeSQL:
                     "SET LOCAL auditlog.tenant = \(try connection.escapeLiteral(tenant.rawValue)); SET LOCAL auditlog.role = 'publisher'")
-                let retention = try connection.query("""
-                    WITH created AS (
-                        INSERT INTO audit.tenant (tenant_id) VALUES (\(tenant.rawValue)) ON CONFLICT DO NOTHING
-                        RETURNING retention_days
-                    )
-                    SELECT retention_days FROM created
-                    UNION ALL SELECT retention_days FROM audit.tenant WHERE tenant_id = \(tenant.rawValue)
-                    LIMIT 1
-                    """).rows[0].decode(Int.self, at: 0)
+                let retention = try retentionDays(of: tenant, on: connection)
                 try checkRetention(items, days: retention)
                 let inserted = try connection.query(PostgresQuery(unsafeSQL: insertSQL, binds: [rowsJSON(items)])).rows
                 var written = Set<String>()
@@ -77,6 +69,21 @@ enum EventWriter {
             }
         }
         return duplicates
+    }
+
+    /// The tenant's retention, creating the tenant (default settings) on its first event.
+    /// A tenant created meanwhile by a concurrent transaction is only visible to a statement
+    /// started after that commit, hence the second look.
+    static func retentionDays(of tenant: TenantID, on connection: PostgresConnection) throws -> Int {
+        let select: PostgresQuery = "SELECT retention_days FROM audit.tenant WHERE tenant_id = \(tenant.rawValue)"
+        if let row = try connection.query(select).rows.first { return try row.decode(Int.self, at: 0) }
+        let insert: PostgresQuery =
+            "INSERT INTO audit.tenant (tenant_id) VALUES (\(tenant.rawValue)) ON CONFLICT DO NOTHING RETURNING retention_days"
+        if let created = try connection.query(insert).rows.first { return try created.decode(Int.self, at: 0) }
+        guard let row = try connection.query(select).rows.first else {
+            throw PostgresError(code: .server, message: "tenant \(tenant) could not be created or read")
+        }
+        return try row.decode(Int.self, at: 0)
     }
 
     static func key(_ event: StoredEvent) -> String {

@@ -16,23 +16,13 @@ struct HealthTests {
         database = try await TestCluster.shared.database("health")
     }
 
-    func application(conninfo: String, expectedVersion: Int = 4) -> some ApplicationProtocol {
-        let pool = ConnectionPool(configuration: .init(conninfo: conninfo, size: 2, acquireTimeout: .seconds(2)))
-        return buildApplication(
-            settings: HTTPSettings(host: "127.0.0.1", port: 0),
-            database: AuditDatabase(pool: pool, expectedSchemaVersion: expectedVersion),
-            logger: Logger(label: "test"))
-    }
-
-    struct ErrorBody: Decodable {
-        struct Content: Decodable { var code: String; var message: String; var details: [AnyDetail] }
-        struct AnyDetail: Decodable {}
-        var error: Content
+    func app(conninfo: String, expectedVersion: Int = 4) async throws -> TestApp {
+        try await TestApp(conninfo: conninfo, expectedVersion: expectedVersion)
     }
 
     @Test("healthz and readyz answer 200 against a migrated database")
     func ready() async throws {
-        try await application(conninfo: database.appConninfo).test(.router) { client in
+        try await app(conninfo: database.appConninfo).test { client in
             try await client.execute(uri: "/healthz", method: .get) { response in
                 #expect(response.status == .ok)
                 #expect(String(buffer: response.body) == #"{"status":"ok"}"#)
@@ -46,11 +36,11 @@ struct HealthTests {
 
     @Test("readyz is 503 with Retry-After when the database is unreachable; healthz stays 200")
     func unreachable() async throws {
-        try await application(conninfo: "host=/nonexistent/auditlog port=5432 user=x dbname=x").test(.router) { client in
+        try await app(conninfo: "host=/nonexistent/auditlog port=5432 user=x dbname=x").test { client in
             try await client.execute(uri: "/readyz", method: .get) { response in
                 #expect(response.status == .serviceUnavailable)
                 #expect(response.headers[.retryAfter] == "5")
-                let body = try JSONDecoder().decode(ErrorBody.self, from: Data(buffer: response.body))
+                let body = try ErrorBody(response.body)
                 #expect(body.error.code == "database_unavailable")
                 #expect(!String(buffer: response.body).contains("nonexistent"))
             }
@@ -62,10 +52,10 @@ struct HealthTests {
 
     @Test("readyz is 503 not_migrated when the schema is behind the binary")
     func notMigrated() async throws {
-        try await application(conninfo: database.appConninfo, expectedVersion: 9999).test(.router) { client in
+        try await app(conninfo: database.appConninfo, expectedVersion: 9999).test { client in
             try await client.execute(uri: "/readyz", method: .get) { response in
                 #expect(response.status == .serviceUnavailable)
-                let body = try JSONDecoder().decode(ErrorBody.self, from: Data(buffer: response.body))
+                let body = try ErrorBody(response.body)
                 #expect(body.error.code == "not_migrated")
             }
         }
@@ -73,10 +63,10 @@ struct HealthTests {
 
     @Test("an unknown route is a 404 in the error format")
     func notFound() async throws {
-        try await application(conninfo: database.appConninfo).test(.router) { client in
+        try await app(conninfo: database.appConninfo).test { client in
             try await client.execute(uri: "/v1/nothing-here", method: .get) { response in
                 #expect(response.status == .notFound)
-                let body = try JSONDecoder().decode(ErrorBody.self, from: Data(buffer: response.body))
+                let body = try ErrorBody(response.body)
                 #expect(body.error.code == "not_found")
             }
         }

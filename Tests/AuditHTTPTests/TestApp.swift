@@ -1,0 +1,54 @@
+import AuditCore
+import AuditHTTP
+import AuditStore
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import PostgresLibPQ
+import TestSupport
+
+/// The real application over a suite's own database, as `serve` builds it.
+struct TestApp {
+    let services: AppServices
+    let pool: ConnectionPool
+
+    init(conninfo: String, expectedVersion: Int = 4, poolSize: Int = 4, retentionDays: Int = 90) async throws {
+        pool = ConnectionPool(configuration: .init(conninfo: conninfo, size: poolSize, acquireTimeout: .seconds(2)))
+        services = AppServices(
+            database: AuditDatabase(pool: pool, expectedSchemaVersion: expectedVersion),
+            keys: PublisherKeyAuthenticator(pool: pool),
+            ingestor: EventIngestor(pool: pool, writers: max(1, poolSize - 1)),
+            messages: try await MessageRenderer.bundled(),
+            retentionDays: retentionDays,
+            redactor: Redactor())
+    }
+
+    var application: some ApplicationProtocol {
+        buildApplication(settings: HTTPSettings(host: "127.0.0.1", port: 0), services: services, logger: Logger(label: "test"))
+    }
+
+    func test<Value>(_ body: @Sendable (any TestClientProtocol) async throws -> Value) async throws -> Value {
+        defer { Task { [pool] in await pool.close() } }
+        return try await application.test(.router, body)
+    }
+}
+
+/// The SPEC's error body.
+struct ErrorBody: Decodable {
+    struct Detail: Decodable, Equatable {
+        var index: Int?
+        var field: String?
+        var message: String
+    }
+    struct Content: Decodable {
+        var code: String
+        var message: String
+        var details: [Detail]
+    }
+    var error: Content
+
+    init(_ buffer: ByteBuffer) throws {
+        self = try JSONDecoder().decode(ErrorBody.self, from: Data(buffer: buffer))
+    }
+}
