@@ -50,11 +50,12 @@ public enum PublisherKeys {
 }
 
 /// Looks presented keys up through `audit.authenticate_api_key`, remembering answers for a
-/// minute so that single-event ingest does not pay a round trip per request.
+/// minute so that single-event ingest does not pay a round trip per request. Concurrent
+/// requests with the same key share one lookup.
 public actor PublisherKeyAuthenticator {
     let pool: ConnectionPool
     let cacheLifetime: TimeInterval
-    private var cache: [[UInt8]: (key: PublisherKey?, expires: Date)] = [:]
+    private var cache: [[UInt8]: (lookup: Task<PublisherKey?, any Error>, expires: Date)] = [:]
 
     public init(pool: ConnectionPool, cacheLifetime: TimeInterval = 60) {
         self.pool = pool
@@ -65,15 +66,23 @@ public actor PublisherKeyAuthenticator {
     public func authenticate(_ presented: String) async throws -> PublisherKey? {
         guard PublisherKeys.isWellFormed(presented) else { return nil }
         let digest = PublisherKeys.hash(presented)
-        if let cached = cache[digest], cached.expires > Date() { return cached.key }
-        let found = try await pool.withConnection { connection -> PublisherKey? in
-            let rows = try connection.query("SELECT key_id, key_name, key_tenant FROM audit.authenticate_api_key(\(Data(digest)))").rows
-            guard let row = rows.first else { return nil }
-            let tenant = try row.decode(String?.self, at: 2).flatMap(TenantID.init)
-            return PublisherKey(id: try row.decode(Int64.self, at: 0), name: try row.decode(String.self, at: 1), tenant: tenant)
+        if let cached = cache[digest], cached.expires > Date() { return try await cached.lookup.value }
+        let pool = self.pool
+        let lookup = Task {
+            try await pool.withConnection { connection -> PublisherKey? in
+                let rows = try connection.query("SELECT key_id, key_name, key_tenant FROM audit.authenticate_api_key(\(Data(digest)))").rows
+                guard let row = rows.first else { return nil }
+                let tenant = try row.decode(String?.self, at: 2).flatMap(TenantID.init)
+                return PublisherKey(id: try row.decode(Int64.self, at: 0), name: try row.decode(String.self, at: 1), tenant: tenant)
+            }
         }
         if cache.count > 10_000 { cache.removeAll() }
-        cache[digest] = (found, Date().addingTimeInterval(cacheLifetime))
-        return found
+        cache[digest] = (lookup, Date().addingTimeInterval(cacheLifetime))
+        do {
+            return try await lookup.value
+        } catch {
+            cache[digest] = nil  // a database hiccup is not remembered
+            throw error
+        }
     }
 }

@@ -14,7 +14,7 @@ struct TestApp {
     let pool: ConnectionPool
 
     init(conninfo: String, expectedVersion: Int = 4, poolSize: Int = 4, retentionDays: Int = 90) async throws {
-        pool = ConnectionPool(configuration: .init(conninfo: conninfo, size: poolSize, acquireTimeout: .seconds(2)))
+        pool = ConnectionPool(configuration: .init(conninfo: conninfo, size: poolSize))
         services = AppServices(
             database: AuditDatabase(pool: pool, expectedSchemaVersion: expectedVersion),
             keys: PublisherKeyAuthenticator(pool: pool),
