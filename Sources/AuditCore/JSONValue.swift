@@ -41,9 +41,13 @@ public enum JSONValue: Sendable, Hashable, Codable {
         }
     }
 
-    /// Parses JSON text; nil when it is not JSON.
+    /// Parses JSON text; nil when it is not JSON (or not UTF-8, or nested beyond 64 levels).
     public static func parse(_ data: Data) -> JSONValue? {
-        try? JSONDecoder().decode(JSONValue.self, from: data)
+        JSONParser.parse(Array(data))
+    }
+
+    public static func parse(_ bytes: [UInt8]) -> JSONValue? {
+        JSONParser.parse(bytes)
     }
 
     public var objectValue: [String: JSONValue]? {

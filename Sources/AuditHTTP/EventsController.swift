@@ -32,7 +32,7 @@ struct EventsController: Sendable {
         }
         var request = request
         let body = try await request.collectBody(upTo: Self.maxBodyBytes)
-        guard let document = JSONValue.parse(Data(buffer: body)) else {
+        guard let document = JSONValue.parse(Array(body.readableBytesView)) else {
             throw APIError(.badRequest, code: "invalid_json", message: "The body is not valid JSON.")
         }
         let rawEvents = try Self.events(in: document)
