@@ -16,18 +16,33 @@ public struct Redactor: Sendable {
 
     /// `extraKeys` comes from `AUDITLOG_REDACT_KEYS` (comma-separated).
     public init(extraKeys: [String] = []) {
-        keys = Self.defaultKeys.union(extraKeys.map(Self.normalize).filter { !$0.isEmpty })
+        keys = Self.defaultKeys.union(extraKeys.map { Self.normalize($0.trimmingCharacters(in: .whitespaces)) }.filter { !$0.isEmpty })
     }
 
+    /// ASCII-lowercased, `-` and spaces read as `_` (checked for every key of every event, so no Foundation here).
     static func normalize(_ key: String) -> String {
-        key.lowercased().replacingOccurrences(of: "-", with: "_").trimmingCharacters(in: .whitespaces)
+        var bytes = Array(key.utf8)
+        for index in bytes.indices {
+            switch bytes[index] {
+            case 65...90: bytes[index] += 32
+            case UInt8(ascii: "-"), UInt8(ascii: " "): bytes[index] = UInt8(ascii: "_")
+            default: break
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     public func isSensitive(_ key: String) -> Bool {
         let normalized = Self.normalize(key)
         if keys.contains(normalized) { return true }
-        if normalized.split(separator: "_").contains(where: { Self.sensitiveWords.contains(String($0)) }) { return true }
-        return Self.sensitivePhrases.contains { normalized.contains($0) }
+        if normalized.utf8.split(separator: UInt8(ascii: "_")).contains(where: { Self.sensitiveWords.contains(String(decoding: $0, as: UTF8.self)) }) {
+            return true
+        }
+        return Self.sensitivePhrases.contains { phrase in
+            let needle = Array(phrase.utf8), haystack = Array(normalized.utf8)
+            guard haystack.count >= needle.count else { return false }
+            return (0...(haystack.count - needle.count)).contains { haystack[$0..<$0 + needle.count].elementsEqual(needle) }
+        }
     }
 
     /// The value with every member under a sensitive key replaced, at any depth.
