@@ -7,6 +7,13 @@ public struct Actor: Sendable, Hashable {
     public var name: String?
     public var email: String?
 
+    public init(type: String, id: String, name: String?, email: String?) {
+        self.type = type
+        self.id = id
+        self.name = name
+        self.email = email
+    }
+
     var json: JSONValue {
         var members: [String: JSONValue] = ["type": .string(type), "id": .string(id)]
         if let name { members["name"] = .string(name) }
@@ -49,6 +56,23 @@ public struct EventDraft: Sendable, Hashable {
     /// Already redacted.
     public var metadata: [String: JSONValue]
     public var outcome: Outcome
+
+    public init(tenant: TenantID, id: String?, occurredAt: Date?, action: String, category: String, actor: Actor,
+                targets: [Target], message: String?, changes: [String: Change], context: [String: JSONValue],
+                metadata: [String: JSONValue], outcome: Outcome) {
+        self.tenant = tenant
+        self.id = id
+        self.occurredAt = occurredAt
+        self.action = action
+        self.category = category
+        self.actor = actor
+        self.targets = targets
+        self.message = message
+        self.changes = changes
+        self.context = context
+        self.metadata = metadata
+        self.outcome = outcome
+    }
 }
 
 /// An event as stored: every field final, hashed.

@@ -10,14 +10,16 @@ public struct AppServices: Sendable {
     /// `AUDITLOG_RETENTION_DAYS`: no event older than this is accepted.
     public var retentionDays: Int
     public var redactor: Redactor
+    public var tokens: ViewerTokenCodec
 
     public init(database: AuditDatabase, keys: PublisherKeyAuthenticator, ingestor: EventIngestor,
-                messages: MessageRenderer, retentionDays: Int, redactor: Redactor) {
+                messages: MessageRenderer, retentionDays: Int, redactor: Redactor, tokens: ViewerTokenCodec) {
         self.database = database
         self.keys = keys
         self.ingestor = ingestor
         self.messages = messages
         self.retentionDays = retentionDays
         self.redactor = redactor
+        self.tokens = tokens
     }
 }

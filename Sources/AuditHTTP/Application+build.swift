@@ -32,7 +32,9 @@ func buildRouter(services: AppServices) -> Router<AuditRequestContext> {
     let router = Router(context: AuditRequestContext.self)
     router.add(middleware: ErrorMiddleware())
     HealthController(database: services.database).addRoutes(to: router)
-    let v1 = router.group("/v1").add(middleware: PublisherAuthMiddleware(keys: services.keys))
+    let v1 = router.group("/v1").add(middleware: AuthMiddleware(keys: services.keys, tokens: services.tokens))
     EventsController(services: services).addRoutes(to: v1)
+    ReadController(services: services).addRoutes(to: v1)
+    TenantController(services: services).addRoutes(to: v1)
     return router
 }

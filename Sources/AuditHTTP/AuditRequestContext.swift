@@ -4,8 +4,8 @@ import Hummingbird
 /// Per-request state: who is calling, once the auth middleware has said so.
 public struct AuditRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    /// Set for requests carrying a valid publisher API key.
-    public var publisher: PublisherKey?
+    /// Set by the auth middleware for every `/v1` request.
+    public var caller: Caller?
 
     public init(source: Source) {
         coreContext = .init(source: source)

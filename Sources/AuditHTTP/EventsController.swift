@@ -20,8 +20,8 @@ struct EventsController: Sendable {
     }
 
     func ingest(_ request: Request, context: AuditRequestContext) async throws -> EditedResponse<Created> {
-        guard let publisher = context.publisher else {
-            throw APIError(.unauthorized, code: "missing_credentials", message: "A publisher API key is required.")
+        guard let publisher = context.caller?.publisher else {
+            throw APIError(.forbidden, code: "publisher_only", message: "Only a publisher API key may send events.")
         }
         let contentType = request.headers[.contentType]?.lowercased() ?? ""
         guard contentType.hasPrefix("application/json") else {

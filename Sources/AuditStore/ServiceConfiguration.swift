@@ -1,3 +1,4 @@
+import AuditCore
 import Foundation
 
 /// The settings of SPEC §2, read from the environment; flags of the same name override them.
@@ -10,6 +11,8 @@ public struct ServiceConfiguration: Sendable {
     public var retentionDays: Int
     public var poolSize: Int
     public var dataDirectory: URL
+    /// `AUDITLOG_SIGNING_KEY` as given (hex or base64); see `signingKey(for:)`.
+    public var signingKeyText: String?
     /// Extra sensitive keys whose values are stored as "[redacted]" (`AUDITLOG_REDACT_KEYS`).
     public var redactKeys: [String]
 
@@ -33,9 +36,36 @@ public struct ServiceConfiguration: Sendable {
         retentionDays = try integer("AUDITLOG_RETENTION_DAYS", default: 90, range: 1...3650)
         poolSize = try integer("AUDITLOG_POOL_SIZE", default: 2 * ProcessInfo.processInfo.activeProcessorCount, range: 1...500)
         dataDirectory = URL(fileURLWithPath: value("AUDITLOG_DATA_DIR") ?? ".auditlog")
+        signingKeyText = value("AUDITLOG_SIGNING_KEY")
         redactKeys = (value("AUDITLOG_REDACT_KEYS") ?? "").split(separator: ",").map {
             $0.trimmingCharacters(in: .whitespaces)
         }.filter { !$0.isEmpty }
+    }
+
+    /// The HMAC key for viewer tokens and digests: `AUDITLOG_SIGNING_KEY`, or in embedded mode
+    /// one generated once and kept in `<data dir>/signing.key` (mode 0600).
+    public func signingKey(embeddedDataDirectory: URL?) throws -> [UInt8] {
+        if let signingKeyText {
+            guard let key = SigningKey.parse(signingKeyText) else {
+                throw ConfigurationError(message: "AUDITLOG_SIGNING_KEY must be at least 32 bytes, written as hex or base64")
+            }
+            return key
+        }
+        guard let directory = embeddedDataDirectory else {
+            throw ConfigurationError(message: "AUDITLOG_SIGNING_KEY is required with DATABASE_URL (32+ random bytes, hex or base64)")
+        }
+        let path = directory.appendingPathComponent("signing.key").path
+        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            guard let key = SigningKey.parse(text) else {
+                throw ConfigurationError(message: "\(path) does not hold a valid signing key; remove it to make a new one")
+            }
+            return key
+        }
+        let key = Crypto.randomBytes(32)
+        guard FileManager.default.createFile(atPath: path, contents: Data(Crypto.hex(key).utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw ConfigurationError(message: "cannot write \(path)")
+        }
+        return key
     }
 
     /// True when no `DATABASE_URL` is set: auditlog runs its own PostgreSQL.

@@ -39,7 +39,8 @@ struct Serve: AsyncParsableCommand {
                 ingestor: EventIngestor(pool: pool, writers: max(1, configuration.poolSize - 1)),
                 messages: try await MessageRenderer.bundled(),
                 retentionDays: configuration.retentionDays,
-                redactor: Redactor(extraKeys: configuration.redactKeys))
+                redactor: Redactor(extraKeys: configuration.redactKeys),
+                tokens: ViewerTokenCodec(key: try configuration.signingKey(embeddedDataDirectory: endpoint.dataDirectory)))
         } catch {
             await endpoint.close()
             throw CommandFailure(error)

@@ -21,7 +21,17 @@ struct TestApp {
             ingestor: EventIngestor(pool: pool, writers: max(1, poolSize - 1)),
             messages: try await MessageRenderer.bundled(),
             retentionDays: retentionDays,
-            redactor: Redactor())
+            redactor: Redactor(),
+            tokens: ViewerTokenCodec(key: Self.signingKey))
+    }
+
+    static let signingKey = Array(repeating: UInt8(7), count: 32)
+
+    /// A viewer token as the SaaS backend would mint it.
+    static func token(_ tenant: String, _ role: AccessRole, actor: String = "u_reader", ttl: TimeInterval = 600) -> String {
+        let now = Date()
+        return ViewerTokenCodec(key: signingKey).mint(ViewerClaims(
+            tenant: TenantID(tenant)!, role: role, actorID: actor, actorName: "Reader \(actor)", issuedAt: now, expiresAt: now.addingTimeInterval(ttl)))
     }
 
     var application: some ApplicationProtocol {

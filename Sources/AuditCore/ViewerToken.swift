@@ -1,0 +1,118 @@
+import Foundation
+
+/// The claims of a viewer token (SPEC §5): who reads which tenant's log, as what.
+public struct ViewerClaims: Sendable, Hashable {
+    public var tenant: TenantID
+    public var role: AccessRole
+    /// The reader's id in the SaaS product (`sub`).
+    public var actorID: String
+    public var actorName: String?
+    public var issuedAt: Date
+    public var expiresAt: Date
+
+    public init(tenant: TenantID, role: AccessRole, actorID: String, actorName: String?, issuedAt: Date, expiresAt: Date) {
+        self.tenant = tenant
+        self.role = role
+        self.actorID = actorID
+        self.actorName = actorName
+        self.issuedAt = issuedAt
+        self.expiresAt = expiresAt
+    }
+}
+
+/// Why a token was refused; all of them answer 401, the reason goes to the logs.
+public enum ViewerTokenError: Error, Sendable, Equatable {
+    case malformed, unsupportedAlgorithm, badSignature, expired, invalidClaims
+}
+
+/// JWT with HS256 only, signed with `AUDITLOG_SIGNING_KEY` (HMAC-SHA-256 from OpenSSL,
+/// compared in constant time). Any other `alg`, `none` included, is refused.
+public struct ViewerTokenCodec: Sendable {
+    /// Accepted clock difference for `exp` and `iat`.
+    public static let clockSkew: TimeInterval = 60
+    /// Longest lifetime a token may be minted with.
+    public static let maxLifetime: TimeInterval = 24 * 3600
+
+    let key: [UInt8]
+
+    public init(key: [UInt8]) {
+        self.key = key
+    }
+
+    public func mint(_ claims: ViewerClaims) -> String {
+        let header = JSONValue.object(["alg": .string("HS256"), "typ": .string("JWT")])
+        var payload: [String: JSONValue] = [
+            "tid": .string(claims.tenant.rawValue),
+            "role": .string(claims.role.rawValue),
+            "sub": .string(claims.actorID),
+            "iat": .number(claims.issuedAt.timeIntervalSince1970.rounded(.down)),
+            "exp": .number(claims.expiresAt.timeIntervalSince1970.rounded(.down)),
+        ]
+        if let name = claims.actorName { payload["name"] = .string(name) }
+        let signingInput = Crypto.base64URL(Array(header.canonicalText.utf8)) + "." + Crypto.base64URL(Array(JSONValue.object(payload).canonicalText.utf8))
+        return signingInput + "." + Crypto.base64URL(Crypto.hmacSHA256(key: key, message: Array(signingInput.utf8)))
+    }
+
+    public func verify(_ token: String, now: Date = Date()) throws(ViewerTokenError) -> ViewerClaims {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, token.utf8.count < 8192,
+              let headerBytes = Self.base64URLDecode(parts[0]), let payloadBytes = Self.base64URLDecode(parts[1]),
+              let signature = Self.base64URLDecode(parts[2]),
+              case .object(let header)? = JSONValue.parse(headerBytes),
+              case .object(let payload)? = JSONValue.parse(payloadBytes) else {
+            throw .malformed
+        }
+        guard header["alg"] == .string("HS256") else { throw .unsupportedAlgorithm }
+        let expected = Crypto.hmacSHA256(key: key, message: Array("\(parts[0]).\(parts[1])".utf8))
+        guard Crypto.constantTimeEquals(expected, signature) else { throw .badSignature }
+        guard case .string(let tenantText)? = payload["tid"], let tenant = TenantID(tenantText),
+              case .string(let roleText)? = payload["role"], let role = AccessRole(rawValue: roleText), role != .publisher,
+              case .string(let subject)? = payload["sub"], (1...256).contains(subject.count),
+              case .number(let expires)? = payload["exp"] else {
+            throw .invalidClaims
+        }
+        var name: String?
+        if let value = payload["name"], !value.isNull {
+            guard case .string(let text) = value, text.count <= 256 else { throw .invalidClaims }
+            name = text
+        }
+        var issued = Date(timeIntervalSince1970: expires)
+        if let value = payload["iat"] {
+            guard case .number(let iat) = value else { throw .invalidClaims }
+            issued = Date(timeIntervalSince1970: iat)
+            guard issued <= now.addingTimeInterval(Self.clockSkew) else { throw .invalidClaims }
+        }
+        guard now.timeIntervalSince1970 < expires + Self.clockSkew else { throw .expired }
+        return ViewerClaims(tenant: tenant, role: role, actorID: subject, actorName: name,
+                            issuedAt: issued, expiresAt: Date(timeIntervalSince1970: expires))
+    }
+
+    static func base64URLDecode(_ text: Substring) -> [UInt8]? {
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        guard !base64.contains("=") else { return nil }
+        while base64.count % 4 != 0 { base64 += "=" }
+        return Data(base64Encoded: base64).map { Array($0) }
+    }
+}
+
+/// `AUDITLOG_SIGNING_KEY`: at least 32 bytes, given as hex or base64.
+public enum SigningKey {
+    public static func parse(_ text: String) -> [UInt8]? {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.count % 2 == 0, trimmed.allSatisfy(\.isHexDigit) {
+            var bytes: [UInt8] = []
+            var index = trimmed.startIndex
+            while index < trimmed.endIndex {
+                let next = trimmed.index(index, offsetBy: 2)
+                guard let byte = UInt8(trimmed[index..<next], radix: 16) else { return nil }
+                bytes.append(byte)
+                index = next
+            }
+            return bytes.count >= 32 ? bytes : nil
+        }
+        guard let data = Data(base64Encoded: trimmed) ?? Data(base64Encoded: trimmed.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")) else {
+            return nil
+        }
+        return data.count >= 32 ? Array(data) : nil
+    }
+}

@@ -1,0 +1,84 @@
+import AuditCore
+import Foundation
+import AuditStore
+import Hummingbird
+
+/// SPEC §6.2's query parameters, parsed into a filter, a page size and a cursor.
+struct ReadRequest: Sendable {
+    static let known: Set<String> = [
+        "q", "category", "action", "actor", "target_type", "target_id", "from", "to", "changed", "outcome",
+        "limit", "cursor", "tenant", "format",
+    ]
+
+    var filter = EventFilter()
+    var limit = 50
+    var cursor: PageCursor?
+    /// The parameters as given, for recording what a support reader or an exporter looked at.
+    var echo: [String: JSONValue] = [:]
+
+    init(_ request: Request) throws {
+        var targetType: String?, targetID: String?
+        for (key, value) in try Self.parameters(request.uri.query ?? "") {
+            guard Self.known.contains(key) else {
+                throw APIError(.badRequest, code: "unknown_parameter", message: "Unknown query parameter '\(key.prefix(64))'.",
+                               details: [.init(field: String(key.prefix(64)), message: "is not a parameter of this route")])
+            }
+            guard value.count <= SearchQuery.maxLength else {
+                throw Self.bad(key, "is longer than \(SearchQuery.maxLength) characters")
+            }
+            if key != "cursor" && key != "tenant" { echo[key] = .string(value) }
+            do {
+                switch key {
+                case "q": try SearchQuery.apply(value, to: &filter)
+                case "category", "action", "actor", "from", "to", "changed", "outcome":
+                    try SearchQuery.applyKey(key, value, token: key, to: &filter)
+                case "target_type": targetType = value
+                case "target_id": targetID = value
+                case "limit":
+                    guard let number = Int(value), (1...200).contains(number) else { throw Self.bad("limit", "must be a whole number from 1 to 200") }
+                    limit = number
+                case "cursor":
+                    guard let decoded = PageCursor(encoded: value) else { throw Self.bad("cursor", "is not a cursor from this service") }
+                    cursor = decoded
+                default: break
+                }
+            } catch let error as QueryError {
+                throw Self.bad(error.parameter, error.message)
+            }
+        }
+        switch (targetType, targetID) {
+        case let (type?, id?):
+            try Self.convert { () throws(QueryError) in
+                try SearchQuery.applyKey("target", "\(type)/\(id)", token: "target_type", to: &filter)
+            }
+        case (nil, nil): break
+        default: throw Self.bad(targetType == nil ? "target_type" : "target_id", "target_type and target_id go together")
+        }
+        if let from = filter.from, let to = filter.to, from >= to {
+            throw Self.bad("to", "must be after from")
+        }
+    }
+
+    /// The query string's pairs, form-decoded: `+` is a space, `%2B` a plus.
+    static func parameters(_ query: String) throws -> [(String, String)] {
+        try query.split(separator: "&", omittingEmptySubsequences: true).map { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ text: Substring) throws -> String {
+                guard let decoded = text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding else {
+                    throw APIError(.badRequest, code: "invalid_query", message: "The query string is not valid percent-encoding.")
+                }
+                return decoded
+            }
+            return (try decode(parts[0]), parts.count > 1 ? try decode(parts[1]) : "")
+        }
+    }
+
+    static func convert(_ body: () throws(QueryError) -> Void) throws {
+        do { try body() } catch { throw bad(error.parameter, error.message) }
+    }
+
+    static func bad(_ parameter: String, _ message: String) -> APIError {
+        APIError(.badRequest, code: "invalid_query", message: "\(parameter): \(message)",
+                 details: [.init(field: parameter, message: message)])
+    }
+}

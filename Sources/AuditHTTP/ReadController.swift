@@ -1,0 +1,90 @@
+import AuditCore
+import AuditStore
+import Foundation
+import Hummingbird
+
+/// The dashboard's reads (SPEC §6.2): the log, one entry, the per-actor and per-target
+/// views, and the category counts. Each runs in a transaction scoped to the caller's
+/// tenant and role; a `support` reader's every read is itself recorded.
+struct ReadController: Sendable {
+    let services: AppServices
+
+    func addRoutes(to group: RouterGroup<AuditRequestContext>) {
+        group.get("/events") { request, context in
+            try await list(request, context, view: "events") { _ in }
+        }
+        group.get("/events/:id") { request, context in
+            try await single(request, context)
+        }
+        group.get("/actors/:actor_id/events") { request, context in
+            let actor = try context.parameters.require("actor_id")
+            return try await list(request, context, view: "actor") { $0.actor = actor }
+        }
+        group.get("/targets/:type/:id/events") { request, context in
+            let type = try context.parameters.require("type"), id = try context.parameters.require("id")
+            return try await list(request, context, view: "target") { filter in
+                try ReadRequest.convert { () throws(QueryError) in
+                    try SearchQuery.applyKey("target", "\(type)/\(id)", token: "target", to: &filter)
+                }
+            }
+        }
+        group.get("/categories") { request, context in
+            try await categories(request, context)
+        }
+    }
+
+    static func readers(_ role: AccessRole) -> Bool { role.canRead }
+
+    func list(_ request: Request, _ context: AuditRequestContext, view: String,
+              narrow: (inout EventFilter) throws -> Void) async throws -> Response {
+        let scope = try ReadScope.resolve(request, context, allowed: Self.readers)
+        var read = try ReadRequest(request)
+        try narrow(&read.filter)
+        let (filter, cursor, limit, retention) = (read.filter, read.cursor, read.limit, services.retentionDays)
+        let page = try await services.database.withTenant(scope.tenant, role: scope.role) { connection in
+            try EventReader.page(filter, after: cursor, limit: limit, on: connection, now: Date(), defaultRetentionDays: retention)
+        }
+        try await recordSupportRead(scope, view: view, request: read, path: request.uri.path)
+        return JSONValue.object([
+            "events": .array(page.events),
+            "next_cursor": page.nextCursor.map { .string($0.encoded) } ?? .null,
+        ]).response()
+    }
+
+    func single(_ request: Request, _ context: AuditRequestContext) async throws -> Response {
+        let scope = try ReadScope.resolve(request, context, allowed: Self.readers)
+        let id = try context.parameters.require("id")
+        guard TenantID.isValid(id) else { throw Self.notFound() }
+        let event = try await services.database.withTenant(scope.tenant, role: scope.role) { connection in
+            try EventReader.find(id: id, on: connection)
+        }
+        guard let event else { throw Self.notFound() }
+        try await recordSupportRead(scope, view: "event", request: nil, path: request.uri.path, eventID: id)
+        return event.response()
+    }
+
+    func categories(_ request: Request, _ context: AuditRequestContext) async throws -> Response {
+        let scope = try ReadScope.resolve(request, context, allowed: Self.readers)
+        let read = try ReadRequest(request)
+        let (filter, retention) = (read.filter, services.retentionDays)
+        let counts = try await services.database.withTenant(scope.tenant, role: scope.role) { connection in
+            try EventReader.categories(filter, on: connection, now: Date(), defaultRetentionDays: retention)
+                .map { JSONValue.object(["category": .string($0.category), "count": .number(Double($0.count))]) }
+        }
+        try await recordSupportRead(scope, view: "categories", request: read, path: request.uri.path)
+        return JSONValue.object(["categories": .array(counts)]).response()
+    }
+
+    static func notFound() -> APIError {
+        APIError(.notFound, code: "not_found", message: "No such event.")
+    }
+
+    /// SPEC §4: every support read is recorded in the tenant's log, with what was looked at.
+    func recordSupportRead(_ scope: ReadScope, view: String, request: ReadRequest?, path: String, eventID: String? = nil) async throws {
+        guard scope.role == .support else { return }
+        var metadata: [String: JSONValue] = ["view": .string(view), "path": .string(String(path.prefix(512)))]
+        if let request, !request.echo.isEmpty { metadata["filters"] = .object(request.echo) }
+        if let eventID { metadata["event_id"] = .string(eventID) }
+        try await AccessRecorder(services: services).record("audit_log.viewed", scope: scope, metadata: metadata)
+    }
+}

@@ -1,0 +1,136 @@
+import AuditCore
+import Foundation
+import PostgresLibPQ
+
+/// One page of events, newest first.
+public struct EventPage: Sendable {
+    /// Each event as its API JSON object.
+    public var events: [JSONValue]
+    public var nextCursor: PageCursor?
+}
+
+/// Reads events for the tenant and role of the surrounding transaction.
+///
+/// Every statement here runs inside `AuditDatabase.withTenant`, so the row-level security
+/// policies decide what is visible; the `tenant_id = current_setting(…)` conditions only
+/// let the planner use the tenant-leading indexes. Full-text and `changed:` matches come
+/// from `audit.matching_event_keys` (see sql/0005), which can use GIN indexes under RLS.
+public enum EventReader {
+    static let columns = """
+        e.id, e.tenant_id, e.occurred_at, e.received_at, e.action, e.category, e.actor_type, e.actor_id,
+        e.actor_name, e.actor_email, e.targets::text, e.message, e.changes::text, e.context::text,
+        e.metadata::text, e.outcome, e.hash, (extract(epoch FROM e.occurred_at) * 1000000)::bigint
+        """
+
+    /// The time window of a filter: the tenant's retention unless narrowed.
+    public static func window(_ filter: EventFilter, on connection: PostgresConnection, now: Date, defaultRetentionDays: Int) throws -> (Date, Date) {
+        var from = filter.from
+        if from == nil {
+            let days = try connection.query(
+                "SELECT retention_days FROM audit.tenant WHERE tenant_id = current_setting('auditlog.tenant', true)"
+            ).rows.first?.decode(Int.self, at: 0) ?? defaultRetentionDays
+            from = now.addingTimeInterval(-Double(days) * 86_400)
+        }
+        return (from!, filter.to ?? now.addingTimeInterval(86_400))
+    }
+
+    /// The WHERE conditions for a filter (after `WHERE`), as binds.
+    static func conditions(_ filter: EventFilter, from: Date, to: Date) -> PostgresQuery {
+        var query: PostgresQuery = """
+            e.tenant_id = current_setting('auditlog.tenant', true) AND e.occurred_at >= \(from) AND e.occurred_at < \(to)
+            """
+        if !filter.categories.isEmpty { query.append(" AND e.category = ANY(\(filter.categories)::text[])") }
+        switch filter.action {
+        case .exact(let action)?: query.append(" AND e.action = \(action)")
+        case .prefix(let prefix)?:
+            let escaped = prefix.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+            query.append(" AND e.action LIKE \(escaped + "%")")
+        case nil: break
+        }
+        if let actor = filter.actor { query.append(" AND e.actor_id = \(actor)") }
+        if let type = filter.targetType, let id = filter.targetID {
+            query.append("""
+                 AND (e.occurred_at, e.id) IN (SELECT t.occurred_at, t.event_id FROM audit.event_target AS t
+                    WHERE t.tenant_id = current_setting('auditlog.tenant', true) AND t.target_type = \(type) AND t.target_id = \(id)
+                    AND t.occurred_at >= \(from) AND t.occurred_at < \(to))
+                """)
+        }
+        if let outcome = filter.outcome { query.append(" AND e.outcome = \(outcome.rawValue)") }
+        let textQuery = filter.textQuery
+        if textQuery != nil || !filter.changed.isEmpty {
+            let changed: [String]? = filter.changed.isEmpty ? nil : filter.changed
+            query.append("""
+                 AND (e.occurred_at, e.id) IN (SELECT k.occurred_at, k.id FROM audit.matching_event_keys(
+                    to_tsquery('simple', \(textQuery)), \(changed)::text[], \(from), \(to)) AS k)
+                """)
+        }
+        return query
+    }
+
+    /// A page of events matching `filter`, after `cursor`, newest first.
+    public static func page(
+        _ filter: EventFilter, after cursor: PageCursor?, limit: Int, on connection: PostgresConnection,
+        now: Date, defaultRetentionDays: Int
+    ) throws -> EventPage {
+        let (from, to) = try window(filter, on: connection, now: now, defaultRetentionDays: defaultRetentionDays)
+        var query: PostgresQuery = "SELECT \(unsafeSQL: columns) FROM audit.event AS e WHERE \(conditions(filter, from: from, to: to))"
+        if let cursor {
+            query.append(" AND (e.occurred_at, e.id) < (timestamptz 'epoch' + \(cursor.micros)::bigint * interval '1 microsecond', \(cursor.id))")
+        }
+        query.append(" ORDER BY e.occurred_at DESC, e.id DESC LIMIT \(limit + 1)")
+        let rows = try connection.query(query).rows
+        let events = try rows.prefix(limit).map(record)
+        var next: PageCursor?
+        if rows.count > limit, let last = rows.prefix(limit).last {
+            next = PageCursor(micros: try last.decode(Int64.self, at: 17), id: try last.decode(String.self, at: 0))
+        }
+        return EventPage(events: events, nextCursor: next)
+    }
+
+    /// One event by id, or nil (another tenant's id is as absent as an unknown one).
+    public static func find(id: String, on connection: PostgresConnection) throws -> JSONValue? {
+        try connection.query("""
+            SELECT \(unsafeSQL: columns) FROM audit.event AS e
+            WHERE e.tenant_id = current_setting('auditlog.tenant', true) AND e.id = \(id)
+            ORDER BY e.occurred_at DESC LIMIT 1
+            """).rows.first.map(record)
+    }
+
+    /// Each category with its number of events in the filter's window.
+    public static func categories(
+        _ filter: EventFilter, on connection: PostgresConnection, now: Date, defaultRetentionDays: Int
+    ) throws -> [(category: String, count: Int)] {
+        var unfiltered = filter
+        unfiltered.categories = []
+        let (from, to) = try window(unfiltered, on: connection, now: now, defaultRetentionDays: defaultRetentionDays)
+        return try connection.query("""
+            SELECT e.category, count(*) FROM audit.event AS e WHERE \(conditions(unfiltered, from: from, to: to))
+            GROUP BY e.category ORDER BY count(*) DESC, e.category
+            """).rows.map { (try $0.decode(String.self, at: 0), try $0.decode(Int.self, at: 1)) }
+    }
+
+    static func record(_ row: PostgresRow) throws -> JSONValue {
+        func json(_ column: Int) throws -> JSONValue {
+            JSONValue.parse(Array(try row.decode(String.self, at: column).utf8)) ?? .null
+        }
+        var actor: [String: JSONValue] = ["type": .string(try row.decode(String.self, at: 6)), "id": .string(try row.decode(String.self, at: 7))]
+        if let name = try row.decode(String?.self, at: 8) { actor["name"] = .string(name) }
+        if let email = try row.decode(String?.self, at: 9) { actor["email"] = .string(email) }
+        return .object([
+            "id": .string(try row.decode(String.self, at: 0)),
+            "tenant": .string(try row.decode(String.self, at: 1)),
+            "occurred_at": .string(Timestamp.format(try row.decode(Date.self, at: 2))),
+            "received_at": .string(Timestamp.format(try row.decode(Date.self, at: 3))),
+            "action": .string(try row.decode(String.self, at: 4)),
+            "category": .string(try row.decode(String.self, at: 5)),
+            "actor": .object(actor),
+            "targets": try json(10),
+            "message": .string(try row.decode(String.self, at: 11)),
+            "changes": try json(12),
+            "context": try json(13),
+            "metadata": try json(14),
+            "outcome": .string(try row.decode(String.self, at: 15)),
+            "hash": .string(try row.decode(String.self, at: 16)),
+        ])
+    }
+}

@@ -1,0 +1,258 @@
+import AuditCore
+import AuditHTTP
+import AuditStore
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import PostgresLibPQ
+import Testing
+import TestSupport
+
+@Suite("reading the log: isolation, roles, filters, paging, hostile input")
+struct ReadTests {
+    let database: TestDatabase
+    let key: String
+
+    /// Two tenants with look-alike data: the same event ids, actor ids and targets.
+    init() async throws {
+        database = try await TestCluster.shared.database("reads")
+        let admin = database.adminConninfo
+        key = try await runBlocking { try PublisherKeys.create(name: "backend", tenant: nil, adminConninfo: admin).key }
+        let key = self.key
+        try await TestApp(conninfo: database.appConninfo).test { client in
+            for tenant in ["org_a", "org_b"] {
+                var events: [String] = []
+                for index in 0..<30 {
+                    let time = Timestamp.format(Date().addingTimeInterval(Double(-index * 3600)))
+                    let (action, category) = index % 3 == 0 ? ("subscription.changed", "billing") : ("client.renamed", "client_mapping")
+                    events.append(#"""
+                        {"tenant": "\#(tenant)", "id": "e\#(index)", "occurred_at": "\#(time)", "action": "\#(action)", "category": "\#(category)",
+                         "actor": {"id": "u_\#(index % 2)", "name": "Alice \#(tenant)"}, "outcome": "\#(index % 5 == 0 ? "failure" : "success")",
+                         "targets": [{"type": "client", "id": "c_\#(index % 4)", "name": "Acme \#(tenant)"}],
+                         "before": {"plan": "basic"}, "after": {"plan": "pro"},
+                         "message": "\#(tenant) secret-word-\#(tenant) payment method \#(index)"}
+                        """#)
+                }
+                let response = try await client.execute(uri: "/v1/events", method: .post,
+                    headers: [.authorization: "Bearer \(key)", .contentType: "application/json"],
+                    body: ByteBuffer(string: #"{"events": [\#(events.joined(separator: ","))]}"#))
+                #expect(response.status == .created)
+            }
+        }
+    }
+
+    func get(_ client: any TestClientProtocol, _ uri: String, _ credential: String) async throws -> TestResponse {
+        try await client.execute(uri: uri, method: .get, headers: [.authorization: "Bearer \(credential)"])
+    }
+
+    func events(_ response: TestResponse) throws -> [[String: JSONValue]] {
+        guard case .object(let body)? = JSONValue.parse(Array(response.body.readableBytesView)),
+              case .array(let items)? = body["events"] else { return [] }
+        return items.compactMap(\.objectValue)
+    }
+
+    static let readRoutes = [
+        "/v1/events", "/v1/events/e1", "/v1/actors/u_1/events", "/v1/targets/client/c_1/events", "/v1/categories",
+        "/v1/tenant/settings", "/v1/events?q=secret-word-org_b", "/v1/events?q=changed:plan",
+    ]
+
+    @Test("a token of tenant A never sees tenant B's data, on any read route", arguments: readRoutes)
+    func isolation(_ route: String) async throws {
+        try await TestApp(conninfo: database.appConninfo).test { client in
+            let response = try await get(client, route, TestApp.token("org_a", .admin))
+            #expect(response.status == .ok)
+            let body = String(buffer: response.body)
+            #expect(!body.contains("org_b"))
+            #expect(!body.contains("secret-word-org_b"))
+            let asked = try await get(client, route + (route.contains("?") ? "&" : "?") + "tenant=org_b", TestApp.token("org_a", .owner))
+            #expect(asked.status == .forbidden)
+        }
+    }
+
+    @Test("member gets 403 on every read route", arguments: readRoutes + ["/v1/events/export?format=csv"])
+    func member(_ route: String) async throws {
+        try await TestApp(conninfo: database.appConninfo).test { client in
+            let response = try await get(client, route, TestApp.token("org_a", .member))
+            #expect(response.status == .forbidden)
+            #expect(!String(buffer: response.body).contains("org_a secret"))
+        }
+    }
+
+    @Test("another tenant's event id is 404, like an unknown one")
+    func otherTenantsEvent() async throws {
+        try await TestApp(conninfo: database.appConninfo).test { client in
+            let own = try await get(client, "/v1/events/e1", TestApp.token("org_a", .admin))
+            #expect(String(buffer: own.body).contains("secret-word-org_a"))
+            let unknown = try await get(client, "/v1/events/nope", TestApp.token("org_a", .admin))
+            #expect(unknown.status == .notFound)
+            try await database.asAdmin { try $0.query("INSERT INTO audit.tenant (tenant_id) VALUES ('org_c')") }
+            let elsewhere = try await get(client, "/v1/events/e1", TestApp.token("org_c", .admin))
+            #expect(elsewhere.status == .notFound)
+        }
+    }
+
+    @Test("filters and search keys narrow as documented")
+    func filters() async throws {
+        let token = TestApp.token("org_a", .admin)
+        try await TestApp(conninfo: database.appConninfo).test { client throws in
+            let ids = { (uri: String) async throws -> [String] in
+                let response = try await get(client, uri, token)
+                #expect(response.status == .ok, "\(uri)")
+                return try events(response).compactMap { $0["id"]?.stringValue }
+            }
+            #expect(try await ids("/v1/events?limit=200").count == 30)
+            #expect(try await ids("/v1/events?category=billing&limit=200").count == 10)
+            #expect(try await ids("/v1/events?q=category:billing+actor:u_0&limit=200").count == 5)
+            #expect(try await ids("/v1/actors/u_1/events?limit=200").count == 15)
+            #expect(try await ids("/v1/targets/client/c_2/events?limit=200") == ["e2", "e6", "e10", "e14", "e18", "e22", "e26"])
+            #expect(try await ids("/v1/events?target_type=client&target_id=c_2&limit=200").count == 7)
+            #expect(try await ids("/v1/events?action=subscription.changed&limit=200").count == 10)
+            #expect(try await ids("/v1/events?q=action:client.*&limit=200").count == 20)
+            #expect(try await ids("/v1/events?outcome=failure&limit=200").count == 6)
+            #expect(try await ids("/v1/events?q=%22payment+method%22+-e&limit=200").count == 30)
+            #expect(try await ids("/v1/events?q=%22method+payment%22&limit=200").count == 0)
+            #expect(try await ids("/v1/events?q=paym*+changed:plan&limit=200").count == 30)
+            #expect(try await ids("/v1/events?q=changed:nothing&limit=200").count == 0)
+            let from = Timestamp.format(Date().addingTimeInterval(-4.5 * 3600))
+            #expect(try await ids("/v1/events?from=\(from)&limit=200") == ["e0", "e1", "e2", "e3", "e4"])
+        }
+    }
+
+    @Test("paging with limit=37 returns each event once, in order, while new events arrive")
+    func paging() async throws {
+        try await database.asAdmin { connection in
+            try connection.query("""
+                INSERT INTO audit.event (tenant_id, id, occurred_at, action, category, actor_type, actor_id, message, hash)
+                SELECT 'org_page', 'p' || g, now() - g * interval '1 minute', 'a.b', 'a', 'user', 'u', 'm', repeat('a', 64)
+                FROM generate_series(1, 1000) AS g
+                """)
+        }
+        let token = TestApp.token("org_page", .owner)
+        let key = self.key
+        try await TestApp(conninfo: database.appConninfo).test { client in
+            var seen: [String] = []
+            var times: [String] = []
+            var cursor: String?
+            var pages = 0
+            repeat {
+                let response = try await get(client, "/v1/events?limit=37" + (cursor.map { "&cursor=\($0)" } ?? ""), token)
+                #expect(response.status == .ok)
+                let page = try events(response)
+                seen += page.compactMap { $0["id"]?.stringValue }
+                times += page.compactMap { $0["occurred_at"]?.stringValue }
+                guard case .object(let body)? = JSONValue.parse(Array(response.body.readableBytesView)) else { break }
+                cursor = body["next_cursor"]?.stringValue
+                pages += 1
+                // A newer event arrives between pages; it must not shift the pages already read.
+                _ = try await client.execute(uri: "/v1/events", method: .post,
+                    headers: [.authorization: "Bearer \(key)", .contentType: "application/json"],
+                    body: ByteBuffer(string: #"{"tenant": "org_page", "action": "a.new", "actor": {"id": "u"}}"#))
+            } while cursor != nil && pages < 100
+            let expected = (1...1000).map { "p\($0)" }
+            #expect(seen.filter { $0.hasPrefix("p") } == expected)
+            #expect(times == times.sorted(by: >))
+            #expect(pages == 28)
+        }
+    }
+
+    @Test("forged, expired and malformed tokens are 401", arguments: ReadTests.forgedTokenCases())
+    func forgedTokens(_ token: String) async throws {
+        try await TestApp(conninfo: database.appConninfo).test { client in
+            let response = try await get(client, "/v1/events", token)
+            #expect(response.status == .unauthorized)
+            #expect(!String(buffer: response.body).contains("org_a"))
+        }
+    }
+
+    static func forgedTokenCases() -> [String] {
+        let good = TestApp.token("org_a", .owner)
+        let parts = good.split(separator: ".").map(String.init)
+        func b64(_ text: String) -> String { Crypto.base64URL(Array(text.utf8)) }
+        let now = Int(Date().timeIntervalSince1970)
+        let payload = #"{"exp":\#(now + 600),"iat":\#(now),"role":"owner","sub":"u","tid":"org_b"}"#
+        let other = ViewerTokenCodec(key: Array(repeating: 9, count: 32))
+        return [
+            b64(#"{"alg":"none","typ":"JWT"}"#) + "." + parts[1] + ".",
+            b64(#"{"alg":"none","typ":"JWT"}"#) + "." + b64(payload) + ".",
+            b64(#"{"alg":"RS256","typ":"JWT"}"#) + "." + parts[1] + "." + parts[2],
+            parts[0] + "." + b64(payload) + "." + parts[2],
+            other.mint(ViewerClaims(tenant: TenantID("org_a")!, role: .owner, actorID: "u", actorName: nil, issuedAt: Date(), expiresAt: Date().addingTimeInterval(600))),
+            TestApp.token("org_a", .owner, ttl: -120),
+            "not.a.token", "", "eyJ", good + "x",
+        ]
+    }
+
+    @Test("hostile q values are a 400 or an empty result, never a 500", arguments: [
+        "'; drop table audit.event; --", "actor:' or 1=1", "\"unbalanced", "a\"b\"c\"", String(repeating: "x", count: 10_000),
+        "action:*", "target:client", "after:2026-13-45", "before:yesterday", "q:(a|b)&!c", "\\", "'':*", "!!!", "<->",
+        "changed:.", "category:DROP", "%00", "acme*:*",
+    ])
+    func hostileQuery(_ q: String) async throws {
+        let encoded = q.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        try await TestApp(conninfo: database.appConninfo).test { client in
+            let response = try await get(client, "/v1/events?q=\(encoded)", TestApp.token("org_a", .admin))
+            #expect(response.status == .ok || response.status == .badRequest, "\(q)")
+            if response.status == .badRequest { #expect(try ErrorBody(response.body).error.code == "invalid_query") }
+            #expect(!String(buffer: response.body).contains("org_b"))
+        }
+        #expect(try await database.asAdmin { try $0.query("SELECT count(*) FROM audit.event WHERE tenant_id = 'org_b'").rows[0].decode(Int.self, at: 0) } == 30)
+    }
+
+    @Test("every support read is recorded in the tenant's own log")
+    func supportReadsRecorded() async throws {
+        try await TestApp(conninfo: database.appConninfo).test { client in
+            let r50516 = try await get(client, "/v1/events?category=billing", TestApp.token("org_a", .support, actor: "sup_9"))
+            #expect(r50516.status == .ok)
+            let r60266 = try await get(client, "/v1/events/e1", TestApp.token("org_a", .support, actor: "sup_9"))
+            #expect(r60266.status == .ok)
+            let r11872 = try await get(client, "/v1/events", TestApp.token("org_a", .admin))
+            #expect(r11872.status == .ok)
+        }
+        let rows = try await database.asAdmin { connection in
+            try connection.query("""
+                SELECT tenant_id, category, actor_id, metadata::text FROM audit.event WHERE action = 'audit_log.viewed' ORDER BY received_at
+                """).rows.map { "\(try $0.decode(String.self, at: 0)) \(try $0.decode(String.self, at: 1)) \(try $0.decode(String.self, at: 2)) \(try $0.decode(String.self, at: 3))" }
+        }
+        #expect(rows.count == 2)
+        #expect(rows.allSatisfy { $0.hasPrefix("org_a audit sup_9") })
+        #expect(rows.first?.contains(#""category": "billing""#) == true)
+    }
+
+    @Test("bad cursors, limits and unknown parameters are 400")
+    func badParameters() async throws {
+        try await TestApp(conninfo: database.appConninfo).test { client in
+            for uri in ["/v1/events?cursor=bogus", "/v1/events?limit=0", "/v1/events?limit=201", "/v1/events?colour=red",
+                        "/v1/events?from=2026-11-20&to=2026-11-01", "/v1/events?target_type=client"] {
+                let response = try await get(client, uri, TestApp.token("org_a", .admin))
+                #expect(response.status == .badRequest, "\(uri)")
+            }
+        }
+    }
+
+    @Test("settings: read by readers, changed by owner and publisher, the change recorded")
+    func settings() async throws {
+        try await TestApp(conninfo: database.appConninfo).test { client in
+            let put = { (token: String, body: String) in
+                try await client.execute(uri: "/v1/tenant/settings?tenant=org_a", method: .put,
+                                         headers: [.authorization: "Bearer \(token)", .contentType: "application/json"], body: ByteBuffer(string: body))
+            }
+            let r6133 = try await put(TestApp.token("org_a", .admin), #"{"retention_days": 30}"#)
+            #expect(r6133.status == .forbidden)
+            let r31068 = try await put(TestApp.token("org_a", .owner), #"{"retention_days": 9999}"#)
+            #expect(r31068.status == .unprocessableContent)
+            let changed = try await put(TestApp.token("org_a", .owner), #"{"retention_days": 30, "legal_hold": true}"#)
+            #expect(changed.status == .ok)
+            #expect(String(buffer: changed.body) == #"{"legal_hold":true,"retention_days":30,"tenant":"org_a"}"#)
+            let r25380 = try await put(key, #"{"retention_days": 90}"#)
+            #expect(r25380.status == .ok)
+            let read = try await get(client, "/v1/tenant/settings", TestApp.token("org_a", .support))
+            #expect(String(buffer: read.body) == #"{"legal_hold":true,"retention_days":90,"tenant":"org_a"}"#)
+        }
+        let recorded = try await database.asAdmin { connection in
+            try connection.query("""
+                SELECT count(*) FROM audit.event WHERE tenant_id = 'org_a' AND action = 'organization.settings_updated' AND changes ? 'retention_days'
+                """).rows[0].decode(Int.self, at: 0)
+        }
+        #expect(recorded == 2)
+    }
+}
