@@ -68,16 +68,26 @@ public enum EventReader {
     }
 
     /// A page of events matching `filter`, after `cursor`, newest first.
+    ///
+    /// Full-text and `changed:` searches go through `audit.search_events` (sql/0005), which
+    /// applies every filter, the position and the limit with the real values planned in;
+    /// all other shapes are one statement under the RLS policies.
     public static func page(
         _ filter: EventFilter, after cursor: PageCursor?, limit: Int, on connection: PostgresConnection,
         now: Date, defaultRetentionDays: Int
     ) throws -> EventPage {
         let (from, to) = try window(filter, on: connection, now: now, defaultRetentionDays: defaultRetentionDays)
-        var query: PostgresQuery = "SELECT \(unsafeSQL: columns) FROM audit.event AS e WHERE \(conditions(filter, from: from, to: to))"
-        if let cursor {
-            query.append(" AND (e.occurred_at, e.id) < (timestamptz 'epoch' + \(cursor.micros)::bigint * interval '1 microsecond', \(cursor.id))")
+        var query: PostgresQuery
+        if filter.textQuery != nil || !filter.changed.isEmpty {
+            let call = searchCall(filter, from: from, to: to, after: cursor, limit: limit + 1)
+            query = "SELECT \(unsafeSQL: columns) FROM \(call) AS e ORDER BY e.occurred_at DESC, e.id DESC"
+        } else {
+            query = "SELECT \(unsafeSQL: columns) FROM audit.event AS e WHERE \(conditions(filter, from: from, to: to))"
+            if let cursor {
+                query.append(" AND (e.occurred_at, e.id) < (\(cursorTime(cursor)), \(cursor.id))")
+            }
+            query.append(" ORDER BY e.occurred_at DESC, e.id DESC LIMIT \(limit + 1)")
         }
-        query.append(" ORDER BY e.occurred_at DESC, e.id DESC LIMIT \(limit + 1)")
         let rows = try connection.query(query).rows
         let events = try rows.prefix(limit).map(record)
         var next: PageCursor?
@@ -85,6 +95,28 @@ public enum EventReader {
             next = PageCursor(micros: try last.decode(Int64.self, at: 17), id: try last.decode(String.self, at: 0))
         }
         return EventPage(events: events, nextCursor: next)
+    }
+
+    static func cursorTime(_ cursor: PageCursor) -> PostgresQuery {
+        "(timestamptz 'epoch' + \(cursor.micros)::bigint * interval '1 microsecond')"
+    }
+
+    /// `audit.search_events(…)` with the filter's values as binds.
+    static func searchCall(_ filter: EventFilter, from: Date, to: Date, after cursor: PageCursor?, limit: Int) -> PostgresQuery {
+        var exact: String?, prefix: String?
+        switch filter.action {
+        case .exact(let action)?: exact = action
+        case .prefix(let start)?: prefix = start
+        case nil: break
+        }
+        let changed: [String]? = filter.changed.isEmpty ? nil : filter.changed
+        let categories: [String]? = filter.categories.isEmpty ? nil : filter.categories
+        let after: PostgresQuery = cursor.map(cursorTime) ?? "NULL::timestamptz"
+        return """
+            audit.search_events(to_tsquery('simple', \(filter.textQuery)), \(changed)::text[], \(from)::timestamptz, \(to)::timestamptz,
+                \(categories)::text[], \(filter.actor)::text, \(exact)::text, \(prefix)::text, \(filter.outcome?.rawValue)::text,
+                \(filter.targetType)::text, \(filter.targetID)::text, \(after), \(cursor?.id)::text, \(limit)::integer)
+            """
     }
 
     /// One event by id, or nil (another tenant's id is as absent as an unknown one).
