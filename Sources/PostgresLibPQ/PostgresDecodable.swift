@@ -16,26 +16,17 @@ extension String: PostgresDecodable {
     public static func decode(postgresText text: String) throws -> String { text }
 }
 
-extension Int: PostgresDecodable {
-    public static func decode(postgresText text: String) throws -> Int {
-        guard let value = Int(text) else { throw DecodingFailure(type: "Int") }
+/// Numbers in PostgreSQL's text output parse with Swift's own initialisers.
+extension PostgresDecodable where Self: LosslessStringConvertible {
+    public static func decode(postgresText text: String) throws -> Self {
+        guard let value = Self(text) else { throw DecodingFailure(type: "\(Self.self)") }
         return value
     }
 }
 
-extension Int64: PostgresDecodable {
-    public static func decode(postgresText text: String) throws -> Int64 {
-        guard let value = Int64(text) else { throw DecodingFailure(type: "Int64") }
-        return value
-    }
-}
-
-extension Int32: PostgresDecodable {
-    public static func decode(postgresText text: String) throws -> Int32 {
-        guard let value = Int32(text) else { throw DecodingFailure(type: "Int32") }
-        return value
-    }
-}
+extension Int: PostgresDecodable {}
+extension Int64: PostgresDecodable {}
+extension Int32: PostgresDecodable {}
 
 extension Bool: PostgresDecodable {
     public static func decode(postgresText text: String) throws -> Bool {
@@ -47,12 +38,7 @@ extension Bool: PostgresDecodable {
     }
 }
 
-extension Double: PostgresDecodable {
-    public static func decode(postgresText text: String) throws -> Double {
-        guard let value = Double(text) else { throw DecodingFailure(type: "Double") }
-        return value
-    }
-}
+extension Double: PostgresDecodable {}
 
 extension UUID: PostgresDecodable {
     public static func decode(postgresText text: String) throws -> UUID {
