@@ -77,6 +77,7 @@ public struct MigrationRunner: Sendable {
             }
             appliedNow.append(migration.name)
         }
+        try connection.query("UPDATE audit.retention_policy SET global_days = \(retentionDays)::integer")
         try ensurePartitions(connection)
         try setAppPassword(connection, appConninfo: appConninfo)
         return appliedNow

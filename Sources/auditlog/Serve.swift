@@ -50,8 +50,9 @@ struct Serve: AsyncParsableCommand {
             settings: HTTPSettings(host: configuration.host, port: configuration.port),
             services: services,
             logger: logger)
+        let maintenance = MaintenanceService(pool: services.database.pool, interval: .seconds(3600), logger: logger)
         let group = ServiceGroup(configuration: .init(
-            services: [app],
+            services: [app, maintenance],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         logger.info("auditlog listening", metadata: [

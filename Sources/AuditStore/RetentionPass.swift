@@ -1,0 +1,94 @@
+import Dispatch
+import Foundation
+import Logging
+import PostgresLibPQ
+
+/// One retention pass (SPEC §7): partitions a week ahead, whole days dropped past the global
+/// retention, then each tenant with a shorter retention pruned in small batches with a
+/// pause between them, so ingest and dashboards keep their latency.
+///
+/// Only one pass runs at a time across every instance sharing the database: the pass holds a
+/// session advisory lock, and a second one finds it taken and skips.
+public struct RetentionPass: Sendable {
+    public struct TenantReport: Sendable, Equatable {
+        public var tenant: String
+        public var retentionDays: Int
+        public var legalHold: Bool
+        /// Rows removed (or, in a dry run, that would be).
+        public var removed: Int
+        public var oldestKept: Date?
+    }
+
+    public struct Report: Sendable {
+        public var ran: Bool
+        public var dryRun: Bool
+        public var partitionsCreated: Int
+        public var partitionsDropped: [String]
+        public var tenants: [TenantReport]
+    }
+
+    static let lockKey: Int64 = 0x6175_6469_7472_6574  // "auditret"
+
+    public var batchSize: Int
+    /// Pause between prune batches.
+    public var pause: Duration
+    public var logger: Logger
+
+    public init(batchSize: Int = 1000, pause: Duration = .milliseconds(20), logger: Logger = Logger(label: "auditlog.retention")) {
+        self.batchSize = batchSize
+        self.pause = pause
+        self.logger = logger
+    }
+
+    /// Runs a pass on one pooled connection (held for the pass: the advisory lock is per session).
+    public func run(pool: ConnectionPool, dryRun: Bool) async throws -> Report {
+        let pass = self
+        return try await pool.withConnection { connection in try pass.run(on: connection, dryRun: dryRun) }
+    }
+
+    /// The pass itself, blocking; call it on a connection's own thread.
+    public func run(on connection: PostgresConnection, dryRun: Bool) throws -> Report {
+        let locked = try connection.query("SELECT pg_try_advisory_lock(\(Self.lockKey))").rows[0].decode(Bool.self, at: 0)
+        guard locked else {
+            logger.info("another retention pass is running; skipping")
+            return Report(ran: false, dryRun: dryRun, partitionsCreated: 0, partitionsDropped: [], tenants: [])
+        }
+        defer { _ = try? connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))") }
+
+        let global = try connection.query("SELECT audit.global_retention_days()").rows[0].decode(Int.self, at: 0)
+        var created = 0
+        if !dryRun {
+            created = try connection.query("""
+                SELECT audit.ensure_partitions(current_date - \(global)::integer, current_date + 7)
+                """).rows[0].decode(Int.self, at: 0)
+        }
+        var tenants = try connection.query("SELECT * FROM audit.retention_plan(now())").rows.map { row in
+            TenantReport(tenant: try row.decode(String.self, at: 0), retentionDays: try row.decode(Int.self, at: 1),
+                         legalHold: try row.decode(Bool.self, at: 2), removed: try row.decode(Int.self, at: 3),
+                         oldestKept: try row.decode(Date?.self, at: 4))
+        }
+        guard !dryRun else {
+            return Report(ran: true, dryRun: true, partitionsCreated: 0, partitionsDropped: [], tenants: tenants)
+        }
+        let dropped = try connection.query("SELECT * FROM audit.drop_expired_partitions()").rows.map { try $0.decode(String.self, at: 0) }
+        if !dropped.isEmpty { logger.info("dropped expired partitions", metadata: ["partitions": "\(dropped.joined(separator: ", "))"]) }
+        for index in tenants.indices where !tenants[index].legalHold && tenants[index].removed > 0 {
+            var removed = 0
+            while true {
+                let batch = try connection.query("SELECT audit.prune_tenant(\(tenants[index].tenant), \(batchSize)::integer)")
+                    .rows[0].decode(Int.self, at: 0)
+                removed += batch
+                if batch < batchSize { break }
+                Thread.sleep(forTimeInterval: Double(pause.components.seconds) + Double(pause.components.attoseconds) / 1e18)
+            }
+            if removed > 0 {
+                logger.info("pruned tenant", metadata: ["tenant": "\(tenants[index].tenant)", "rows": "\(removed)"])
+            }
+        }
+        // Every expired row is now gone, by partition drop or by prune; report what is left.
+        let after = try connection.query("SELECT tenant_id, oldest_kept FROM audit.retention_plan(now())").rows
+        let oldest = Dictionary(uniqueKeysWithValues: try after.map { (try $0.decode(String.self, at: 0), try $0.decode(Date?.self, at: 1)) })
+        for index in tenants.indices { tenants[index].oldestKept = oldest[tenants[index].tenant] ?? nil }
+        return Report(ran: true, dryRun: false, partitionsCreated: created, partitionsDropped: dropped, tenants: tenants)
+    }
+}

@@ -1,0 +1,32 @@
+import AuditStore
+import Logging
+import PostgresLibPQ
+import ServiceLifecycle
+
+/// Runs a retention pass when `serve` starts and then every `interval`; stops between passes
+/// on graceful shutdown. Several replicas may run it: the pass's advisory lock lets one work.
+struct MaintenanceService: Service {
+    let pool: ConnectionPool
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    let report = try await RetentionPass(logger: logger).run(pool: pool, dryRun: false)
+                    if report.ran {
+                        logger.info("retention pass done", metadata: [
+                            "partitions_created": "\(report.partitionsCreated)",
+                            "partitions_dropped": "\(report.partitionsDropped.count)",
+                            "events_removed": "\(report.tenants.map(\.removed).reduce(0, +))",
+                        ])
+                    }
+                } catch {
+                    logger.error("retention pass failed; will retry", metadata: ["error": "\(error)"])
+                }
+                do { try await Task.sleep(for: interval) } catch { return }  // shutting down
+            }
+        }
+    }
+}

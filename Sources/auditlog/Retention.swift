@@ -1,0 +1,63 @@
+import ArgumentParser
+import AuditCore
+import AuditStore
+import Foundation
+import Logging
+import PostgresLibPQ
+
+struct Retention: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Retention: remove events older than each tenant's retention.",
+        subcommands: [Run.self]
+    )
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "One retention pass, e.g. from cron: partitions ahead, expired days dropped, short retentions pruned.",
+            discussion: "Prints one line per tenant. Tenants on legal hold lose nothing. Skips if another pass is running."
+        )
+
+        @Flag(help: "Show what would be removed, and remove nothing.")
+        var dryRun = false
+
+        func run() async throws {
+            let logger = CommandLogging.bootstrap(defaultLevel: .warning)
+            let configuration = try ServiceConfiguration()
+            let endpoint = try await DatabaseEndpoint.open(configuration, for: .command("retention run"), logger: logger)
+            do {
+                try await Migrations.apply(try Migrations.runner(configuration: configuration, logger: logger), endpoint: endpoint)
+                let pool = ConnectionPool(configuration: .init(conninfo: endpoint.appConninfo, size: 1))
+                let report = try await RetentionPass(logger: logger).run(pool: pool, dryRun: dryRun)
+                await pool.close()
+                await endpoint.close()
+                print(Self.render(report))
+            } catch {
+                await endpoint.close()
+                throw CommandFailure(error)
+            }
+        }
+
+        static func render(_ report: RetentionPass.Report) -> String {
+            guard report.ran else { return "Another retention pass is running; nothing done." }
+            var lines = [report.dryRun ? "Dry run: nothing was removed." : "Retention pass complete."]
+            if !report.dryRun {
+                lines.append("Partitions created: \(report.partitionsCreated); dropped: \(report.partitionsDropped.count)")
+            }
+            let header = ["tenant", "retention", "hold", report.dryRun ? "would remove" : "removed", "oldest kept"]
+            let rows = report.tenants.map { tenant in
+                [tenant.tenant, "\(tenant.retentionDays) days", tenant.legalHold ? "yes" : "no", "\(tenant.removed)",
+                 tenant.oldestKept.map { String(Timestamp.format($0).prefix(19)) + "Z" } ?? "-"]
+            }
+            let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+            func line(_ cells: [String]) -> String {
+                cells.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
+                    .joined(separator: "  ")
+            }
+            lines.append(line(header))
+            lines += rows.map(line)
+            let total = report.tenants.map(\.removed).reduce(0, +)
+            lines.append("\(report.tenants.count) tenant(s), \(total) event(s) \(report.dryRun ? "would be removed" : "removed").")
+            return lines.joined(separator: "\n")
+        }
+    }
+}
