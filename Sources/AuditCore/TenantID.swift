@@ -1,5 +1,5 @@
 /// The SaaS's own organisation key: 1–128 characters of `[A-Za-z0-9_.:-]`.
-public struct TenantID: Hashable, Sendable, Codable, CustomStringConvertible {
+public struct TenantID: Hashable, Sendable, CustomStringConvertible {
     public let rawValue: String
 
     /// Nil when `rawValue` is not a valid tenant key.
@@ -24,17 +24,4 @@ public struct TenantID: Hashable, Sendable, Codable, CustomStringConvertible {
     }
 
     public var description: String { rawValue }
-
-    public init(from decoder: any Decoder) throws {
-        let value = try decoder.singleValueContainer().decode(String.self)
-        guard let tenant = TenantID(value) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a valid tenant key"))
-        }
-        self = tenant
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
 }
