@@ -115,6 +115,8 @@ struct ReadTests {
             #expect(try await ids("/v1/events?q=changed:nothing&limit=200").count == 0)
             let from = Timestamp.format(Date().addingTimeInterval(-4.5 * 3600))
             #expect(try await ids("/v1/events?from=\(from)&limit=200") == ["e0", "e1", "e2", "e3", "e4"])
+            let before = Timestamp.format(Date().addingTimeInterval(-2.5 * 3600))
+            #expect(try await ids("/v1/events?q=after:\(from)+before:\(before)&limit=200") == ["e3", "e4"])
         }
     }
 
