@@ -33,7 +33,8 @@ public struct ViewerTokenCodec: Sendable {
     /// Longest lifetime a token may be minted with.
     public static let maxLifetime: TimeInterval = 24 * 3600
 
-    let key: [UInt8]
+    /// The signing key (`AUDITLOG_SIGNING_KEY`), also used for digests.
+    public let key: [UInt8]
 
     public init(key: [UInt8]) {
         self.key = key

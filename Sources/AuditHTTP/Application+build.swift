@@ -37,5 +37,6 @@ func buildRouter(services: AppServices) -> Router<AuditRequestContext> {
     ExportController(services: services).addRoutes(to: v1)
     ReadController(services: services).addRoutes(to: v1)
     TenantController(services: services).addRoutes(to: v1)
+    DigestController(services: services).addRoutes(to: v1)
     return router
 }

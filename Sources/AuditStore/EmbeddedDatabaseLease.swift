@@ -48,10 +48,19 @@ public final class EmbeddedDatabaseLease: @unchecked Sendable {
                     Stop it first, or set AUDITLOG_DATA_DIR to another folder.
                     """)
             case .command:
-                if let holder, holder.hasPrefix("auditlog serve"), try database.isRunning() {
+                if let holder, holder.hasPrefix("auditlog serve") {
+                    // The server may still be starting its database: give it a minute.
                     close(descriptor)
-                    logger.debug("using the database of the running server", metadata: ["holder": "\(holder)"])
-                    return EmbeddedDatabaseLease(database: database, lockDescriptor: nil, logger: logger)
+                    for _ in 0..<120 {
+                        if try database.isRunning() {
+                            logger.debug("using the database of the running server", metadata: ["holder": "\(holder)"])
+                            return EmbeddedDatabaseLease(database: database, lockDescriptor: nil, logger: logger)
+                        }
+                        usleep(500_000)
+                    }
+                    throw EmbeddedPostgresError(message: """
+                        \(holder) holds \(database.dataDirectory.path) but its database did not come up; see \(database.logFile).
+                        """)
                 }
                 logger.info("waiting for \(holder ?? "another auditlog process") to finish with the data directory")
                 guard flock(descriptor, LOCK_EX) == 0 else {

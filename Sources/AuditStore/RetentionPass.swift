@@ -25,6 +25,7 @@ public struct RetentionPass: Sendable {
         public var partitionsCreated: Int
         public var partitionsDropped: [String]
         public var tenants: [TenantReport]
+        public var digestsWritten = 0
     }
 
     static let lockKey: Int64 = 0x6175_6469_7472_6574  // "auditret"
@@ -32,11 +33,15 @@ public struct RetentionPass: Sendable {
     public var batchSize: Int
     /// Pause between prune batches.
     public var pause: Duration
+    /// Writes the closed hours' digests before anything is pruned (nil: no digests).
+    public var digests: DigestWriter?
     public var logger: Logger
 
-    public init(batchSize: Int = 1000, pause: Duration = .milliseconds(20), logger: Logger = Logger(label: "auditlog.retention")) {
+    public init(batchSize: Int = 1000, pause: Duration = .milliseconds(20), digests: DigestWriter? = nil,
+                logger: Logger = Logger(label: "auditlog.retention")) {
         self.batchSize = batchSize
         self.pause = pause
+        self.digests = digests
         self.logger = logger
     }
 
@@ -70,6 +75,7 @@ public struct RetentionPass: Sendable {
         guard !dryRun else {
             return Report(ran: true, dryRun: true, partitionsCreated: 0, partitionsDropped: [], tenants: tenants)
         }
+        let written = try digests?.run(on: connection) ?? 0
         let dropped = try connection.query("SELECT * FROM audit.drop_expired_partitions()").rows.map { try $0.decode(String.self, at: 0) }
         if !dropped.isEmpty { logger.info("dropped expired partitions", metadata: ["partitions": "\(dropped.joined(separator: ", "))"]) }
         for index in tenants.indices where !tenants[index].legalHold && tenants[index].removed > 0 {
@@ -85,10 +91,12 @@ public struct RetentionPass: Sendable {
                 logger.info("pruned tenant", metadata: ["tenant": "\(tenants[index].tenant)", "rows": "\(removed)"])
             }
         }
+        _ = try connection.query("SELECT audit.mark_digests_past_retention()")
         // Every expired row is now gone, by partition drop or by prune; report what is left.
         let after = try connection.query("SELECT tenant_id, oldest_kept FROM audit.retention_plan(now())").rows
         let oldest = Dictionary(uniqueKeysWithValues: try after.map { (try $0.decode(String.self, at: 0), try $0.decode(Date?.self, at: 1)) })
         for index in tenants.indices { tenants[index].oldestKept = oldest[tenants[index].tenant] ?? nil }
-        return Report(ran: true, dryRun: false, partitionsCreated: created, partitionsDropped: dropped, tenants: tenants)
+        return Report(ran: true, dryRun: false, partitionsCreated: created, partitionsDropped: dropped, tenants: tenants,
+                      digestsWritten: written)
     }
 }

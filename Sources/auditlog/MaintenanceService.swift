@@ -7,6 +7,7 @@ import ServiceLifecycle
 /// on graceful shutdown. Several replicas may run it: the pass's advisory lock lets one work.
 struct MaintenanceService: Service {
     let pool: ConnectionPool
+    let digests: DigestWriter
     let interval: Duration
     let logger: Logger
 
@@ -14,11 +15,12 @@ struct MaintenanceService: Service {
         try await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
-                    let report = try await RetentionPass(logger: logger).run(pool: pool, dryRun: false)
+                    let report = try await RetentionPass(digests: digests, logger: logger).run(pool: pool, dryRun: false)
                     if report.ran {
                         logger.info("retention pass done", metadata: [
                             "partitions_created": "\(report.partitionsCreated)",
                             "partitions_dropped": "\(report.partitionsDropped.count)",
+                            "digests_written": "\(report.digestsWritten)",
                             "events_removed": "\(report.tenants.map(\.removed).reduce(0, +))",
                         ])
                     }

@@ -27,7 +27,8 @@ struct Retention: AsyncParsableCommand {
             do {
                 try await Migrations.apply(try Migrations.runner(configuration: configuration, logger: logger), endpoint: endpoint)
                 let pool = ConnectionPool(configuration: .init(conninfo: endpoint.appConninfo, size: 1))
-                let report = try await RetentionPass(logger: logger).run(pool: pool, dryRun: dryRun)
+                let key = try configuration.signingKey(embeddedDataDirectory: endpoint.dataDirectory)
+                let report = try await RetentionPass(digests: DigestWriter(key: key), logger: logger).run(pool: pool, dryRun: dryRun)
                 await pool.close()
                 await endpoint.close()
                 print(Self.render(report))
@@ -41,7 +42,7 @@ struct Retention: AsyncParsableCommand {
             guard report.ran else { return "Another retention pass is running; nothing done." }
             var lines = [report.dryRun ? "Dry run: nothing was removed." : "Retention pass complete."]
             if !report.dryRun {
-                lines.append("Partitions created: \(report.partitionsCreated); dropped: \(report.partitionsDropped.count)")
+                lines.append("Partitions created: \(report.partitionsCreated); dropped: \(report.partitionsDropped.count); digests written: \(report.digestsWritten)")
             }
             let header = ["tenant", "retention", "hold", report.dryRun ? "would remove" : "removed", "oldest kept"]
             let rows = report.tenants.map { tenant in

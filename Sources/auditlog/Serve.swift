@@ -50,7 +50,8 @@ struct Serve: AsyncParsableCommand {
             settings: HTTPSettings(host: configuration.host, port: configuration.port),
             services: services,
             logger: logger)
-        let maintenance = MaintenanceService(pool: services.database.pool, interval: .seconds(3600), logger: logger)
+        let maintenance = MaintenanceService(
+            pool: services.database.pool, digests: DigestWriter(key: services.tokens.key), interval: .seconds(3600), logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [app, maintenance],
             gracefulShutdownSignals: [.sigterm, .sigint],

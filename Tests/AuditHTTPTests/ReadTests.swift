@@ -53,7 +53,7 @@ struct ReadTests {
 
     static let readRoutes = [
         "/v1/events", "/v1/events/e1", "/v1/actors/u_1/events", "/v1/targets/client/c_1/events", "/v1/categories",
-        "/v1/tenant/settings", "/v1/events?q=secret-word-org_b", "/v1/events?q=changed:plan",
+        "/v1/tenant/settings", "/v1/events?q=secret-word-org_b", "/v1/events?q=changed:plan", "/v1/digests",
     ]
 
     @Test("a token of tenant A never sees tenant B's data, on any read route", arguments: readRoutes)

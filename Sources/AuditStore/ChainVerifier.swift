@@ -1,0 +1,100 @@
+import AuditCore
+import Foundation
+import PostgresLibPQ
+
+/// Recomputes a tenant's integrity chain from the stored events (`auditlog verify`).
+public struct ChainVerifier: Sendable {
+    public struct Finding: Sendable, Equatable, CustomStringConvertible {
+        public var hour: Date?
+        public var message: String
+        public var description: String {
+            (hour.map { "hour \(Timestamp.format($0).prefix(13)):00Z: " } ?? "") + message
+        }
+    }
+
+    public struct Result: Sendable {
+        public var digests = 0
+        public var hoursChecked = 0
+        public var hoursRemovedByRetention = 0
+        public var events = 0
+        public var findings: [Finding] = []
+        public var intact: Bool { findings.isEmpty }
+    }
+
+    let key: [UInt8]
+
+    public init(key: [UInt8]) {
+        self.key = key
+    }
+
+    /// Verifies `tenant` for the hours in `[from, to)` (the chain's links are always checked whole).
+    public func verify(_ tenant: TenantID, from: Date?, to: Date?, on connection: PostgresConnection) throws -> Result {
+        let preamble = "SET LOCAL auditlog.tenant = \(try connection.escapeLiteral(tenant.rawValue)); SET LOCAL auditlog.role = 'maintenance'"
+        return try connection.withTransaction(preamble: preamble) { connection in
+            var result = Result()
+            let rows = try connection.query("""
+                SELECT hour, sequence, position, event_count, events_sha256, covered_until, coalesce(previous_signature, ''),
+                       signature, retention_removed_at IS NOT NULL
+                FROM audit.digest WHERE tenant_id = current_setting('auditlog.tenant', true) ORDER BY position
+                """).rows
+            var previous = ""
+            var latest: [Date: (Digest, Bool)] = [:]
+            for (index, row) in rows.enumerated() {
+                let digest = Digest(
+                    tenant: tenant.rawValue, hour: try row.decode(Date.self, at: 0), sequence: try row.decode(Int.self, at: 1),
+                    position: try row.decode(Int64.self, at: 2), eventCount: try row.decode(Int.self, at: 3),
+                    eventsSHA256: try row.decode(String.self, at: 4), coveredUntil: try row.decode(Date.self, at: 5),
+                    previousSignature: try row.decode(String.self, at: 6), signature: try row.decode(String.self, at: 7))
+                if digest.position != Int64(index + 1) {
+                    result.findings.append(Finding(hour: digest.hour, message: "the chain skips from position \(index) to \(digest.position): a digest was removed"))
+                }
+                if digest.previousSignature != previous {
+                    result.findings.append(Finding(hour: digest.hour, message: "digest \(digest.position) does not carry the previous digest's signature"))
+                }
+                if !Crypto.constantTimeEquals(Array(digest.expectedSignature(key: key).utf8), Array(digest.signature.utf8)) {
+                    result.findings.append(Finding(hour: digest.hour, message: "digest \(digest.position) (sequence \(digest.sequence)) was altered: its signature does not match"))
+                }
+                previous = digest.signature
+                if let current = latest[digest.hour], current.0.sequence > digest.sequence { continue }
+                latest[digest.hour] = (digest, try row.decode(Bool.self, at: 8))
+            }
+            result.digests = rows.count
+
+            for (hour, (digest, retained)) in latest.sorted(by: { $0.key < $1.key }) {
+                if let from, hour.addingTimeInterval(3600) <= from { continue }
+                if let to, hour >= to { continue }
+                if retained { result.hoursRemovedByRetention += 1; continue }
+                let hashes = try connection.query("""
+                    SELECT hash FROM audit.event WHERE tenant_id = current_setting('auditlog.tenant', true)
+                      AND occurred_at >= \(hour) AND occurred_at < \(hour.addingTimeInterval(3600)) AND received_at < \(digest.coveredUntil)
+                    ORDER BY occurred_at, id
+                    """).rows.map { try $0.decode(String.self, at: 0) }
+                result.hoursChecked += 1
+                if hashes.count < digest.eventCount {
+                    result.findings.append(Finding(hour: hour, message: "\(digest.eventCount - hashes.count) event(s) removed (digest counts \(digest.eventCount), \(hashes.count) remain)"))
+                } else if hashes.count > digest.eventCount {
+                    result.findings.append(Finding(hour: hour, message: "\(hashes.count - digest.eventCount) event(s) inserted outside the normal path (digest counts \(digest.eventCount), \(hashes.count) found)"))
+                } else if Digest.eventsSHA256(hashes) != digest.eventsSHA256 {
+                    result.findings.append(Finding(hour: hour, message: "an event's hash was changed: the hour's events no longer match its digest"))
+                }
+            }
+
+            // Each event's stored hash against its recomputed canonical form.
+            var query: PostgresQuery = "SELECT \(unsafeSQL: EventReader.columns) FROM audit.event AS e WHERE e.tenant_id = current_setting('auditlog.tenant', true)"
+            if let from { query.append(" AND e.occurred_at >= \(from)") }
+            if let to { query.append(" AND e.occurred_at < \(to)") }
+            for row in try connection.query(query).rows {
+                result.events += 1
+                guard case .object(var members) = try EventReader.record(row), case .string(let stored)? = members.removeValue(forKey: "hash") else { continue }
+                let computed = Crypto.hex(Crypto.sha256(Array(JSONValue.object(members).canonicalText.utf8)))
+                if computed != stored {
+                    let occurred = try row.decode(Date.self, at: 2)
+                    let hour = Date(timeIntervalSince1970: (occurred.timeIntervalSince1970 / 3600).rounded(.down) * 3600)
+                    result.findings.append(Finding(hour: hour, message: "event \(try row.decode(String.self, at: 0)) was altered: its content does not match its hash"))
+                }
+            }
+            result.findings.sort { ($0.hour ?? .distantPast) < ($1.hour ?? .distantPast) }
+            return result
+        }
+    }
+}

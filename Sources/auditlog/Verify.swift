@@ -1,0 +1,52 @@
+import ArgumentParser
+import AuditCore
+import AuditStore
+import Foundation
+import Logging
+import PostgresLibPQ
+
+struct Verify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check a tenant's integrity chain against its stored events.",
+        discussion: "Exit 0 when intact; exit 2 when something was altered, removed or inserted, naming the hour and what differs."
+    )
+
+    @Option(help: "The tenant to verify.")
+    var tenant: String
+
+    @Option(help: "Only hours from this date or RFC 3339 time.")
+    var from: String?
+
+    @Option(help: "Only hours before this date or RFC 3339 time.")
+    var to: String?
+
+    func validate() throws {
+        guard TenantID(tenant) != nil else { throw ValidationError("--tenant must be 1-128 characters of A-Z, a-z, 0-9, _ . : -") }
+        if let from, SearchQuery.parseDate(from) == nil { throw ValidationError("--from must be a date (2026-11-01) or an RFC 3339 time") }
+        if let to, SearchQuery.parseDate(to) == nil { throw ValidationError("--to must be a date (2026-11-20) or an RFC 3339 time") }
+    }
+
+    func run() async throws {
+        let logger = CommandLogging.bootstrap(defaultLevel: .warning)
+        let configuration = try ServiceConfiguration()
+        let endpoint = try await DatabaseEndpoint.open(configuration, for: .command("verify"), logger: logger)
+        let result: ChainVerifier.Result
+        do {
+            try await Migrations.apply(try Migrations.runner(configuration: configuration, logger: logger), endpoint: endpoint)
+            let verifier = ChainVerifier(key: try configuration.signingKey(embeddedDataDirectory: endpoint.dataDirectory))
+            let (tenant, from, to, conninfo) = (TenantID(tenant)!, from.flatMap(SearchQuery.parseDate), to.flatMap(SearchQuery.parseDate), endpoint.appConninfo)
+            result = try await runBlocking {
+                try verifier.verify(tenant, from: from, to: to, on: try PostgresConnection(conninfo: conninfo))
+            }
+            await endpoint.close()
+        } catch {
+            await endpoint.close()
+            throw CommandFailure(error)
+        }
+        for finding in result.findings { print("TAMPERED \(finding)") }
+        print("\(tenant): \(result.digests) digest(s), \(result.hoursChecked) hour(s) checked, "
+              + "\(result.hoursRemovedByRetention) removed by retention, \(result.events) event hash(es) recomputed: "
+              + (result.intact ? "intact." : "\(result.findings.count) problem(s)."))
+        if !result.intact { throw ExitCode(2) }
+    }
+}
