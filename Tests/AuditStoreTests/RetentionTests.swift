@@ -1,3 +1,4 @@
+import AuditCore
 import AuditStore
 import Dispatch
 import Foundation
@@ -116,6 +117,39 @@ struct RetentionTests {
         try await holder.value
         await pool.close()
         await holderPool.close()
+    }
+
+    @Test("ingest keeps succeeding while a large prune runs")
+    func ingestDuringPrune() async throws {
+        try await database.asAdmin { connection in
+            try connection.executeScript(unsafeSQL: """
+                INSERT INTO audit.event (tenant_id, id, occurred_at, action, category, actor_type, actor_id, message, hash)
+                SELECT 'org_short', 'bulk' || g, now() - interval '20 days' + g * interval '1 millisecond', 'a.b', 'a', 'user', 'u', 'm', repeat('a', 64)
+                FROM generate_series(1, 20000) AS g
+                """)
+        }
+        let prunePool = database.appPool(size: 1), ingestPool = database.appPool(size: 2)
+        let ingestor = EventIngestor(pool: ingestPool, writers: 2)
+        let validator = EventValidator(now: Date(), retentionDays: 90, redactor: Redactor())
+        let pruning = Task { try await RetentionPass(batchSize: 200, pause: .zero).run(pool: prunePool, dryRun: false) }
+        var acknowledged = 0
+        for index in 0..<50 {
+            let draft = try validator.validate(.object([
+                "tenant": .string("org_short"), "id": .string("live\(index)"), "occurred_at": .string(Timestamp.format(Date())),
+                "action": .string("a.b"), "actor": .object(["id": .string("u")]),
+            ]), index: 0).get()
+            let result = try await ingestor.ingest([StoredEvent(draft: draft, receivedAt: Date(), message: "m")])
+            acknowledged += result.ids.count
+        }
+        let report = try await pruning.value
+        #expect(acknowledged == 50)
+        #expect(report.tenants.first { $0.tenant == "org_short" }?.removed == 20_015)
+        let left = try await database.asAdmin { connection in
+            try connection.query("SELECT count(*) FROM audit.event WHERE tenant_id = 'org_short' AND id LIKE 'live%'").rows[0].decode(Int.self, at: 0)
+        }
+        #expect(left == 50)
+        await prunePool.close()
+        await ingestPool.close()
     }
 
     @Test("the service role cannot prune inside a retention window, whatever it passes")
