@@ -1,5 +1,6 @@
 import AuditCore
 import AuditStore
+import Prometheus
 
 /// What the routes need from the service layer, built once by `serve` (or a test).
 public struct AppServices: Sendable {
@@ -11,9 +12,12 @@ public struct AppServices: Sendable {
     public var retentionDays: Int
     public var redactor: Redactor
     public var tokens: ViewerTokenCodec
+    /// What `GET /metrics` prints (the registry behind swift-metrics, bootstrapped by serve).
+    public var metrics: PrometheusCollectorRegistry
 
     public init(database: AuditDatabase, keys: PublisherKeyAuthenticator, ingestor: EventIngestor,
-                messages: MessageRenderer, retentionDays: Int, redactor: Redactor, tokens: ViewerTokenCodec) {
+                messages: MessageRenderer, retentionDays: Int, redactor: Redactor, tokens: ViewerTokenCodec,
+                metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.database = database
         self.keys = keys
         self.ingestor = ingestor
@@ -21,5 +25,6 @@ public struct AppServices: Sendable {
         self.retentionDays = retentionDays
         self.redactor = redactor
         self.tokens = tokens
+        self.metrics = metrics
     }
 }

@@ -30,8 +30,9 @@ public func buildApplication(
 
 func buildRouter(services: AppServices) -> Router<AuditRequestContext> {
     let router = Router(context: AuditRequestContext.self)
+    router.add(middleware: MetricsMiddleware())
     router.add(middleware: ErrorMiddleware())
-    HealthController(database: services.database).addRoutes(to: router)
+    HealthController(database: services.database, metrics: services.metrics).addRoutes(to: router)
     let v1 = router.group("/v1").add(middleware: AuthMiddleware(keys: services.keys, tokens: services.tokens))
     EventsController(services: services).addRoutes(to: v1)
     ExportController(services: services).addRoutes(to: v1)

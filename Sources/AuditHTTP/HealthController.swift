@@ -1,9 +1,11 @@
 import AuditStore
 import Hummingbird
+import Prometheus
 
 /// Liveness and readiness for load balancers and orchestrators.
 struct HealthController<Context: RequestContext>: Sendable {
     let database: AuditDatabase
+    let metrics: PrometheusCollectorRegistry
 
     struct Status: ResponseEncodable {
         var status: String
@@ -12,6 +14,10 @@ struct HealthController<Context: RequestContext>: Sendable {
     func addRoutes(to router: Router<Context>) {
         router.get("/healthz") { _, _ in Status(status: "ok") }
         router.get("/readyz") { _, _ in try await ready() }
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer())))
+        }
     }
 
     /// 200 when the database answers and carries this binary's migrations, else 503.

@@ -1,5 +1,6 @@
 import AuditCore
 import Logging
+import Metrics
 import PostgresLibPQ
 
 /// Group commit: events of concurrent requests share one transaction.
@@ -26,6 +27,9 @@ public actor EventIngestor {
 
     /// Committed transactions so far (group commit makes this smaller than the requests).
     public private(set) var transactions = 0
+    private let committedEvents = Counter(label: "auditlog_events_committed_total")
+    private let committedTransactions = Counter(label: "auditlog_ingest_transactions_total")
+    private let duplicateEvents = Counter(label: "auditlog_events_duplicate_total")
 
     /// `writers` is how many transactions may run at once; leave pool connections for reads.
     public init(pool: ConnectionPool, writers: Int, maxEventsPerTransaction: Int = 5000, logger: Logger = Logger(label: "auditlog.ingest")) {
@@ -79,6 +83,9 @@ public actor EventIngestor {
         do {
             let duplicates = try await pool.withConnection { try EventWriter.write(groups, on: $0) }
             transactions += 1
+            committedTransactions.increment()
+            committedEvents.increment(by: groups.map(\.count).reduce(0, +) - duplicates.reduce(0, +))
+            duplicateEvents.increment(by: duplicates.reduce(0, +))
             for (submission, count) in zip(batch, duplicates) {
                 submission.continuation.resume(returning: IngestResult(ids: submission.events.map(\.id), duplicates: count))
             }

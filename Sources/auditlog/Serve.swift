@@ -4,6 +4,8 @@ import AuditHTTP
 import AuditStore
 import Hummingbird
 import Logging
+import Metrics
+import Prometheus
 import PostgresLibPQ
 import ServiceLifecycle
 
@@ -26,6 +28,8 @@ struct Serve: AsyncParsableCommand {
         if let port { configuration.port = port }
 
         let endpoint = try await DatabaseEndpoint.open(configuration, for: .serve, logger: logger)
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let services: AppServices
         do {
             let runner = try Migrations.runner(configuration: configuration, logger: logger)
@@ -40,7 +44,8 @@ struct Serve: AsyncParsableCommand {
                 messages: try await MessageRenderer.bundled(),
                 retentionDays: configuration.retentionDays,
                 redactor: Redactor(extraKeys: configuration.redactKeys),
-                tokens: ViewerTokenCodec(key: try configuration.signingKey(embeddedDataDirectory: endpoint.dataDirectory)))
+                tokens: ViewerTokenCodec(key: try configuration.signingKey(embeddedDataDirectory: endpoint.dataDirectory)),
+                metrics: registry)
         } catch {
             await endpoint.close()
             throw CommandFailure(error)

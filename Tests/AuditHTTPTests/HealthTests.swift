@@ -61,6 +61,15 @@ struct HealthTests {
         }
     }
 
+    @Test("metrics are served in Prometheus text format without credentials")
+    func metrics() async throws {
+        try await app(conninfo: database.appConninfo).test { client in
+            let response = try await client.execute(uri: "/metrics", method: .get)
+            #expect(response.status == .ok)
+            #expect(response.headers[.contentType]?.hasPrefix("text/plain") == true)
+        }
+    }
+
     @Test("an unknown route is a 404 in the error format")
     func notFound() async throws {
         try await app(conninfo: database.appConninfo).test { client in
