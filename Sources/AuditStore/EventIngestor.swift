@@ -21,7 +21,6 @@ public actor EventIngestor {
     let maxEventsPerTransaction: Int
     let logger: Logger
     private var pending: [Submission] = []
-    private var pendingEvents = 0
     private var activeWriters = 0
     private var drainWaiters: [CheckedContinuation<Void, Never>] = []
 
@@ -43,7 +42,6 @@ public actor EventIngestor {
     public func ingest(_ events: [StoredEvent]) async throws -> IngestResult {
         try await withCheckedThrowingContinuation { continuation in
             pending.append(Submission(events: events, continuation: continuation))
-            pendingEvents += events.count
             startWriters()
         }
     }
@@ -62,7 +60,6 @@ public actor EventIngestor {
                 batch.append(pending.removeFirst())
                 count += next.events.count
             }
-            pendingEvents -= count
             activeWriters += 1
             Task { await self.write(batch) }
         }
