@@ -20,7 +20,7 @@ public struct PageCursor: Sendable, Equatable {
     public init?(encoded text: String) {
         guard text.utf8.count <= 400, let bytes = Self.decode(text),
               let decoded = String(validating: bytes, as: UTF8.self), let colon = decoded.firstIndex(of: ":"),
-              let micros = Int64(decoded[..<colon]), micros > 0 else { return nil }
+              let micros = Int64(decoded[..<colon]), micros > 0, micros < 253_402_300_800_000_000 else { return nil }  // before year 10000
         let id = String(decoded[decoded.index(after: colon)...])
         guard TenantID.isValid(id) else { return nil }  // event ids share the tenant key alphabet
         self.init(micros: micros, id: id)

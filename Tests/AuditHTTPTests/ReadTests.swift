@@ -223,7 +223,8 @@ struct ReadTests {
     @Test("bad cursors, limits and unknown parameters are 400")
     func badParameters() async throws {
         try await TestApp(conninfo: database.appConninfo).test { client in
-            for uri in ["/v1/events?cursor=bogus", "/v1/events?limit=0", "/v1/events?limit=201", "/v1/events?colour=red",
+            let overflowing = Crypto.base64URL(Array("9223372036854775807:e1".utf8))
+            for uri in ["/v1/events?cursor=bogus", "/v1/events?cursor=\(overflowing)", "/v1/events?limit=0", "/v1/events?limit=201", "/v1/events?colour=red",
                         "/v1/events?from=2026-11-20&to=2026-11-01", "/v1/events?target_type=client"] {
                 let response = try await get(client, uri, TestApp.token("org_a", .admin))
                 #expect(response.status == .badRequest, "\(uri)")
