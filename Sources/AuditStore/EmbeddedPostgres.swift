@@ -1,3 +1,4 @@
+import AuditCore
 import Foundation
 import Logging
 import PostgresLibPQ
@@ -21,6 +22,11 @@ public struct EmbeddedPostgres: Sendable {
     static let port = 5432
 
     public let dataDirectory: URL
+    /// Where the cluster, its socket and its log live: the data directory itself, or — when the
+    /// process is root and the unprivileged server user cannot reach the data directory (a
+    /// checkout under /root, say) — a folder of its own under /var/lib/auditlog. The lock file
+    /// and the signing key always stay in the data directory.
+    public let serverDirectory: URL
     public let durability: Durability
     let binaries: PostgresBinaries
     let serverUser: String?
@@ -30,17 +36,28 @@ public struct EmbeddedPostgres: Sendable {
         self.durability = durability
         binaries = try PostgresBinaries.find()
         serverUser = geteuid() == 0 ? try Self.unprivilegedUser() : nil
-        let socketPath = self.dataDirectory.path + "/.s.PGSQL.\(Self.port)"
+        let parent = self.dataDirectory.deletingLastPathComponent().path
+        var reachable = true
+        if let serverUser {
+            reachable = try ProcessRunner(user: serverUser).run("/usr/bin/test", ["-x", parent]).status == 0
+        }
+        if reachable {
+            serverDirectory = self.dataDirectory
+        } else {
+            let digest = Crypto.hex(Crypto.sha256(Array(self.dataDirectory.path.utf8)).prefix(8))
+            serverDirectory = URL(fileURLWithPath: "/var/lib/auditlog/\(digest)")
+        }
+        let socketPath = serverDirectory.path + "/.s.PGSQL.\(Self.port)"
         guard socketPath.utf8.count < 100 else {
             throw EmbeddedPostgresError(message: """
-                The data directory path \(self.dataDirectory.path) is too long for a Unix socket \
+                The data directory path \(serverDirectory.path) is too long for a Unix socket \
                 (at most ~90 characters); set AUDITLOG_DATA_DIR to a shorter path.
                 """)
         }
     }
 
-    var clusterDirectory: String { dataDirectory.path + "/pg" }
-    public var logFile: String { dataDirectory.path + "/postgres.log" }
+    var clusterDirectory: String { serverDirectory.path + "/pg" }
+    public var logFile: String { serverDirectory.path + "/postgres.log" }
 
     /// Conninfo for the bootstrap superuser (migrations, creating databases).
     public func adminConninfo(database: String = EmbeddedPostgres.databaseName) -> String {
@@ -53,7 +70,7 @@ public struct EmbeddedPostgres: Sendable {
     }
 
     public func conninfo(user: String, database: String) -> String {
-        "host=\(ConnInfo.quote(dataDirectory.path)) port=\(Self.port) user=\(ConnInfo.quote(user)) dbname=\(ConnInfo.quote(database)) connect_timeout=5"
+        "host=\(ConnInfo.quote(serverDirectory.path)) port=\(Self.port) user=\(ConnInfo.quote(user)) dbname=\(ConnInfo.quote(database)) connect_timeout=5"
     }
 
     var runner: ProcessRunner { ProcessRunner(user: serverUser) }
@@ -74,7 +91,7 @@ public struct EmbeddedPostgres: Sendable {
         }
         var started = false
         if try !isRunning() {
-            logger.info("starting embedded PostgreSQL", metadata: ["data_dir": "\(dataDirectory.path)"])
+            logger.info("starting embedded PostgreSQL", metadata: ["data_dir": "\(serverDirectory.path)"])
             let output = try runner.run(binaries.pgCtl, [
                 "start", "-D", clusterDirectory, "-l", logFile, "-w", "-t", "60",
             ])
@@ -124,20 +141,24 @@ public struct EmbeddedPostgres: Sendable {
 
     private func prepareDirectory() throws {
         try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
+        if serverDirectory != dataDirectory {
+            try FileManager.default.createDirectory(at: serverDirectory, withIntermediateDirectories: true)
+            chmod(serverDirectory.deletingLastPathComponent().path, 0o755)
+        }
         if let serverUser {
             // The server user must own the folder (socket, cluster, log); root can still read it.
-            let output = try ProcessRunner(user: nil).run("/bin/chown", [serverUser + ":", dataDirectory.path])
-            guard output.status == 0 else { throw EmbeddedPostgresError(message: "chown \(dataDirectory.path) failed: \(output.text)") }
-            let reachable = try runner.run("/usr/bin/test", ["-w", dataDirectory.path]).status == 0
+            let output = try ProcessRunner(user: nil).run("/bin/chown", [serverUser + ":", serverDirectory.path])
+            guard output.status == 0 else { throw EmbeddedPostgresError(message: "chown \(serverDirectory.path) failed: \(output.text)") }
+            let reachable = try runner.run("/usr/bin/test", ["-w", serverDirectory.path]).status == 0
             guard reachable else {
                 throw EmbeddedPostgresError(message: """
                     The database server runs as the unprivileged user '\(serverUser)', which cannot reach \
-                    \(dataDirectory.path) (a parent folder is not searchable by it). \
+                    \(serverDirectory.path) (a parent folder is not searchable by it). \
                     Set AUDITLOG_DATA_DIR to a folder such as /var/lib/auditlog.
                     """)
             }
         }
-        chmod(dataDirectory.path, 0o700)
+        chmod(serverDirectory.path, 0o700)
     }
 
     private func initialize(logger: Logger) throws {
@@ -152,7 +173,7 @@ public struct EmbeddedPostgres: Sendable {
 
             # Written by auditlog: a private server on a Unix socket only.
             listen_addresses = ''
-            unix_socket_directories = '\(dataDirectory.path.replacingOccurrences(of: "'", with: "''"))'
+            unix_socket_directories = '\(serverDirectory.path.replacingOccurrences(of: "'", with: "''"))'
             unix_socket_permissions = 0700
             port = \(Self.port)
             max_connections = 200
