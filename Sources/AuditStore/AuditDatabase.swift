@@ -30,8 +30,15 @@ public final class AuditDatabase: Sendable {
     /// The `SET LOCAL` statements for a tenant context; values are validated types, and
     /// quoted with `PQescapeLiteral` all the same.
     static func contextPreamble(tenant: TenantID, role: AccessRole, on connection: PostgresConnection) throws -> String {
+        try contextPreamble(tenant: tenant, roleName: role.rawValue, on: connection)
+    }
+
+    /// The role value of the maintenance pass (digests), which no token or key can carry.
+    static let maintenanceRole = "maintenance"
+
+    static func contextPreamble(tenant: TenantID, roleName: String, on connection: PostgresConnection) throws -> String {
         "SET LOCAL auditlog.tenant = \(try connection.escapeLiteral(tenant.rawValue)); "
-            + "SET LOCAL auditlog.role = \(try connection.escapeLiteral(role.rawValue))"
+            + "SET LOCAL auditlog.role = \(try connection.escapeLiteral(roleName))"
     }
 
     public enum Readiness: Sendable, Equatable {

@@ -29,7 +29,7 @@ public struct ChainVerifier: Sendable {
 
     /// Verifies `tenant` for the hours in `[from, to)` (the chain's links are always checked whole).
     public func verify(_ tenant: TenantID, from: Date?, to: Date?, on connection: PostgresConnection) throws -> Result {
-        let preamble = "SET LOCAL auditlog.tenant = \(try connection.escapeLiteral(tenant.rawValue)); SET LOCAL auditlog.role = 'maintenance'"
+        let preamble = try AuditDatabase.contextPreamble(tenant: tenant, roleName: AuditDatabase.maintenanceRole, on: connection)
         return try connection.withTransaction(preamble: preamble) { connection in
             var result = Result()
             let rows = try connection.query("""
@@ -88,8 +88,7 @@ public struct ChainVerifier: Sendable {
                 guard case .object(var members) = try EventReader.record(row), case .string(let stored)? = members.removeValue(forKey: "hash") else { continue }
                 let computed = Crypto.hex(Crypto.sha256(Array(JSONValue.object(members).canonicalText.utf8)))
                 if computed != stored {
-                    let occurred = try row.decode(Date.self, at: 2)
-                    let hour = Date(timeIntervalSince1970: (occurred.timeIntervalSince1970 / 3600).rounded(.down) * 3600)
+                    let hour = Timestamp.hourStart(try row.decode(Date.self, at: 2))
                     result.findings.append(Finding(hour: hour, message: "event \(try row.decode(String.self, at: 0)) was altered: its content does not match its hash"))
                 }
             }

@@ -21,7 +21,7 @@ public struct DigestWriter: Sendable {
         var written = 0
         for raw in tenants {
             guard let tenant = TenantID(raw) else { continue }
-            let preamble = "SET LOCAL auditlog.tenant = \(try connection.escapeLiteral(tenant.rawValue)); SET LOCAL auditlog.role = 'maintenance'"
+            let preamble = try AuditDatabase.contextPreamble(tenant: tenant, roleName: AuditDatabase.maintenanceRole, on: connection)
             written += try connection.withTransaction(preamble: preamble) { try append(tenant, on: $0, now: now) }
         }
         return written
@@ -29,13 +29,13 @@ public struct DigestWriter: Sendable {
 
     func append(_ tenant: TenantID, on connection: PostgresConnection, now: Date) throws -> Int {
         let watermark = Timestamp.truncatedToMicroseconds(now.addingTimeInterval(-Self.grace))
-        let closedBefore = Date(timeIntervalSince1970: (watermark.timeIntervalSince1970 / 3600).rounded(.down) * 3600)
+        let closedBefore = Timestamp.hourStart(watermark)
         var last = try connection.query("""
             SELECT position, signature, covered_until FROM audit.digest
             WHERE tenant_id = current_setting('auditlog.tenant', true) ORDER BY position DESC LIMIT 1
             """).rows.first.map { (try $0.decode(Int64.self, at: 0), try $0.decode(String.self, at: 1), try $0.decode(Date.self, at: 2)) }
         let since = last?.2 ?? Date(timeIntervalSince1970: 0)
-        let lastClosedBefore = Date(timeIntervalSince1970: (since.timeIntervalSince1970 / 3600).rounded(.down) * 3600)
+        let lastClosedBefore = Timestamp.hourStart(since)
         // Hours with events received since the last digest, and hours that were still open then.
         let hours = try connection.query("""
             SELECT DISTINCT date_trunc('hour', occurred_at) FROM audit.event

@@ -54,8 +54,7 @@ enum EventWriter {
         try connection.withTransaction { connection in
             for tenant in byTenant.keys.sorted(by: { $0.rawValue < $1.rawValue }) {
                 let items = byTenant[tenant]!
-                try connection.executeScript(unsafeSQL:
-                    "SET LOCAL auditlog.tenant = \(try connection.escapeLiteral(tenant.rawValue)); SET LOCAL auditlog.role = 'publisher'")
+                try connection.executeScript(unsafeSQL: try AuditDatabase.contextPreamble(tenant: tenant, role: .publisher, on: connection))
                 let retention = try retentionDays(of: tenant, on: connection)
                 try checkRetention(items, days: retention)
                 let inserted = try connection.query(PostgresQuery(unsafeSQL: insertSQL, binds: [rowsJSON(items)])).rows

@@ -28,21 +28,14 @@ struct Keys: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let logger = CommandLogging.bootstrap(defaultLevel: .warning)
-            let configuration = try ServiceConfiguration()
-            let endpoint = try await DatabaseEndpoint.open(configuration, for: .command("keys create"), logger: logger)
-            do {
-                try await Migrations.apply(try Migrations.runner(configuration: configuration, logger: logger), endpoint: endpoint)
-                let (name, tenant, admin) = (name, tenant.flatMap(TenantID.init), endpoint.adminConninfo)
-                let created = try await runBlocking { try PublisherKeys.create(name: name, tenant: tenant, adminConninfo: admin) }
-                await endpoint.close()
-                print(created.key)
-                let scope = tenant.map { "tenant \($0)" } ?? "every tenant"
-                printError("Created publisher key #\(created.record.id) \"\(name)\" for \(scope). It is shown only this once; store it now.")
-            } catch {
-                await endpoint.close()
-                throw CommandFailure(error)
+            let (name, tenant) = (name, tenant.flatMap(TenantID.init))
+            let created = try await Migrations.withMigratedDatabase("keys create", logger: CommandLogging.bootstrap(defaultLevel: .warning)) { session in
+                let admin = session.endpoint.adminConninfo
+                return try await runBlocking { try PublisherKeys.create(name: name, tenant: tenant, adminConninfo: admin) }
             }
+            print(created.key)
+            let scope = tenant.map { "tenant \($0)" } ?? "every tenant"
+            printError("Created publisher key #\(created.record.id) \"\(name)\" for \(scope). It is shown only this once; store it now.")
         }
     }
 }

@@ -10,21 +10,45 @@ struct Migrate: AsyncParsableCommand {
     )
 
     func run() async throws {
-        let logger = CommandLogging.bootstrap()
-        let configuration = try ServiceConfiguration()
-        let endpoint = try await DatabaseEndpoint.open(configuration, for: .command("migrate"), logger: logger)
+        let applied = try await Migrations.withMigratedDatabase("migrate", logger: CommandLogging.bootstrap()) { $0.applied }
+        print(applied.isEmpty ? "Database is up to date." : "Applied \(applied.count) migration(s): \(applied.joined(separator: ", ")).")
+    }
+}
+
+enum Migrations {
+    /// What a command gets from `withMigratedDatabase`.
+    struct Session {
+        var endpoint: DatabaseEndpoint
+        var configuration: ServiceConfiguration
+        /// Migrations applied by this command.
+        var applied: [String]
+    }
+
+    /// Opens the database for a command (embedded or `DATABASE_URL`), applies pending
+    /// migrations, runs `body`, and gives the database back whatever happens; every failure
+    /// reaches the operator as a `CommandFailure` (exit 1).
+    static func withMigratedDatabase<T>(
+        _ command: String, logger: Logger, _ body: (Session) async throws -> T
+    ) async throws -> T {
+        let configuration: ServiceConfiguration
+        let endpoint: DatabaseEndpoint
         do {
-            let applied = try await Migrations.apply(try Migrations.runner(configuration: configuration, logger: logger), endpoint: endpoint)
-            print(applied.isEmpty ? "Database is up to date." : "Applied \(applied.count) migration(s): \(applied.joined(separator: ", ")).")
+            configuration = try ServiceConfiguration()
+            endpoint = try await DatabaseEndpoint.open(configuration, for: .command(command), logger: logger)
+        } catch {
+            throw CommandFailure(error)
+        }
+        do {
+            let applied = try await apply(try runner(configuration: configuration, logger: logger), endpoint: endpoint)
+            let value = try await body(Session(endpoint: endpoint, configuration: configuration, applied: applied))
             await endpoint.close()
+            return value
         } catch {
             await endpoint.close()
             throw CommandFailure(error)
         }
     }
-}
 
-enum Migrations {
     /// The runner for this binary's `sql/` folder.
     static func runner(configuration: ServiceConfiguration, logger: Logger) throws -> MigrationRunner {
         MigrationRunner(

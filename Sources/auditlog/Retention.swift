@@ -22,20 +22,20 @@ struct Retention: AsyncParsableCommand {
 
         func run() async throws {
             let logger = CommandLogging.bootstrap(defaultLevel: .warning)
-            let configuration = try ServiceConfiguration()
-            let endpoint = try await DatabaseEndpoint.open(configuration, for: .command("retention run"), logger: logger)
-            do {
-                try await Migrations.apply(try Migrations.runner(configuration: configuration, logger: logger), endpoint: endpoint)
-                let pool = ConnectionPool(configuration: .init(conninfo: endpoint.appConninfo, size: 1))
-                let key = try configuration.signingKey(embeddedDataDirectory: endpoint.dataDirectory)
-                let report = try await RetentionPass(digests: DigestWriter(key: key), logger: logger).run(pool: pool, dryRun: dryRun)
-                await pool.close()
-                await endpoint.close()
-                print(Self.render(report))
-            } catch {
-                await endpoint.close()
-                throw CommandFailure(error)
+            let dryRun = dryRun
+            let report = try await Migrations.withMigratedDatabase("retention run", logger: logger) { session in
+                let key = try session.configuration.signingKey(embeddedDataDirectory: session.endpoint.dataDirectory)
+                let pool = ConnectionPool(configuration: .init(conninfo: session.endpoint.appConninfo, size: 1))
+                do {
+                    let report = try await RetentionPass(digests: DigestWriter(key: key), logger: logger).run(pool: pool, dryRun: dryRun)
+                    await pool.close()
+                    return report
+                } catch {
+                    await pool.close()
+                    throw error
+                }
             }
+            print(Self.render(report))
         }
 
         static func render(_ report: RetentionPass.Report) -> String {

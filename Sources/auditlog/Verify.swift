@@ -27,21 +27,11 @@ struct Verify: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = CommandLogging.bootstrap(defaultLevel: .warning)
-        let configuration = try ServiceConfiguration()
-        let endpoint = try await DatabaseEndpoint.open(configuration, for: .command("verify"), logger: logger)
-        let result: ChainVerifier.Result
-        do {
-            try await Migrations.apply(try Migrations.runner(configuration: configuration, logger: logger), endpoint: endpoint)
-            let verifier = ChainVerifier(key: try configuration.signingKey(embeddedDataDirectory: endpoint.dataDirectory))
-            let (tenant, from, to, conninfo) = (TenantID(tenant)!, from.flatMap(SearchQuery.parseDate), to.flatMap(SearchQuery.parseDate), endpoint.appConninfo)
-            result = try await runBlocking {
-                try verifier.verify(tenant, from: from, to: to, on: try PostgresConnection(conninfo: conninfo))
-            }
-            await endpoint.close()
-        } catch {
-            await endpoint.close()
-            throw CommandFailure(error)
+        let (tenant, from, to) = (TenantID(tenant)!, from.flatMap(SearchQuery.parseDate), to.flatMap(SearchQuery.parseDate))
+        let result = try await Migrations.withMigratedDatabase("verify", logger: CommandLogging.bootstrap(defaultLevel: .warning)) { session in
+            let verifier = ChainVerifier(key: try session.configuration.signingKey(embeddedDataDirectory: session.endpoint.dataDirectory))
+            let conninfo = session.endpoint.appConninfo
+            return try await runBlocking { try verifier.verify(tenant, from: from, to: to, on: try PostgresConnection(conninfo: conninfo)) }
         }
         for finding in result.findings { print("TAMPERED \(finding)") }
         print("\(tenant): \(result.digests) digest(s), \(result.hoursChecked) hour(s) checked, "
