@@ -7,7 +7,7 @@ import Hummingbird
 /// page (each page its own short RLS transaction), so memory stays flat whatever the range.
 /// Owners, admins and publishers only; every export is recorded in the tenant's log.
 struct ExportController: Sendable {
-    static let pageSize = 1000
+    static let pageSize = 5000
     let services: AppServices
 
     func addRoutes(to group: RouterGroup<AuditRequestContext>) {
@@ -48,9 +48,10 @@ struct ExportController: Sendable {
                 let page = try await database.withTenant(scope.tenant, role: scope.role) { connection in
                     try EventReader.page(frozen, after: after, limit: Self.pageSize, on: connection, now: now, defaultRetentionDays: retention)
                 }
-                var buffer = ByteBuffer()
-                for event in page.events { buffer.writeString(format.line(event)) }
-                try await writer.write(buffer)
+                var bytes = [UInt8]()
+                bytes.reserveCapacity(page.rows.count * 700)
+                for row in page.rows { format.write(row, to: &bytes) }
+                try await writer.write(ByteBuffer(bytes: bytes))
                 cursor = page.nextCursor
             } while cursor != nil
             try await writer.finish(nil)

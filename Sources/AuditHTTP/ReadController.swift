@@ -45,10 +45,18 @@ struct ReadController: Sendable {
             try EventReader.page(filter, after: cursor, limit: limit, on: connection, now: Date(), defaultRetentionDays: retention)
         }
         try await recordSupportRead(scope, view: view, request: read, path: request.uri.path)
-        return JSONValue.object([
-            "events": .array(page.events),
-            "next_cursor": page.nextCursor.map { .string($0.encoded) } ?? .null,
-        ]).response()
+        var body = [UInt8]()
+        body.reserveCapacity(page.rows.count * 1024 + 64)
+        body += Array("{\"events\":[".utf8)
+        for (index, row) in page.rows.enumerated() {
+            if index > 0 { body.append(UInt8(ascii: ",")) }
+            EventEncoding.writeJSON(row, to: &body)
+        }
+        body += Array("],\"next_cursor\":".utf8)
+        body += Array((page.nextCursor.map { JSONValue.string($0.encoded) } ?? .null).canonicalText.utf8)
+        body.append(UInt8(ascii: "}"))
+        return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
     func single(_ request: Request, _ context: AuditRequestContext) async throws -> Response {

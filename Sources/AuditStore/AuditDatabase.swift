@@ -36,9 +36,14 @@ public final class AuditDatabase: Sendable {
     /// The role value of the maintenance pass (digests), which no token or key can carry.
     static let maintenanceRole = "maintenance"
 
+    ///
+    /// Generic plans: every statement here names its time window with binds, and a generic
+    /// plan prunes the daily partitions outside it when execution starts, where a custom plan
+    /// would be planned again on each call over every partition of the window.
     static func contextPreamble(tenant: TenantID, roleName: String, on connection: PostgresConnection) throws -> String {
         "SET LOCAL auditlog.tenant = \(try connection.escapeLiteral(tenant.rawValue)); "
-            + "SET LOCAL auditlog.role = \(try connection.escapeLiteral(roleName))"
+            + "SET LOCAL auditlog.role = \(try connection.escapeLiteral(roleName)); "
+            + "SET LOCAL plan_cache_mode = force_generic_plan"
     }
 
     public enum Readiness: Sendable, Equatable {

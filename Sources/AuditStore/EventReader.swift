@@ -4,9 +4,14 @@ import PostgresLibPQ
 
 /// One page of events, newest first.
 public struct EventPage: Sendable {
-    /// Each event as its API JSON object.
-    public var events: [JSONValue]
+    /// The page's rows (`EventReader.columns`), for `EventEncoding`.
+    public var rows: [PostgresRow]
     public var nextCursor: PageCursor?
+
+    /// Each event as its API JSON object.
+    public var events: [JSONValue] {
+        get throws { try rows.map(EventReader.record) }
+    }
 }
 
 /// Reads events for the tenant and role of the surrounding transaction.
@@ -19,7 +24,8 @@ public enum EventReader {
     static let columns = """
         e.id, e.tenant_id, e.occurred_at, e.received_at, e.action, e.category, e.actor_type, e.actor_id,
         e.actor_name, e.actor_email, e.targets::text, e.message, e.changes::text, e.context::text,
-        e.metadata::text, e.outcome, e.hash, (extract(epoch FROM e.occurred_at) * 1000000)::bigint
+        e.metadata::text, e.outcome, e.hash, (extract(epoch FROM e.occurred_at) * 1000000)::bigint,
+        (extract(epoch FROM e.received_at) * 1000000)::bigint
         """
 
     /// The time window of a filter: the tenant's retention unless narrowed.
@@ -69,32 +75,70 @@ public enum EventReader {
 
     /// A page of events matching `filter`, after `cursor`, newest first.
     ///
-    /// Full-text and `changed:` searches go through `audit.search_events` (sql/0005), which
-    /// applies every filter, the position and the limit with the real values planned in;
-    /// all other shapes are one statement under the RLS policies.
+    /// The window is read in slices, newest first (see `slices`), and the reading stops as soon
+    /// as the page is full: a busy tenant's first page touches the last day's partitions only,
+    /// where one statement over the whole window would open every daily partition of it.
+    /// Full-text and `changed:` searches go through `audit.search_events` (sql/0008), which
+    /// slices the same way with every filter, the position and the limit applied inside.
     public static func page(
         _ filter: EventFilter, after cursor: PageCursor?, limit: Int, on connection: PostgresConnection,
         now: Date, defaultRetentionDays: Int
     ) throws -> EventPage {
         let (from, to) = try window(filter, on: connection, now: now, defaultRetentionDays: defaultRetentionDays)
-        var query: PostgresQuery
+        var rows: [PostgresRow] = []
         if filter.textQuery != nil || !filter.changed.isEmpty {
             let call = searchCall(filter, from: from, to: to, after: cursor, limit: limit + 1)
-            query = "SELECT \(unsafeSQL: columns) FROM \(call) AS e ORDER BY e.occurred_at DESC, e.id DESC"
+            rows = try connection.query("SELECT \(unsafeSQL: columns) FROM \(call) AS e ORDER BY e.occurred_at DESC, e.id DESC").rows
         } else {
-            query = "SELECT \(unsafeSQL: columns) FROM audit.event AS e WHERE \(conditions(filter, from: from, to: to))"
-            if let cursor {
-                query.append(" AND (e.occurred_at, e.id) < (\(cursorTime(cursor)), \(cursor.id))")
+            let anchor = min(to, now, cursor.map { Date(timeIntervalSince1970: Double($0.micros) / 1_000_000) } ?? to)
+            for (lower, upper) in slices(from: from, to: to, anchor: anchor) {
+                var query: PostgresQuery
+                if let type = filter.targetType, let id = filter.targetID {
+                    // Driven by the target's own index, already in page order; each target row
+                    // then looks up its one event (OFFSET 0 keeps that a per-row lookup, where a
+                    // generic plan would hash every event of the window).
+                    query = """
+                        SELECT \(unsafeSQL: columns) FROM audit.event_target AS t
+                        CROSS JOIN LATERAL (SELECT * FROM audit.event AS e
+                            WHERE e.tenant_id = t.tenant_id AND e.id = t.event_id AND e.occurred_at = t.occurred_at
+                              AND \(conditions(filter.withoutTarget, from: lower, to: upper)) OFFSET 0) AS e
+                        WHERE t.tenant_id = current_setting('auditlog.tenant', true) AND t.target_type = \(type) AND t.target_id = \(id)
+                          AND t.occurred_at >= \(lower) AND t.occurred_at < \(upper)
+                        """
+                    if let cursor { query.append(" AND (t.occurred_at, t.event_id) < (\(cursorTime(cursor)), \(cursor.id))") }
+                    query.append(" ORDER BY t.occurred_at DESC, t.event_id DESC LIMIT \(limit + 1 - rows.count)")
+                } else {
+                    query = "SELECT \(unsafeSQL: columns) FROM audit.event AS e WHERE \(conditions(filter, from: lower, to: upper))"
+                    if let cursor { query.append(" AND (e.occurred_at, e.id) < (\(cursorTime(cursor)), \(cursor.id))") }
+                    query.append(" ORDER BY e.occurred_at DESC, e.id DESC LIMIT \(limit + 1 - rows.count)")
+                }
+                rows += try connection.query(query).rows
+                if rows.count > limit { break }
             }
-            query.append(" ORDER BY e.occurred_at DESC, e.id DESC LIMIT \(limit + 1)")
         }
-        let rows = try connection.query(query).rows
-        let events = try rows.prefix(limit).map(record)
         var next: PageCursor?
         if rows.count > limit, let last = rows.prefix(limit).last {
             next = PageCursor(micros: try last.decode(Int64.self, at: 17), id: try last.decode(String.self, at: 0))
         }
-        return EventPage(events: events, nextCursor: next)
+        return EventPage(rows: Array(rows.prefix(limit)), nextCursor: next)
+    }
+
+    /// The window `[from, to)` cut into at most four slices, newest first: the day before
+    /// `anchor` (now, or the cursor's position), the week, the month, and the rest. Each
+    /// slice is one statement whose generic plan prunes to that slice's daily partitions at
+    /// executor start; sql/0008 `audit.search_events` uses the same cuts.
+    static func slices(from: Date, to: Date, anchor: Date) -> [(Date, Date)] {
+        var result: [(Date, Date)] = []
+        var upper = to
+        for days in [1.0, 7, 30] {
+            let lower = max(from, anchor.addingTimeInterval(-days * 86_400))
+            if lower < upper {
+                result.append((lower, upper))
+                upper = lower
+            }
+        }
+        if from < upper { result.append((from, upper)) }
+        return result
     }
 
     static func cursorTime(_ cursor: PageCursor) -> PostgresQuery {
@@ -164,5 +208,15 @@ public enum EventReader {
             "outcome": .string(try row.decode(String.self, at: 15)),
             "hash": .string(try row.decode(String.self, at: 16)),
         ])
+    }
+}
+
+extension EventFilter {
+    /// The same filter with no target: the target joins in instead (see `EventReader.page`).
+    var withoutTarget: EventFilter {
+        var filter = self
+        filter.targetType = nil
+        filter.targetID = nil
+        return filter
     }
 }

@@ -1,4 +1,5 @@
 import AuditCore
+import PostgresLibPQ
 
 /// The two export formats: RFC 4180 CSV with a header row, or one JSON object per line.
 public enum ExportFormat: String, Sendable {
@@ -16,6 +17,17 @@ public enum ExportFormat: String, Sendable {
     /// The CSV header row (nothing for NDJSON).
     public var header: String {
         self == .csv ? Self.columns.joined(separator: ",") + "\r\n" : ""
+    }
+
+    /// One exported line for a result row of `EventReader.columns`.
+    public func write(_ row: PostgresRow, to output: inout [UInt8]) {
+        switch self {
+        case .ndjson:
+            EventEncoding.writeJSON(row, to: &output)
+            output.append(10)
+        case .csv:
+            EventEncoding.writeCSV(row, to: &output)
+        }
     }
 
     /// One exported line for an event as the API shows it.

@@ -78,6 +78,14 @@ public struct PostgresRow: Sendable {
         try decode(type, at: result.columnIndex(named: name))
     }
 
+    /// The column's text as libpq holds it, without copying (nil for NULL); valid only inside `body`.
+    public func withBytes<R>(at column: Int, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+        guard column >= 0, column < result.columnCount, !isNull(at: column) else { return try body(nil) }
+        let length = Int(PQgetlength(result.handle, Int32(index), Int32(column)))
+        let start = UnsafeRawPointer(PQgetvalue(result.handle, Int32(index), Int32(column))!)
+        return try body(UnsafeRawBufferPointer(start: start, count: length))
+    }
+
     /// True when the column is SQL NULL.
     public func isNull(at column: Int) -> Bool {
         PQgetisnull(result.handle, Int32(index), Int32(column)) == 1

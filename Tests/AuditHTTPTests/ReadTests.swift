@@ -157,6 +157,43 @@ struct ReadTests {
         }
     }
 
+    @Test("a sparse log over 80 days pages through every time slice, each event once and in order, for every shape",
+          arguments: ["", "&q=zebra", "&q=changed:plan", "&target_type=client&target_id=c_sparse", "&category=billing"])
+    func sparsePaging(_ shape: String) async throws {
+        // Events 0.5 h, 20 h, 3 d, 10 d, … apart, so pages span the day, week, month and rest slices.
+        try await database.asAdmin { connection in
+            try connection.query("""
+                INSERT INTO audit.event (tenant_id, id, occurred_at, action, category, actor_type, actor_id, message,
+                                         changes, changed_fields, targets, hash)
+                SELECT 'org_sparse', 's' || g, now() - (g * g * interval '17 minutes'), 'a.b', 'billing', 'user', 'u',
+                       'zebra crossing ' || g, '{"plan": {"old": 1, "new": 2}}', '{plan}',
+                       '[{"type": "client", "id": "c_sparse", "name": "Zebra"}]', repeat('a', 64)
+                FROM generate_series(1, 80) AS g
+                """)
+            try connection.query("""
+                INSERT INTO audit.event_target (tenant_id, target_type, target_id, occurred_at, event_id)
+                SELECT tenant_id, 'client', 'c_sparse', occurred_at, id FROM audit.event WHERE tenant_id = 'org_sparse'
+                """)
+        }
+        let token = TestApp.token("org_sparse", .admin)
+        try await TestApp(conninfo: database.appConninfo).test { client in
+            var seen: [String] = []
+            var cursor: String?
+            var pages = 0
+            repeat {
+                let response = try await get(client, "/v1/events?limit=7" + shape + (cursor.map { "&cursor=\($0)" } ?? ""), token)
+                #expect(response.status == .ok)
+                seen += try events(response).compactMap { $0["id"]?.stringValue }
+                guard case .object(let body)? = JSONValue.parse(Array(response.body.readableBytesView)) else { break }
+                cursor = body["next_cursor"]?.stringValue
+                pages += 1
+            } while cursor != nil && pages < 50
+            // 80 × 80 × 17 min is ~75 days: all inside the 90-day window.
+            #expect(seen == (1...80).map { "s\($0)" })
+            #expect(pages == 12)
+        }
+    }
+
     @Test("forged, expired and malformed tokens are 401", arguments: ReadTests.forgedTokenCases())
     func forgedTokens(_ token: String) async throws {
         try await TestApp(conninfo: database.appConninfo).test { client in
