@@ -14,10 +14,12 @@ public struct AppServices: Sendable {
     public var tokens: ViewerTokenCodec
     /// What `GET /metrics` prints (the registry behind swift-metrics, bootstrapped by serve).
     public var metrics: PrometheusCollectorRegistry
+    /// The viewer page's CSP `frame-ancestors` (`AUDITLOG_FRAME_ANCESTORS`).
+    public var viewerFrameAncestors: String
 
     public init(database: AuditDatabase, keys: PublisherKeyAuthenticator, ingestor: EventIngestor,
                 messages: MessageRenderer, retentionDays: Int, redactor: Redactor, tokens: ViewerTokenCodec,
-                metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+                metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), viewerFrameAncestors: String = "'none'") {
         self.database = database
         self.keys = keys
         self.ingestor = ingestor
@@ -26,5 +28,6 @@ public struct AppServices: Sendable {
         self.redactor = redactor
         self.tokens = tokens
         self.metrics = metrics
+        self.viewerFrameAncestors = viewerFrameAncestors
     }
 }

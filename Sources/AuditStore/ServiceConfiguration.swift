@@ -15,6 +15,9 @@ public struct ServiceConfiguration: Sendable {
     public var signingKeyText: String?
     /// Extra sensitive keys whose values are stored as "[redacted]" (`AUDITLOG_REDACT_KEYS`).
     public var redactKeys: [String]
+    /// Who may frame the viewer page (`AUDITLOG_FRAME_ANCESTORS`, CSP source expressions such
+    /// as `https://app.example.com`); `'none'` by default.
+    public var frameAncestors: String
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         func value(_ name: String) -> String? {
@@ -40,6 +43,23 @@ public struct ServiceConfiguration: Sendable {
         redactKeys = (value("AUDITLOG_REDACT_KEYS") ?? "").split(separator: ",").map {
             $0.trimmingCharacters(in: .whitespaces)
         }.filter { !$0.isEmpty }
+        frameAncestors = try Self.frameAncestors(value("AUDITLOG_FRAME_ANCESTORS"))
+    }
+
+    /// CSP source expressions only: schemes, hosts, ports, wildcards and the quoted keywords
+    /// 'self' and 'none' — nothing that could end the directive or the header.
+    static func frameAncestors(_ raw: String?) throws -> String {
+        guard let raw else { return "'none'" }
+        let sources = raw.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:/*")
+        for source in sources where source != "'self'" && source != "'none'" {
+            guard source.allSatisfy({ allowed.contains($0) }), source.count <= 253 else {
+                throw ConfigurationError(message: """
+                    AUDITLOG_FRAME_ANCESTORS takes CSP sources separated by spaces, such as 'self' https://app.example.com; '\(source)' is not one
+                    """)
+            }
+        }
+        return sources.isEmpty ? "'none'" : sources.joined(separator: " ")
     }
 
     /// The HMAC key for viewer tokens and digests: `AUDITLOG_SIGNING_KEY`, or in embedded mode

@@ -2,6 +2,7 @@ import ArgumentParser
 import AuditCore
 import AuditHTTP
 import AuditStore
+import Foundation
 import Hummingbird
 import Logging
 import Metrics
@@ -20,6 +21,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Listen port (AUDITLOG_PORT, default 8080).")
     var port: Int?
+
+    @Flag(help: "Add two demo organisations with a month of activity (once), and print viewer links for each role.")
+    var demo = false
 
     func run() async throws {
         let logger = CommandLogging.bootstrap()
@@ -45,7 +49,9 @@ struct Serve: AsyncParsableCommand {
                 retentionDays: configuration.retentionDays,
                 redactor: Redactor(extraKeys: configuration.redactKeys),
                 tokens: ViewerTokenCodec(key: try configuration.signingKey(embeddedDataDirectory: endpoint.dataDirectory)),
-                metrics: registry)
+                metrics: registry,
+                viewerFrameAncestors: configuration.frameAncestors)
+            if demo { try await Self.seedDemo(services, configuration: configuration) }
         } catch {
             await endpoint.close()
             throw CommandFailure(error)
@@ -61,6 +67,7 @@ struct Serve: AsyncParsableCommand {
             services: [app, maintenance],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
+        if demo { Self.printDemoLinks(services, configuration: configuration) }
         logger.info("auditlog listening", metadata: [
             "address": "http://\(configuration.host):\(configuration.port)",
             "database": "\(endpoint.isEmbedded ? "embedded (\(endpoint.dataDirectory?.path ?? ""))" : "DATABASE_URL")",
@@ -75,5 +82,33 @@ struct Serve: AsyncParsableCommand {
         await services.database.close()
         await endpoint.close()
         logger.info("auditlog stopped")
+    }
+
+    static func seedDemo(_ services: AppServices, configuration: ServiceConfiguration) async throws {
+        let written = try await DemoData.seed(services)
+        print(written > 0 ? "Demo: wrote \(written) events for \(DemoData.tenants.map(\.rawValue).joined(separator: " and "))."
+                          : "Demo: the demo organisations already have their events.")
+        fflush(nil)
+    }
+
+    static func printDemoLinks(_ services: AppServices, configuration: ServiceConfiguration) {
+        let host = configuration.host == "0.0.0.0" || configuration.host == "::" ? "127.0.0.1" : configuration.host
+        let base = "http://\(host.contains(":") ? "[\(host)]" : host):\(configuration.port)/"
+        let now = Date()
+        let people: [(AccessRole, String, String)] = [
+            (.owner, "u_owner", "Olivia Owner"), (.admin, "u_1", "Alice Moreau"),
+            (.support, "support_1", "Sam from Support"), (.member, "u_member", "Max Member"),
+        ]
+        var lines = ["", "Viewer links (valid 24 hours; the token stays in the # part of the link):"]
+        for tenant in DemoData.tenants {
+            lines.append("  \(tenant.rawValue)")
+            for (role, actor, name) in people {
+                let token = services.tokens.mint(ViewerClaims(tenant: tenant, role: role, actorID: actor, actorName: name,
+                                                              issuedAt: now, expiresAt: now.addingTimeInterval(86_400)))
+                lines.append("    \(role.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(base)#token=\(token)")
+            }
+        }
+        print(lines.joined(separator: "\n") + "\n")
+        fflush(nil)
     }
 }

@@ -1,0 +1,489 @@
+// The audit log viewer: plain JavaScript, no dependencies, served by auditlog itself.
+//
+// Safety: every value from an event is put on the page with textContent or as an attribute
+// value, never as HTML. The viewer token travels in the URL fragment (never sent to a
+// server), is moved to sessionStorage on arrival and removed from the address bar.
+"use strict";
+
+(function () {
+  const TOKEN_KEY = "auditlog.viewerToken";
+  const FILTER_KEYS = ["q", "category", "from", "to", "actor", "actor_name", "target_type", "target_id", "target_name"];
+  const PAGE_SIZE = 50;
+
+  const $ = (id) => document.getElementById(id);
+  const state = { token: null, claims: null, filters: {}, cursor: null, seen: new Set(), loading: 0 };
+
+  // ---- small helpers -------------------------------------------------------------------
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function show(id, visible) { $(id).hidden = !visible; }
+
+  function decodeClaims(token) {
+    try {
+      const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+      const json = decodeURIComponent(Array.from(atob(part), (c) => "%" + c.charCodeAt(0).toString(16).padStart(2, "0")).join(""));
+      const claims = JSON.parse(json);
+      return claims && typeof claims === "object" ? claims : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+  function relativeTime(date) {
+    const seconds = (date.getTime() - Date.now()) / 1000;
+    const steps = [[60, "second"], [60, "minute"], [24, "hour"], [7, "day"], [4.345, "week"], [12, "month"], [Infinity, "year"]];
+    let value = seconds;
+    for (const [size, unit] of steps) {
+      if (Math.abs(value) < size) return relative.format(Math.round(value), unit);
+      value /= size;
+    }
+    return date.toLocaleString();
+  }
+
+  function absoluteTime(text) {
+    const date = new Date(text);
+    return isNaN(date) ? text : date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "long" });
+  }
+
+  // Dates from the date inputs are local days; the API takes instants.
+  function dayStart(value, plusDays) {
+    const [y, m, d] = value.split("-").map(Number);
+    return new Date(y, m - 1, d + (plusDays || 0)).toISOString();
+  }
+
+  // ---- the URL fragment: token on arrival, filters always --------------------------------
+
+  function readFragment() {
+    const params = new URLSearchParams(location.hash.replace(/^#/, ""));
+    const token = params.get("token");
+    if (token) {
+      sessionStorage.setItem(TOKEN_KEY, token.trim());
+      params.delete("token");
+      const rest = params.toString();
+      history.replaceState(null, "", location.pathname + location.search + (rest ? "#" + rest : ""));
+    }
+    const filters = {};
+    for (const key of FILTER_KEYS) {
+      const values = params.getAll(key).filter((v) => v !== "");
+      if (values.length) filters[key] = key === "category" ? values : values[0];
+    }
+    return filters;
+  }
+
+  function fragmentFor(filters) {
+    const params = new URLSearchParams();
+    for (const key of FILTER_KEYS) {
+      const value = filters[key];
+      if (Array.isArray(value)) value.forEach((v) => params.append(key, v));
+      else if (value) params.set(key, value);
+    }
+    const text = params.toString();
+    return text ? "#" + text : "#";
+  }
+
+  function navigate(filters) {
+    const target = fragmentFor(filters);
+    if (location.hash === target || (target === "#" && location.hash === "")) route();
+    else location.hash = target;
+  }
+
+  // ---- API -----------------------------------------------------------------------------
+
+  function apiParams(extra) {
+    const f = state.filters;
+    const params = new URLSearchParams();
+    if (f.q) params.set("q", f.q);
+    (f.category || []).forEach((c) => params.append("category", c));
+    if (f.from) params.set("from", dayStart(f.from));
+    if (f.to) params.set("to", dayStart(f.to, 1));
+    if (f.actor) params.set("actor", f.actor);
+    if (f.target_type && f.target_id) {
+      params.set("target_type", f.target_type);
+      params.set("target_id", f.target_id);
+    }
+    for (const [k, v] of Object.entries(extra || {})) params.set(k, v);
+    return params;
+  }
+
+  class APIFailure extends Error {
+    constructor(status, code, message) {
+      super(message);
+      this.status = status;
+      this.code = code;
+    }
+  }
+
+  async function api(path) {
+    let response;
+    try {
+      response = await fetch(path, { headers: { Authorization: "Bearer " + state.token }, cache: "no-store", referrerPolicy: "no-referrer" });
+    } catch (_) {
+      throw new APIFailure(0, "network", "The audit log could not be reached. Check your connection and try again.");
+    }
+    if (response.ok) return response;
+    let code = "error", message = "Something went wrong (HTTP " + response.status + ").";
+    try {
+      const body = await response.json();
+      if (body && body.error) {
+        code = body.error.code || code;
+        message = body.error.message || message;
+      }
+    } catch (_) { /* not JSON */ }
+    throw new APIFailure(response.status, code, message);
+  }
+
+  function handleFailure(failure) {
+    if (failure.status === 401) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      signIn("This link has expired or is no longer valid. Ask for a new link to the audit log, or paste a new token.");
+    } else if (failure.status === 403) {
+      denied();
+    } else {
+      $("error").textContent = failure.message;
+      show("error", true);
+    }
+  }
+
+  // ---- screens -------------------------------------------------------------------------
+
+  // Nothing read with one token stays on the page when another token (or none) takes over.
+  function forget() {
+    state.loading++;
+    state.cursor = null;
+    state.seen = new Set();
+    $("entries").replaceChildren();
+    $("chips").replaceChildren();
+    show("empty", false);
+    show("more", false);
+  }
+
+  function signIn(message) {
+    forget();
+    show("log", false);
+    show("denied", false);
+    show("who", false);
+    $("signin-message").textContent = message || "Paste the viewer link or token you were given.";
+    show("signin", true);
+  }
+
+  function denied() {
+    forget();
+    show("log", false);
+    show("signin", false);
+    show("denied", true);
+  }
+
+  function start() {
+    state.token = sessionStorage.getItem(TOKEN_KEY);
+    if (!state.token) return signIn();
+    state.claims = decodeClaims(state.token);
+    if (!state.claims) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      return signIn("That token could not be read. Paste the whole link or token.");
+    }
+    if (typeof state.claims.exp === "number" && state.claims.exp * 1000 < Date.now()) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      return signIn("This link has expired. Ask for a new link to the audit log.");
+    }
+    if (state.claims.role === "member") return denied();
+    const who = [state.claims.name || state.claims.sub, state.claims.role, state.claims.tid].filter(Boolean).join(" · ");
+    $("who").textContent = who;
+    show("who", true);
+    show("signin", false);
+    show("denied", false);
+    show("log", true);
+    show("export", state.claims.role === "owner" || state.claims.role === "admin");
+    route();
+  }
+
+  // ---- the list ------------------------------------------------------------------------
+
+  function route() {
+    state.filters = readFragment();
+    if (!state.token) return;
+    const f = state.filters;
+    $("q").value = f.q || "";
+    $("from").value = f.from || "";
+    $("to").value = f.to || "";
+    if (f.actor) {
+      $("scope-text").textContent = "Activity of " + (f.actor_name ? f.actor_name + " (" + f.actor + ")" : f.actor);
+    } else if (f.target_type && f.target_id) {
+      $("scope-text").textContent = "Activity on " + f.target_type + " " + (f.target_name ? f.target_name + " (" + f.target_id + ")" : f.target_id);
+    }
+    show("scope", Boolean(f.actor || (f.target_type && f.target_id)));
+    load(true);
+    loadCategories();
+  }
+
+  async function load(reset) {
+    const ticket = ++state.loading;
+    if (reset) {
+      state.cursor = null;
+      state.seen = new Set();
+      $("entries").replaceChildren();
+      show("empty", false);
+    }
+    show("error", false);
+    show("more", false);
+    $("status").textContent = "Loading…";
+    try {
+      const extra = { limit: String(PAGE_SIZE) };
+      if (!reset && state.cursor) extra.cursor = state.cursor;
+      const response = await api("/v1/events?" + apiParams(extra).toString());
+      const page = await response.json();
+      if (ticket !== state.loading) return;
+      const list = $("entries");
+      for (const event of page.events || []) {
+        if (state.seen.has(event.id)) continue;
+        state.seen.add(event.id);
+        list.appendChild(entry(event));
+      }
+      state.cursor = page.next_cursor || null;
+      show("more", Boolean(state.cursor));
+      const count = state.seen.size;
+      show("empty", count === 0);
+      $("status").textContent = count === 0 ? "" : count + (state.cursor ? "+ entries, newest first" : (count === 1 ? " entry" : " entries"));
+    } catch (failure) {
+      if (ticket !== state.loading) return;
+      $("status").textContent = "";
+      handleFailure(failure);
+    }
+  }
+
+  async function loadCategories() {
+    const chips = $("chips");
+    try {
+      const params = apiParams();
+      params.delete("category");
+      const response = await api("/v1/categories?" + params.toString());
+      const body = await response.json();
+      const selected = new Set(state.filters.category || []);
+      const known = new Set();
+      chips.replaceChildren();
+      for (const item of body.categories || []) {
+        known.add(item.category);
+        chips.appendChild(chip(item.category, item.count, selected.has(item.category)));
+      }
+      for (const category of selected) if (!known.has(category)) chips.appendChild(chip(category, 0, true));
+    } catch (_) {
+      chips.replaceChildren();
+    }
+  }
+
+  function chip(category, count, pressed) {
+    const button = el("button", "chip", category.replace(/_/g, " "));
+    button.type = "button";
+    button.setAttribute("aria-pressed", pressed ? "true" : "false");
+    button.appendChild(el("span", "count", count.toLocaleString()));
+    button.addEventListener("click", () => {
+      const current = new Set(state.filters.category || []);
+      if (current.has(category)) current.delete(category); else current.add(category);
+      navigate(Object.assign({}, state.filters, { category: Array.from(current) }));
+    });
+    return button;
+  }
+
+  function entry(event) {
+    const item = el("li", "entry" + (event.outcome === "failure" ? " failed" : ""));
+    item.dataset.id = event.id;
+    const summary = el("div", "summary");
+    summary.tabIndex = 0;
+    summary.setAttribute("role", "button");
+    summary.setAttribute("aria-expanded", "false");
+
+    summary.appendChild(el("p", "message", event.message));
+    const time = el("time", "time", relativeTime(new Date(event.occurred_at)));
+    time.dateTime = event.occurred_at;
+    time.title = absoluteTime(event.occurred_at);
+    summary.appendChild(time);
+
+    const meta = el("div", "meta");
+    const actor = event.actor || {};
+    meta.appendChild(el("span", "actor", actor.name || actor.id));
+    meta.appendChild(el("span", "badge", (event.category || "").replace(/_/g, " ")));
+    meta.appendChild(el("code", "action", event.action));
+    if (event.outcome === "failure") meta.appendChild(el("span", "badge failure", "Failed"));
+    summary.appendChild(meta);
+    item.appendChild(summary);
+
+    let details = null;
+    const toggle = () => {
+      if (!details) {
+        details = detailsFor(event);
+        item.appendChild(details);
+      } else {
+        details.hidden = !details.hidden;
+      }
+      summary.setAttribute("aria-expanded", details.hidden ? "false" : "true");
+    };
+    summary.addEventListener("click", toggle);
+    summary.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" || e.key === " ") {
+        e.preventDefault();
+        toggle();
+      }
+    });
+    return item;
+  }
+
+  function valueCell(value, className) {
+    const cell = el("td", className);
+    if (value === null || value === undefined) {
+      cell.appendChild(el("span", "none", "—"));
+    } else if (value === "[redacted]") {
+      cell.appendChild(el("span", "redacted", "redacted"));
+    } else {
+      cell.textContent = typeof value === "string" ? value : JSON.stringify(value);
+    }
+    return cell;
+  }
+
+  function definitions(pairs) {
+    const list = el("dl");
+    for (const [term, value] of pairs) {
+      if (value === undefined || value === null || value === "") continue;
+      list.appendChild(el("dt", null, term));
+      list.appendChild(el("dd", null, typeof value === "string" ? value : JSON.stringify(value)));
+    }
+    return list;
+  }
+
+  function section(title, ...children) {
+    const block = el("section");
+    block.appendChild(el("h3", null, title));
+    children.forEach((child) => block.appendChild(child));
+    return block;
+  }
+
+  function viewLink(text, filters) {
+    const link = el("a", null, text);
+    link.href = fragmentFor(filters);
+    return link;
+  }
+
+  function detailsFor(event) {
+    const box = el("div", "details");
+
+    const changes = Object.entries(event.changes || {});
+    if (changes.length) {
+      const table = el("table", "changes");
+      const head = el("tr");
+      ["Field", "Old value", "New value"].forEach((h) => head.appendChild(el("th", null, h)));
+      const thead = el("thead");
+      thead.appendChild(head);
+      table.appendChild(thead);
+      const body = el("tbody");
+      for (const [field, change] of changes) {
+        const row = el("tr");
+        row.appendChild(el("td", "field", field));
+        row.appendChild(valueCell(change ? change.old : null, "old"));
+        row.appendChild(valueCell(change ? change.new : null, "new"));
+        body.appendChild(row);
+      }
+      table.appendChild(body);
+      box.appendChild(section("Changes", table));
+    }
+
+    const actor = event.actor || {};
+    const actorLinks = el("div", "links");
+    actorLinks.appendChild(viewLink(actor.type === "user" || !actor.type ? "This administrator's activity" : "This actor's activity",
+      { actor: actor.id, actor_name: actor.name || "" }));
+    box.appendChild(section("Who", definitions([["Name", actor.name], ["Email", actor.email], ["ID", actor.id], ["Type", actor.type]]), actorLinks));
+
+    const targets = event.targets || [];
+    if (targets.length) {
+      const list = el("div", "links");
+      for (const target of targets) {
+        const label = "This " + String(target.type || "resource").replace(/_/g, " ") + "'s activity: " + (target.name || target.id);
+        list.appendChild(viewLink(label, { target_type: target.type, target_id: target.id, target_name: target.name || "" }));
+      }
+      box.appendChild(section("Affected", list));
+    }
+
+    const context = Object.assign({}, event.context || {});
+    const known = [["IP address", context.ip], ["User agent", context.user_agent], ["Request ID", context.request_id]];
+    delete context.ip; delete context.user_agent; delete context.request_id;
+    const extra = Object.entries(context).concat(Object.entries(event.metadata || {}));
+    box.appendChild(section("Context", definitions(known.concat(extra))));
+
+    box.appendChild(section("Entry", definitions([
+      ["When", absoluteTime(event.occurred_at)], ["Recorded", absoluteTime(event.received_at)],
+      ["Action", event.action], ["Outcome", event.outcome], ["Event ID", event.id], ["SHA-256", event.hash],
+    ])));
+    return box;
+  }
+
+  // ---- export --------------------------------------------------------------------------
+
+  async function exportAs(format) {
+    const status = $("status");
+    const before = status.textContent;
+    status.textContent = "Preparing the " + format.toUpperCase() + " export…";
+    try {
+      const response = await api("/v1/events/export?" + apiParams({ format }).toString());
+      const blob = await response.blob();
+      const match = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+      const link = el("a");
+      link.href = URL.createObjectURL(blob);
+      link.download = match ? match[1] : "auditlog." + format;
+      document.body.appendChild(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+      status.textContent = before;
+    } catch (failure) {
+      status.textContent = before;
+      handleFailure(failure);
+    }
+  }
+
+  // ---- wiring --------------------------------------------------------------------------
+
+  function clearFilters() { navigate({}); }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    readFragment();
+    $("token-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      let text = $("token-input").value.trim();
+      const inLink = /[#&]token=([^&\s]+)/.exec(text);
+      if (inLink) text = decodeURIComponent(inLink[1]);
+      if (!text) return;
+      sessionStorage.setItem(TOKEN_KEY, text);
+      $("token-input").value = "";
+      start();
+    });
+    $("filters").addEventListener("submit", (e) => {
+      e.preventDefault();
+      navigate(Object.assign({}, state.filters, { q: $("q").value.trim() }));
+    });
+    for (const id of ["from", "to"]) {
+      $(id).addEventListener("change", () => navigate(Object.assign({}, state.filters, { [id]: $(id).value })));
+    }
+    $("clear-top").addEventListener("click", clearFilters);
+    $("clear-empty").addEventListener("click", clearFilters);
+    $("scope-close").addEventListener("click", (e) => {
+      e.preventDefault();
+      const next = Object.assign({}, state.filters);
+      ["actor", "actor_name", "target_type", "target_id", "target_name"].forEach((k) => delete next[k]);
+      navigate(next);
+    });
+    $("more").addEventListener("click", () => load(false));
+    $("export-csv").addEventListener("click", () => exportAs("csv"));
+    $("export-ndjson").addEventListener("click", () => exportAs("ndjson"));
+    window.addEventListener("hashchange", () => {
+      // A new link pasted into this tab may carry a new token.
+      readFragment();
+      if (sessionStorage.getItem(TOKEN_KEY) !== state.token) start();
+      else if (state.token) route();
+    });
+    start();
+  });
+})();
