@@ -74,7 +74,7 @@ public enum DemoData {
             ]
             let client = pick(clients)
             let clientID = "c_\(clients.firstIndex(of: client)! + 1400)"
-            switch random.next() % 14 {
+            switch random.next() % 15 {
             case 0:
                 let name = pick(invitees)
                 event["action"] = "user.invited"
@@ -133,6 +133,11 @@ public enum DemoData {
                 event["targets"] = .array([target("payment_method", "pm_\(random.next() % 9000 + 1000)", "Company card")])
                 event["before"] = object(["brand": "Visa", "last4": "4242", "card_number": "4242424242424242"])
                 event["after"] = object(["brand": "Mastercard", "last4": "4444", "card_number": "5555555555554444"])
+            case 13:
+                event["action"] = "audit_log.exported"
+                event["category"] = "audit"
+                event["targets"] = .array([target("audit_log", tenant.rawValue, "Audit log")])
+                event["metadata"] = object(["format": .string(pick(["csv", "ndjson"])), "filters": object(["category": "billing"])])
             default:
                 event["action"] = "organization.settings_updated"
                 event["targets"] = .array([target("organization", tenant.rawValue, tenant.rawValue)])

@@ -42,18 +42,28 @@ struct ExportController: Sendable {
         let frozen = filter
         let body = ResponseBody { writer in
             try await writer.write(ByteBuffer(string: format.header))
-            var cursor: PageCursor?
-            repeat {
-                let after = cursor
-                let page = try await database.withTenant(scope.tenant, role: scope.role) { connection in
-                    try EventReader.page(frozen, after: after, limit: Self.pageSize, on: connection, now: now, defaultRetentionDays: retention)
+            @Sendable func fetch(after cursor: PageCursor?) async throws -> EventPage {
+                try await database.withTenant(scope.tenant, role: scope.role) { connection in
+                    try EventReader.page(frozen, after: cursor, limit: Self.pageSize, on: connection, now: now, defaultRetentionDays: retention)
                 }
+            }
+            // The next page is read while this one is encoded and sent: PostgreSQL and the
+            // encoder work on different cores, so the export runs at the slower one's pace.
+            var pending = Task { try await fetch(after: nil) }
+            while true {
+                let page = try await pending.value
+                if let cursor = page.nextCursor { pending = Task { try await fetch(after: cursor) } }
                 var bytes = [UInt8]()
                 bytes.reserveCapacity(page.rows.count * 700)
                 for row in page.rows { format.write(row, to: &bytes) }
-                try await writer.write(ByteBuffer(bytes: bytes))
-                cursor = page.nextCursor
-            } while cursor != nil
+                do {
+                    try await writer.write(ByteBuffer(bytes: bytes))
+                } catch {
+                    pending.cancel()
+                    throw error
+                }
+                if page.nextCursor == nil { break }
+            }
             try await writer.finish(nil)
         }
         let day = { (date: Date) in String(Timestamp.format(date).prefix(10)).replacingOccurrences(of: "-", with: "") }

@@ -88,7 +88,8 @@ public struct ChainVerifier: Sendable {
                 guard case .object(var members) = try EventReader.record(row), case .string(let stored)? = members.removeValue(forKey: "hash") else { continue }
                 let computed = Crypto.hex(Crypto.sha256(Array(JSONValue.object(members).canonicalText.utf8)))
                 if computed != stored {
-                    let hour = Timestamp.hourStart(try row.decode(Date.self, at: 2))
+                    let micros = try row.decode(Int64.self, at: EventEncoding.Column.occurredMicros)
+                    let hour = Timestamp.hourStart(Date(timeIntervalSince1970: Double(micros) / 1_000_000))
                     result.findings.append(Finding(hour: hour, message: "event \(try row.decode(String.self, at: 0)) was altered: its content does not match its hash"))
                 }
             }

@@ -21,11 +21,12 @@ public struct EventPage: Sendable {
 /// let the planner use the tenant-leading indexes. Full-text and `changed:` matches come
 /// from `audit.matching_event_keys` (see sql/0005), which can use GIN indexes under RLS.
 public enum EventReader {
+    /// The event columns, in the order `record` and `EventEncoding.Column` read them. Times come
+    /// as integer microseconds only: PostgreSQL's timestamptz text output cost 1 µs a row twice.
     static let columns = """
-        e.id, e.tenant_id, e.occurred_at, e.received_at, e.action, e.category, e.actor_type, e.actor_id,
-        e.actor_name, e.actor_email, e.targets::text, e.message, e.changes::text, e.context::text,
-        e.metadata::text, e.outcome, e.hash, (extract(epoch FROM e.occurred_at) * 1000000)::bigint,
-        (extract(epoch FROM e.received_at) * 1000000)::bigint
+        e.id, e.tenant_id, e.action, e.category, e.actor_type, e.actor_id, e.actor_name, e.actor_email,
+        e.targets::text, e.message, e.changes::text, e.context::text, e.metadata::text, e.outcome, e.hash,
+        (extract(epoch FROM e.occurred_at) * 1000000)::bigint, (extract(epoch FROM e.received_at) * 1000000)::bigint
         """
 
     /// The time window of a filter: the tenant's retention unless narrowed.
@@ -118,7 +119,7 @@ public enum EventReader {
         }
         var next: PageCursor?
         if rows.count > limit, let last = rows.prefix(limit).last {
-            next = PageCursor(micros: try last.decode(Int64.self, at: 17), id: try last.decode(String.self, at: 0))
+            next = PageCursor(micros: try last.decode(Int64.self, at: EventEncoding.Column.occurredMicros), id: try last.decode(String.self, at: 0))
         }
         return EventPage(rows: Array(rows.prefix(limit)), nextCursor: next)
     }
@@ -186,29 +187,37 @@ public enum EventReader {
     }
 
     static func record(_ row: PostgresRow) throws -> JSONValue {
+        typealias Column = EventEncoding.Column
         func json(_ column: Int) throws -> JSONValue {
             JSONValue.parse(Array(try row.decode(String.self, at: column).utf8)) ?? .null
         }
-        var actor: [String: JSONValue] = ["type": .string(try row.decode(String.self, at: 6)), "id": .string(try row.decode(String.self, at: 7))]
-        if let name = try row.decode(String?.self, at: 8) { actor["name"] = .string(name) }
-        if let email = try row.decode(String?.self, at: 9) { actor["email"] = .string(email) }
+        func time(_ column: Int) throws -> JSONValue {
+            var bytes: [UInt8] = []
+            Timestamp.write(micros: try row.decode(Int64.self, at: column), to: &bytes)
+            return .string(String(decoding: bytes, as: UTF8.self))
+        }
+        var actor: [String: JSONValue] = ["type": .string(try row.decode(String.self, at: Column.actorType)),
+                                          "id": .string(try row.decode(String.self, at: Column.actorID))]
+        if let name = try row.decode(String?.self, at: Column.actorName) { actor["name"] = .string(name) }
+        if let email = try row.decode(String?.self, at: Column.actorEmail) { actor["email"] = .string(email) }
         return .object([
-            "id": .string(try row.decode(String.self, at: 0)),
-            "tenant": .string(try row.decode(String.self, at: 1)),
-            "occurred_at": .string(Timestamp.format(try row.decode(Date.self, at: 2))),
-            "received_at": .string(Timestamp.format(try row.decode(Date.self, at: 3))),
-            "action": .string(try row.decode(String.self, at: 4)),
-            "category": .string(try row.decode(String.self, at: 5)),
+            "id": .string(try row.decode(String.self, at: Column.id)),
+            "tenant": .string(try row.decode(String.self, at: Column.tenant)),
+            "occurred_at": try time(Column.occurredMicros),
+            "received_at": try time(Column.receivedMicros),
+            "action": .string(try row.decode(String.self, at: Column.action)),
+            "category": .string(try row.decode(String.self, at: Column.category)),
             "actor": .object(actor),
-            "targets": try json(10),
-            "message": .string(try row.decode(String.self, at: 11)),
-            "changes": try json(12),
-            "context": try json(13),
-            "metadata": try json(14),
-            "outcome": .string(try row.decode(String.self, at: 15)),
-            "hash": .string(try row.decode(String.self, at: 16)),
+            "targets": try json(Column.targets),
+            "message": .string(try row.decode(String.self, at: Column.message)),
+            "changes": try json(Column.changes),
+            "context": try json(Column.context),
+            "metadata": try json(Column.metadata),
+            "outcome": .string(try row.decode(String.self, at: Column.outcome)),
+            "hash": .string(try row.decode(String.self, at: Column.hash)),
         ])
     }
+
 }
 
 extension EventFilter {

@@ -70,7 +70,7 @@ struct ViewerTests {
                 SELECT count(*) FROM audit.event WHERE action = 'payment_method.changed' AND changes -> 'card_number' ->> 'new' <> '[redacted]'
                 """).rows[0].decode(Int.self, at: 0))
         }
-        #expect(categories == 6)
+        #expect(categories == 7)
         #expect(hostile == "<img src=x onerror=alert(1)>")
         #expect(redacted == 0)
         await app.pool.close()
