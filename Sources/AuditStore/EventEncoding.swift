@@ -108,7 +108,7 @@ public enum EventEncoding {
     }
 
     /// RFC 4180 quoting, with a leading `'` on a cell a spreadsheet would run as a formula
-    /// (starting with `=`, `+`, `-`, `@`, tab or carriage return); see `ExportFormat.csvCell`.
+    /// (starting with `=`, `+`, `-`, `@`, tab or carriage return).
     static func writeCSVCell(_ bytes: UnsafeRawBufferPointer, to output: inout [UInt8]) {
         let formula = bytes.first.map { [UInt8(ascii: "="), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "@"), 9, 13].contains($0) } ?? false
         let needsQuotes = bytes.contains { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 10 || $0 == 13 }

@@ -7,11 +7,6 @@ public struct EventPage: Sendable {
     /// The page's rows (`EventReader.columns`), for `EventEncoding`.
     public var rows: [PostgresRow]
     public var nextCursor: PageCursor?
-
-    /// Each event as its API JSON object.
-    public var events: [JSONValue] {
-        get throws { try rows.map(EventReader.record) }
-    }
 }
 
 /// Reads events for the tenant and role of the surrounding transaction.

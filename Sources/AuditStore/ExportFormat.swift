@@ -29,39 +29,4 @@ public enum ExportFormat: String, Sendable {
             EventEncoding.writeCSV(row, to: &output)
         }
     }
-
-    /// One exported line for an event as the API shows it.
-    public func line(_ event: JSONValue) -> String {
-        switch self {
-        case .ndjson:
-            return event.canonicalText + "\n"
-        case .csv:
-            let members = event.objectValue ?? [:]
-            let actor = members["actor"]?.objectValue ?? [:]
-            let cells: [String] = Self.columns.map { column in
-                switch column {
-                case "actor_type": return actor["type"]?.stringValue ?? ""
-                case "actor_id": return actor["id"]?.stringValue ?? ""
-                case "actor_name": return actor["name"]?.stringValue ?? ""
-                case "actor_email": return actor["email"]?.stringValue ?? ""
-                case "targets", "changes", "context", "metadata": return members[column]?.canonicalText ?? ""
-                default: return members[column]?.stringValue ?? ""
-                }
-            }
-            return cells.map(Self.csvCell).joined(separator: ",") + "\r\n"
-        }
-    }
-
-    /// RFC 4180 quoting, and a leading `'` on cells a spreadsheet would run as a formula
-    /// (those starting with `=`, `+`, `-`, `@`, tab or carriage return).
-    static func csvCell(_ value: String) -> String {
-        var text = value
-        if let first = text.unicodeScalars.first, ["=", "+", "-", "@", "\t", "\r"].contains(first) {
-            text = "'" + text
-        }
-        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
-        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-    }
 }
-
-import Foundation
