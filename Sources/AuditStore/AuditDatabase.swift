@@ -66,6 +66,30 @@ public final class AuditDatabase: Sendable {
         }
     }
 
+    /// The lock table PostgreSQL shares among its connections, against what this pool may
+    /// hold at once: a search over the whole window locks every partition of the audit schema
+    /// and its indexes (about 1,000 relations at 90 days). Nil when there is room; otherwise a
+    /// sentence for the operator naming the setting and the value that would fit.
+    public func lockCapacityShortfall() async throws -> String? {
+        let poolSize = pool.configuration.size
+        let row = try await pool.withConnection { connection in
+            try connection.query("""
+                SELECT current_setting('max_locks_per_transaction')::bigint,
+                       current_setting('max_connections')::bigint + current_setting('max_prepared_transactions')::bigint,
+                       (SELECT count(*) FROM pg_catalog.pg_class WHERE relnamespace = 'audit'::regnamespace)
+                """).rows[0]
+        }
+        let perTransaction = try row.decode(Int.self, at: 0)
+        let connections = try row.decode(Int.self, at: 1)
+        let relations = try row.decode(Int.self, at: 2)
+        let needed = relations * poolSize
+        guard needed > perTransaction * connections else { return nil }
+        let fitting = (needed + connections - 1) / connections
+        return "PostgreSQL's lock table (max_locks_per_transaction \(perTransaction) × \(connections) connections) is smaller than "
+            + "\(poolSize) pooled connections each searching all \(relations) relations of the audit schema; concurrent searches "
+            + "may fail with \"out of shared memory\". Set max_locks_per_transaction to at least \(fitting) and restart PostgreSQL."
+    }
+
     public func close() async {
         await pool.close()
     }

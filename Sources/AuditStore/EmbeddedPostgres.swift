@@ -94,6 +94,7 @@ public struct EmbeddedPostgres: Sendable {
             logger.info("starting embedded PostgreSQL", metadata: ["data_dir": "\(serverDirectory.path)"])
             let output = try runner.run(binaries.pgCtl, [
                 "start", "-D", clusterDirectory, "-l", logFile, "-w", "-t", "60",
+                "-o", Self.serverOptions,
             ])
             guard output.status == 0 else {
                 throw EmbeddedPostgresError(message: """
@@ -108,6 +109,16 @@ public struct EmbeddedPostgres: Sendable {
         try createDatabaseIfMissing(Self.databaseName)
         return started
     }
+
+    /// Settings given on the command line at every start, so clusters created by an earlier
+    /// version get them too. A search over the whole retention window plans every daily
+    /// partition of `audit.event` (and of `audit.event_target` for a resource's view) with
+    /// their indexes: about 1,000 relation locks in one transaction at 90 days. PostgreSQL's
+    /// default of 64 per connection shares 12,800 lock slots among all connections, which a
+    /// dozen such searches at once exhaust ("out of shared memory", SQLSTATE 53200).
+    /// 1,024 per connection costs about 80 MB of shared memory at 200 connections.
+    static let maxLocksPerTransaction = 1024
+    static var serverOptions: String { "-c max_locks_per_transaction=\(maxLocksPerTransaction)" }
 
     /// Stops the server (fast shutdown: running transactions roll back, committed ones are kept).
     public func stop(logger: Logger) throws {

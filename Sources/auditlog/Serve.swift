@@ -51,6 +51,9 @@ struct Serve: AsyncParsableCommand {
                 tokens: ViewerTokenCodec(key: try configuration.signingKey(embeddedDataDirectory: endpoint.dataDirectory)),
                 metrics: registry,
                 viewerFrameAncestors: configuration.frameAncestors)
+            if let shortfall = try await services.database.lockCapacityShortfall() {
+                logger.warning("\(shortfall)")
+            }
             if demo { try await Self.seedDemo(services, configuration: configuration) }
         } catch {
             await endpoint.close()

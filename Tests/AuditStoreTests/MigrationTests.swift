@@ -35,6 +35,36 @@ struct MigrationTests {
         }
     }
 
+    @Test("a search over every daily partition fits the lock table; a table too small for the pool is named")
+    func lockCapacity() async throws {
+        // The whole window, the resource view: the most relations one transaction locks.
+        let (held, perTransaction) = try await database.asApp { connection in
+            try connection.withTransaction(preamble: "SET LOCAL auditlog.tenant = 'org_locks'; SET LOCAL auditlog.role = 'admin'") { connection in
+                _ = try connection.query("""
+                    SELECT count(*) FROM audit.search_events(NULL, NULL, now() - interval '400 days', now() + interval '1 day',
+                        NULL, NULL, NULL, NULL, NULL, 'client', 'c1', NULL, NULL, 51)
+                    """)
+                let row = try connection.query("""
+                    SELECT (SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'relation'),
+                           current_setting('max_locks_per_transaction')::bigint
+                    """).rows[0]
+                return (try row.decode(Int.self, at: 0), try row.decode(Int.self, at: 1))
+            }
+        }
+        #expect(held > 100, "the search planned the window's partitions")
+        if ProcessInfo.processInfo.environment["AUDITLOG_TEST_DATABASE_URL"] ?? "" == "" {
+            #expect(perTransaction >= held, "the embedded server leaves each connection room for its largest search")
+        }
+
+        let fits = AuditDatabase(pool: database.appPool(size: 1), expectedSchemaVersion: 0)
+        #expect(try await fits.lockCapacityShortfall() == nil)
+        await fits.close()
+        let crowded = AuditDatabase(pool: database.appPool(size: 100_000), expectedSchemaVersion: 0)
+        let message = try await crowded.lockCapacityShortfall()
+        #expect(message?.contains("Set max_locks_per_transaction to at least") == true)
+        await crowded.close()
+    }
+
     @Test("running the migrations again applies nothing and changes nothing")
     func idempotent() async throws {
         let before = try await schemaFingerprint()
