@@ -194,6 +194,45 @@ struct ReadTests {
         }
     }
 
+    @Test("a search reads the same on a tenant of 6,000 events (planned per slice) and of 300 (one kept plan)",
+          arguments: [6_000, 300], ["needle", "changed:plan", "needle category:billing"])
+    func searchOnLargeAndSmallTenants(size: Int, query: String) async throws {
+        // Every 50th event is a match, alternately billing and settings, spread over 83 days,
+        // so a page of 25 crosses the day, week, month and rest slices. sql/0010 reads a
+        // tenant with 5,000 or more events left in the window by statements planned for
+        // each slice, and a smaller one by a statement whose plan it keeps.
+        let tenant = "org_search_\(size)"
+        try await database.asAdmin { connection in
+            try connection.query("""
+                INSERT INTO audit.event (tenant_id, id, occurred_at, action, category, actor_type, actor_id, message,
+                                         changes, changed_fields, hash)
+                SELECT \(tenant), 'n' || g, now() - (g * (83 * 24 * 60 / \(size)) * interval '1 minute'), 'a.b',
+                       CASE WHEN g % 100 = 0 THEN 'billing' ELSE 'settings' END, 'user', 'u',
+                       CASE WHEN g % 50 = 0 THEN 'found the needle ' ELSE 'hay ' END || g,
+                       CASE WHEN g % 50 = 0 THEN '{"plan": {"old": 1, "new": 2}}'::jsonb ELSE '{}'::jsonb END,
+                       CASE WHEN g % 50 = 0 THEN '{plan}'::text[] ELSE '{}'::text[] END, repeat('a', 64)
+                FROM generate_series(1, \(size)) AS g
+                """)
+        }
+        let expected = (1...size).filter { $0 % 50 == 0 && (!query.contains("billing") || $0 % 100 == 0) }.map { "n\($0)" }
+        let token = TestApp.token(tenant, .admin)
+        let q = query.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        try await TestApp(conninfo: database.appConninfo).test { client in
+            var seen: [String] = []
+            var cursor: String?
+            var pages = 0
+            repeat {
+                let response = try await get(client, "/v1/events?limit=25&q=\(q)" + (cursor.map { "&cursor=\($0)" } ?? ""), token)
+                #expect(response.status == .ok)
+                seen += try events(response).compactMap { $0["id"]?.stringValue }
+                guard case .object(let body)? = JSONValue.parse(Array(response.body.readableBytesView)) else { break }
+                cursor = body["next_cursor"]?.stringValue
+                pages += 1
+            } while cursor != nil && pages < 50
+            #expect(seen == expected)
+        }
+    }
+
     @Test("forged, expired and malformed tokens are 401", arguments: ReadTests.forgedTokenCases())
     func forgedTokens(_ token: String) async throws {
         try await TestApp(conninfo: database.appConninfo).test { client in
