@@ -87,7 +87,8 @@ public final class AuditDatabase: Sendable {
         let fitting = (needed + connections - 1) / connections
         return "PostgreSQL's lock table (max_locks_per_transaction \(perTransaction) × \(connections) connections) is smaller than "
             + "\(poolSize) pooled connections each searching all \(relations) relations of the audit schema; concurrent searches "
-            + "may fail with \"out of shared memory\". Set max_locks_per_transaction to at least \(fitting) and restart PostgreSQL."
+            + "may fail with \"out of shared memory\". Set max_locks_per_transaction to at least \(fitting) "
+            + "(more for each further replica) and restart PostgreSQL."
     }
 
     public func close() async {
