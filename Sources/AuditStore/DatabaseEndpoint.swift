@@ -9,19 +9,31 @@ public final class DatabaseEndpoint: Sendable {
     public let adminConninfo: String
     /// The service role (`auditlog_app`), for everything that serves tenants.
     public let appConninfo: String
+    /// True when `DATABASE_URL` is set and `DATABASE_ADMIN_URL` is not: administrative work
+    /// then goes over the service's own connection, which normally may not do it.
+    public let adminIsServiceRole: Bool
     private let lease: EmbeddedDatabaseLease?
 
-    private init(adminConninfo: String, appConninfo: String, lease: EmbeddedDatabaseLease?) {
+    private init(adminConninfo: String, appConninfo: String, adminIsServiceRole: Bool = false, lease: EmbeddedDatabaseLease?) {
         self.adminConninfo = adminConninfo
         self.appConninfo = appConninfo
+        self.adminIsServiceRole = adminIsServiceRole
         self.lease = lease
     }
+
+    /// What to tell an operator whose command needed the schema owner's rights.
+    public static let adminNeeded = """
+        Set DATABASE_ADMIN_URL to a role that owns the schema (the one `auditlog migrate` uses); \
+        DATABASE_URL is the service role, which on purpose may not change the schema or create keys.
+        """
 
     public static func open(
         _ configuration: ServiceConfiguration, for purpose: EmbeddedDatabaseLease.Purpose, logger: Logger
     ) async throws -> DatabaseEndpoint {
         if let url = configuration.databaseURL {
-            return DatabaseEndpoint(adminConninfo: configuration.databaseAdminURL ?? url, appConninfo: url, lease: nil)
+            return DatabaseEndpoint(
+                adminConninfo: configuration.databaseAdminURL ?? url, appConninfo: url,
+                adminIsServiceRole: configuration.databaseAdminURL == nil, lease: nil)
         }
         let directory = configuration.dataDirectory
         return try await runBlocking {

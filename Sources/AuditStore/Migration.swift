@@ -47,4 +47,5 @@ public struct Migration: Sendable, Equatable {
 public struct MigrationError: Error, CustomStringConvertible, Sendable {
     public var message: String
     public var description: String { message }
+    public init(message: String) { self.message = message }
 }

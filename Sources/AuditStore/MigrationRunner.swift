@@ -97,6 +97,18 @@ public struct MigrationRunner: Sendable {
         try connection.executeScript(unsafeSQL: "ALTER ROLE auditlog_app PASSWORD \(try connection.escapeLiteral(password))")
     }
 
+    /// Whether the database at `conninfo` already carries every migration of this binary
+    /// (read with any role: the service role may read the migration table).
+    public func isCurrent(conninfo: String) throws -> Bool {
+        let connection = try PostgresConnection(conninfo: conninfo)
+        do {
+            let version = try connection.query("SELECT coalesce(max(version), 0) FROM public.auditlog_migration").rows[0].decode(Int.self, at: 0)
+            return version >= latestVersion
+        } catch let error as PostgresError where error.sqlState == "42P01" {
+            return false
+        }
+    }
+
     /// The highest version among the migrations this binary carries.
     public var latestVersion: Int { migrations.last?.version ?? 0 }
 }

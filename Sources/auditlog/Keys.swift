@@ -31,7 +31,11 @@ struct Keys: AsyncParsableCommand {
             let (name, tenant) = (name, tenant.flatMap(TenantID.init))
             let created = try await Migrations.withMigratedDatabase("keys create", logger: CommandLogging.bootstrap(defaultLevel: .warning)) { session in
                 let admin = session.endpoint.adminConninfo
-                return try await runBlocking { try PublisherKeys.create(name: name, tenant: tenant, adminConninfo: admin) }
+                do {
+                    return try await runBlocking { try PublisherKeys.create(name: name, tenant: tenant, adminConninfo: admin) }
+                } catch let error as PostgresError where error.sqlState == "42501" {
+                    throw MigrationError(message: "Creating a publisher key needs the schema owner: \(error.message). \(DatabaseEndpoint.adminNeeded)")
+                }
             }
             print(created.key)
             let scope = tenant.map { "tenant \($0)" } ?? "every tenant"

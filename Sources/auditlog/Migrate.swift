@@ -59,9 +59,21 @@ enum Migrations {
 
     /// Runs `sql/` against the endpoint's admin connection; returns the names applied now.
     @discardableResult
+    ///
+    /// With only `DATABASE_URL` (the service role), a schema that is already current is left
+    /// alone, so replicas of `serve` start without the owner's credentials; one that is not
+    /// gets a message naming `DATABASE_ADMIN_URL` rather than PostgreSQL's "permission denied".
     static func apply(_ runner: MigrationRunner, endpoint: DatabaseEndpoint) async throws -> [String] {
         try await runBlocking {
-            try runner.run(adminConninfo: endpoint.adminConninfo, appConninfo: endpoint.appConninfo)
+            if endpoint.adminIsServiceRole, try runner.isCurrent(conninfo: endpoint.appConninfo) { return [] }
+            do {
+                return try runner.run(adminConninfo: endpoint.adminConninfo, appConninfo: endpoint.appConninfo)
+            } catch let error as PostgresError where endpoint.adminIsServiceRole && error.sqlState == "42501" {
+                throw MigrationError(message: """
+                    The database needs migrations this binary carries (up to \(runner.latestVersion)), and DATABASE_URL's \
+                    role may not apply them: \(error.message). \(DatabaseEndpoint.adminNeeded)
+                    """)
+            }
         }
     }
 }

@@ -65,6 +65,16 @@ struct MigrationTests {
         await crowded.close()
     }
 
+    @Test("the service role can tell a current schema (so serve starts without the owner) from a missing one")
+    func currentAsServiceRole() async throws {
+        let runner = MigrationRunner(
+            migrations: try Migration.load(from: try Migration.defaultDirectory()), retentionDays: 90, logger: Logger(label: "test"))
+        let app = database.appConninfo
+        #expect(try await runBlocking { try runner.isCurrent(conninfo: app) })
+        let empty = try await TestCluster.shared.emptyDatabase("unmigrated")
+        #expect(try await runBlocking { try !runner.isCurrent(conninfo: empty) })
+    }
+
     @Test("running the migrations again applies nothing and changes nothing")
     func idempotent() async throws {
         let before = try await schemaFingerprint()

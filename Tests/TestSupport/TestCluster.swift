@@ -31,6 +31,17 @@ public actor TestCluster {
         return TestDatabase(name: name, adminConninfo: server.admin(name), appConninfo: server.app(name))
     }
 
+    /// A fresh database with nothing in it (no migrations); returns its admin conninfo.
+    public func emptyDatabase(_ label: String) async throws -> String {
+        let server = try await server()
+        let name = "e_" + label.lowercased().filter { $0.isLetter || $0.isNumber } + "_" + String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        try await runBlocking {
+            let connection = try PostgresConnection(conninfo: server.admin("postgres"))
+            try connection.executeScript(unsafeSQL: "CREATE DATABASE \"\(name)\"")
+        }
+        return server.admin(name)
+    }
+
     /// Conninfo for the cluster's administrator, for a database that may not exist yet.
     public func adminConninfo(database: String) async throws -> String {
         try await server().admin(database)
