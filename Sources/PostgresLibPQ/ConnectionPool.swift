@@ -26,9 +26,18 @@ public actor ConnectionPool {
     private let logger: Logger
     private var idle: [PooledConnection] = []
     private var openCount = 0
-    private var waiters: [(id: Int, continuation: CheckedContinuation<PooledConnection, any Error>)] = []
+    private var waiters: [Waiter] = []
     private var nextWaiterID = 0
     private var closed = false
+
+    /// A caller waiting for a connection, and the timer that gives up on its behalf (cancelled
+    /// when a connection reaches it: under load most requests wait, and a timer left running
+    /// for each would wake the pool thousands of times a second for nothing).
+    private struct Waiter {
+        var id: Int
+        var continuation: CheckedContinuation<PooledConnection, any Error>
+        var timeout: Task<Void, Never>?
+    }
 
     public init(configuration: Configuration, logger: Logger = Logger(label: "auditlog.pool")) {
         self.configuration = configuration
@@ -54,6 +63,7 @@ public actor ConnectionPool {
         idle.removeAll()
         openCount = 0
         for waiter in waiters {
+            waiter.timeout?.cancel()
             waiter.continuation.resume(throwing: PostgresError(code: .poolClosed, message: "the connection pool is closed"))
         }
         waiters.removeAll()
@@ -74,19 +84,21 @@ public actor ConnectionPool {
         let id = nextWaiterID
         nextWaiterID += 1
         let timeout = configuration.acquireTimeout
-        Task { [weak self] in
-            try? await Task.sleep(for: timeout)
-            await self?.expireWaiter(id)
-        }
         return try await withCheckedThrowingContinuation { continuation in
-            waiters.append((id, continuation))
+            let timer = Task { [weak self] in
+                guard (try? await Task.sleep(for: timeout)) != nil else { return }
+                await self?.expireWaiter(id)
+            }
+            waiters.append(Waiter(id: id, continuation: continuation, timeout: timer))
         }
     }
 
     private func release(_ pooled: PooledConnection) {
         if closed { return }
         if !waiters.isEmpty {
-            waiters.removeFirst().continuation.resume(returning: pooled)
+            let waiter = waiters.removeFirst()
+            waiter.timeout?.cancel()
+            waiter.continuation.resume(returning: pooled)
         } else {
             idle.append(pooled)
         }
