@@ -10,8 +10,9 @@
 -- actual tenant goes through the GIN index. So after the last day's slice, if the page is
 -- not full, the function counts the tenant's events left in the window, up to 5,000, on the
 -- time index: below that, the remaining slices run one static statement whose plan PL/pgSQL
--- keeps; otherwise each slice is planned for its values as before. A search that also names
--- a target keeps the statement built to fit (that view reads event_target first).
+-- keeps (every filter there a check on the rows read by time); otherwise each slice is
+-- planned for its values as before. A search that also names a target keeps the statement
+-- built to fit (that view reads event_target first).
 --
 -- The function is SECURITY DEFINER because `@@` is not leakproof: under row-level security
 -- PostgreSQL will not use it as an index condition. It enforces the policy itself: the
@@ -84,25 +85,12 @@ BEGIN
                  WHERE e.tenant_id = tenant AND e.occurred_at >= since AND e.occurred_at < upper_bound
                  LIMIT 5000) AS left_in_window;
         END IF;
-        IF coalesce(small, false) AND text_query IS NOT NULL THEN
+        IF coalesce(small, false) THEN
             RETURN QUERY
                 SELECT e.* FROM audit.event AS e
                  WHERE e.tenant_id = tenant AND e.occurred_at >= lower_bound AND e.occurred_at < upper_bound
-                   AND e.search @@ text_query
+                   AND (text_query IS NULL OR e.search @@ text_query)
                    AND (changed IS NULL OR e.changed_fields @> changed)
-                   AND (categories IS NULL OR e.category = ANY (categories))
-                   AND (actor IS NULL OR e.actor_id = actor)
-                   AND (action_exact IS NULL OR e.action = action_exact)
-                   AND (action_prefix IS NULL OR starts_with(e.action, action_prefix))
-                   AND (search_events.outcome IS NULL OR e.outcome = search_events.outcome)
-                   AND (NOT by_cursor OR (e.occurred_at, e.id) < (after_at, after_id))
-                 ORDER BY e.occurred_at DESC, e.id DESC
-                 LIMIT page_limit - found;
-        ELSIF coalesce(small, false) AND changed IS NOT NULL THEN
-            RETURN QUERY
-                SELECT e.* FROM audit.event AS e
-                 WHERE e.tenant_id = tenant AND e.occurred_at >= lower_bound AND e.occurred_at < upper_bound
-                   AND e.changed_fields @> changed
                    AND (categories IS NULL OR e.category = ANY (categories))
                    AND (actor IS NULL OR e.actor_id = actor)
                    AND (action_exact IS NULL OR e.action = action_exact)
