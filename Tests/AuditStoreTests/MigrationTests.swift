@@ -75,6 +75,17 @@ struct MigrationTests {
         #expect(try await runBlocking { try !runner.isCurrent(conninfo: empty) })
     }
 
+    @Test("the service role never compiles statements with JIT (a prune batch spent 0.75 s compiling)")
+    func noJIT() async throws {
+        let setting = try await database.asApp { try $0.query("SHOW jit").rows[0].decode(String.self, at: 0) }
+        #expect(setting == "off")
+        let pruneConfig = try await database.asAdmin { connection in
+            try connection.query("SELECT array_to_string(proconfig, ',') FROM pg_proc WHERE oid = 'audit.prune_tenant(text, integer)'::regprocedure")
+                .rows[0].decode(String.self, at: 0)
+        }
+        #expect(pruneConfig.contains("jit=off"))
+    }
+
     @Test("running the migrations again applies nothing and changes nothing")
     func idempotent() async throws {
         let before = try await schemaFingerprint()
