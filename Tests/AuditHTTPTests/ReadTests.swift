@@ -51,6 +51,27 @@ struct ReadTests {
         return items.compactMap(\.objectValue)
     }
 
+    /// Follows `next_cursor` from `path` (which already has a `?`) until the last page, at most
+    /// `maxPages`; every page must be a 200. Returns the events in order and the page count.
+    func readAllPages(
+        _ client: any TestClientProtocol, _ path: String, _ token: String, maxPages: Int = 50,
+        betweenPages: () async throws -> Void = {}
+    ) async throws -> (events: [[String: JSONValue]], pages: Int) {
+        var all: [[String: JSONValue]] = []
+        var cursor: String?
+        var pages = 0
+        repeat {
+            let response = try await get(client, path + (cursor.map { "&cursor=\($0)" } ?? ""), token)
+            #expect(response.status == .ok)
+            all += try events(response)
+            guard case .object(let body)? = JSONValue.parse(Array(response.body.readableBytesView)) else { break }
+            cursor = body["next_cursor"]?.stringValue
+            pages += 1
+            try await betweenPages()
+        } while cursor != nil && pages < maxPages
+        return (all, pages)
+    }
+
     static let readRoutes = [
         "/v1/events", "/v1/events/e1", "/v1/actors/u_1/events", "/v1/targets/client/c_1/events", "/v1/categories",
         "/v1/tenant/settings", "/v1/events?q=secret-word-org_b", "/v1/events?q=changed:plan", "/v1/digests",
@@ -132,24 +153,14 @@ struct ReadTests {
         let token = TestApp.token("org_page", .owner)
         let key = self.key
         try await TestApp(conninfo: database.appConninfo).test { client in
-            var seen: [String] = []
-            var times: [String] = []
-            var cursor: String?
-            var pages = 0
-            repeat {
-                let response = try await get(client, "/v1/events?limit=37" + (cursor.map { "&cursor=\($0)" } ?? ""), token)
-                #expect(response.status == .ok)
-                let page = try events(response)
-                seen += page.compactMap { $0["id"]?.stringValue }
-                times += page.compactMap { $0["occurred_at"]?.stringValue }
-                guard case .object(let body)? = JSONValue.parse(Array(response.body.readableBytesView)) else { break }
-                cursor = body["next_cursor"]?.stringValue
-                pages += 1
+            let (page, pages) = try await readAllPages(client, "/v1/events?limit=37", token, maxPages: 100) {
                 // A newer event arrives between pages; it must not shift the pages already read.
                 _ = try await client.execute(uri: "/v1/events", method: .post,
                     headers: [.authorization: "Bearer \(key)", .contentType: "application/json"],
                     body: ByteBuffer(string: #"{"tenant": "org_page", "action": "a.new", "actor": {"id": "u"}}"#))
-            } while cursor != nil && pages < 100
+            }
+            let seen = page.compactMap { $0["id"]?.stringValue }
+            let times = page.compactMap { $0["occurred_at"]?.stringValue }
             let expected = (1...1000).map { "p\($0)" }
             #expect(seen.filter { $0.hasPrefix("p") } == expected)
             #expect(times == times.sorted(by: >))
@@ -177,17 +188,8 @@ struct ReadTests {
         }
         let token = TestApp.token("org_sparse", .admin)
         try await TestApp(conninfo: database.appConninfo).test { client in
-            var seen: [String] = []
-            var cursor: String?
-            var pages = 0
-            repeat {
-                let response = try await get(client, "/v1/events?limit=7" + shape + (cursor.map { "&cursor=\($0)" } ?? ""), token)
-                #expect(response.status == .ok)
-                seen += try events(response).compactMap { $0["id"]?.stringValue }
-                guard case .object(let body)? = JSONValue.parse(Array(response.body.readableBytesView)) else { break }
-                cursor = body["next_cursor"]?.stringValue
-                pages += 1
-            } while cursor != nil && pages < 50
+            let (page, pages) = try await readAllPages(client, "/v1/events?limit=7" + shape, token)
+            let seen = page.compactMap { $0["id"]?.stringValue }
             // 80 × 80 × 17 min is ~75 days: all inside the 90-day window.
             #expect(seen == (1...80).map { "s\($0)" })
             #expect(pages == 12)
@@ -218,17 +220,8 @@ struct ReadTests {
         let token = TestApp.token(tenant, .admin)
         let q = query.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
         try await TestApp(conninfo: database.appConninfo).test { client in
-            var seen: [String] = []
-            var cursor: String?
-            var pages = 0
-            repeat {
-                let response = try await get(client, "/v1/events?limit=25&q=\(q)" + (cursor.map { "&cursor=\($0)" } ?? ""), token)
-                #expect(response.status == .ok)
-                seen += try events(response).compactMap { $0["id"]?.stringValue }
-                guard case .object(let body)? = JSONValue.parse(Array(response.body.readableBytesView)) else { break }
-                cursor = body["next_cursor"]?.stringValue
-                pages += 1
-            } while cursor != nil && pages < 50
+            let (page, _) = try await readAllPages(client, "/v1/events?limit=25&q=\(q)", token)
+            let seen = page.compactMap { $0["id"]?.stringValue }
             #expect(seen == expected)
         }
     }

@@ -23,23 +23,24 @@ public actor TestCluster {
     /// A fresh database, migrated, for one suite.
     public func database(_ label: String) async throws -> TestDatabase {
         let server = try await server()
-        let name = "t_" + label.lowercased().filter { $0.isLetter || $0.isNumber } + "_" + String(UInt32.random(in: 0...UInt32.max), radix: 36)
-        try await runBlocking {
-            let connection = try PostgresConnection(conninfo: server.admin("postgres"))
-            try connection.executeScript(unsafeSQL: "CREATE DATABASE \"\(name)\" TEMPLATE \"\(Self.templateName)\"")
-        }
+        let name = try await create("t_", label, template: Self.templateName, on: server)
         return TestDatabase(name: name, adminConninfo: server.admin(name), appConninfo: server.app(name))
     }
 
     /// A fresh database with nothing in it (no migrations); returns its admin conninfo.
     public func emptyDatabase(_ label: String) async throws -> String {
         let server = try await server()
-        let name = "e_" + label.lowercased().filter { $0.isLetter || $0.isNumber } + "_" + String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        return server.admin(try await create("e_", label, template: nil, on: server))
+    }
+
+    /// Creates a database named from `prefix`, `label` and a random suffix; returns the name.
+    private func create(_ prefix: String, _ label: String, template: String?, on server: Server) async throws -> String {
+        let name = prefix + label.lowercased().filter { $0.isLetter || $0.isNumber } + "_" + String(UInt32.random(in: 0...UInt32.max), radix: 36)
         try await runBlocking {
             let connection = try PostgresConnection(conninfo: server.admin("postgres"))
-            try connection.executeScript(unsafeSQL: "CREATE DATABASE \"\(name)\"")
+            try connection.executeScript(unsafeSQL: "CREATE DATABASE \"\(name)\"" + (template.map { " TEMPLATE \"\($0)\"" } ?? ""))
         }
-        return server.admin(name)
+        return name
     }
 
     /// Conninfo for the cluster's administrator, for a database that may not exist yet.
