@@ -55,12 +55,8 @@ public final class AuditDatabase: Sendable {
     /// Whether the database answers and carries this binary's migrations.
     public func readiness() async -> Readiness {
         do {
-            let version = try await pool.withConnection { connection in
-                try connection.query("SELECT coalesce(max(version), 0) FROM public.auditlog_migration").rows[0].decode(Int.self, at: 0)
-            }
+            let version = try await pool.withConnection { try MigrationRunner.appliedVersion(on: $0) }
             return version >= expectedSchemaVersion ? .ready : .notMigrated(found: version, expected: expectedSchemaVersion)
-        } catch let error as PostgresError where error.sqlState == "42P01" {
-            return .notMigrated(found: 0, expected: expectedSchemaVersion)
         } catch {
             return .unreachable(String(describing: error))
         }

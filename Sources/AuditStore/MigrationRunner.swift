@@ -100,12 +100,15 @@ public struct MigrationRunner: Sendable {
     /// Whether the database at `conninfo` already carries every migration of this binary
     /// (read with any role: the service role may read the migration table).
     public func isCurrent(conninfo: String) throws -> Bool {
-        let connection = try PostgresConnection(conninfo: conninfo)
+        try Self.appliedVersion(on: PostgresConnection(conninfo: conninfo)) >= latestVersion
+    }
+
+    /// The highest migration applied to the connection's database; 0 before the first.
+    public static func appliedVersion(on connection: PostgresConnection) throws -> Int {
         do {
-            let version = try connection.query("SELECT coalesce(max(version), 0) FROM public.auditlog_migration").rows[0].decode(Int.self, at: 0)
-            return version >= latestVersion
+            return try connection.query("SELECT coalesce(max(version), 0) FROM public.auditlog_migration").rows[0].decode(Int.self, at: 0)
         } catch let error as PostgresError where error.sqlState == "42P01" {
-            return false
+            return 0
         }
     }
 

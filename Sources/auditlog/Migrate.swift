@@ -58,11 +58,11 @@ enum Migrations {
     }
 
     /// Runs `sql/` against the endpoint's admin connection; returns the names applied now.
-    @discardableResult
     ///
     /// With only `DATABASE_URL` (the service role), a schema that is already current is left
     /// alone, so replicas of `serve` start without the owner's credentials; one that is not
     /// gets a message naming `DATABASE_ADMIN_URL` rather than PostgreSQL's "permission denied".
+    @discardableResult
     static func apply(_ runner: MigrationRunner, endpoint: DatabaseEndpoint) async throws -> [String] {
         try await runBlocking {
             if endpoint.adminIsServiceRole, try runner.isCurrent(conninfo: endpoint.appConninfo) { return [] }
