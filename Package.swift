@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         .systemLibrary(
@@ -50,6 +51,7 @@ let package = Package(
                 "PostgresLibPQ",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
@@ -60,8 +62,14 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             resources: [.copy("Viewer")]
+        ),
+        .target(
+            name: "AuditDemo",
+            dependencies: ["AuditCore", "AuditStore"]
         ),
         .executableTarget(
             name: "auditlog",
@@ -69,6 +77,7 @@ let package = Package(
                 "AuditCore",
                 "AuditStore",
                 "AuditHTTP",
+                "AuditDemo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -88,7 +97,7 @@ let package = Package(
         .testTarget(
             name: "AuditHTTPTests",
             dependencies: [
-                "AuditHTTP", "AuditStore", "TestSupport",
+                "AuditHTTP", "AuditStore", "AuditDemo", "TestSupport", "PostgresLibPQ",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

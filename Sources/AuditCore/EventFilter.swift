@@ -54,11 +54,7 @@ public struct EventFilter: Sendable, Hashable {
                 if !lexemes.isEmpty { parts.append("!(" + lexemes.map(Self.quote).joined(separator: " <-> ") + ")") }
             }
         }
-        guard parts.contains(where: { !$0.hasPrefix("!") }) else {
-            // Only exclusions: PostgreSQL cannot use an index for "not x"; keep them as a filter.
-            return parts.isEmpty ? nil : parts.joined(separator: " & ")
-        }
-        return parts.joined(separator: " & ")
+        return parts.isEmpty ? nil : parts.joined(separator: " & ")
     }
 
     static func lexemes(_ text: String) -> [String] {

@@ -14,26 +14,23 @@ struct DigestController: Sendable {
 
     func digests(_ request: Request, _ context: AuditRequestContext) async throws -> Response {
         let scope = try ReadScope.resolve(request, context, allowed: \.canRead)
-        let rows = try await services.database.withTenant(scope.tenant, role: scope.role) { connection in
-            try connection.query("""
-                SELECT hour, sequence, position, event_count, events_sha256, covered_until, coalesce(previous_signature, ''),
-                       signature, retention_removed_at
-                FROM audit.digest WHERE tenant_id = current_setting('auditlog.tenant', true) ORDER BY position
-                """).rows.map { row -> JSONValue in
-                .object([
-                    "tenant": .string(scope.tenant.rawValue),
-                    "hour": .string(Timestamp.format(try row.decode(Date.self, at: 0))),
-                    "sequence": .number(Double(try row.decode(Int.self, at: 1))),
-                    "position": .number(Double(try row.decode(Int64.self, at: 2))),
-                    "event_count": .number(Double(try row.decode(Int.self, at: 3))),
-                    "events_sha256": .string(try row.decode(String.self, at: 4)),
-                    "covered_until": .string(Timestamp.format(try row.decode(Date.self, at: 5))),
-                    "previous_signature": .string(try row.decode(String.self, at: 6)),
-                    "signature": .string(try row.decode(String.self, at: 7)),
-                    "retention_removed_at": try row.decode(Date?.self, at: 8).map { .string(Timestamp.format($0)) } ?? .null,
+        let database = services.database
+        let rows = try await context.whileClientConnected { try await database.digests(tenant: scope.tenant, role: scope.role) }
+            .map { stored -> JSONValue in
+                let digest = stored.digest
+                return .object([
+                    "tenant": .string(digest.tenant),
+                    "hour": .string(Timestamp.format(digest.hour)),
+                    "sequence": .number(Double(digest.sequence)),
+                    "position": .number(Double(digest.position)),
+                    "event_count": .number(Double(digest.eventCount)),
+                    "events_sha256": .string(digest.eventsSHA256),
+                    "covered_until": .string(Timestamp.format(digest.coveredUntil)),
+                    "previous_signature": .string(digest.previousSignature),
+                    "signature": .string(digest.signature),
+                    "retention_removed_at": stored.retentionRemovedAt.map { .string(Timestamp.format($0)) } ?? .null,
                 ])
             }
-        }
         try await ReadController(services: services).recordSupportRead(scope, view: "digests", request: nil, path: request.uri.path)
         return JSONValue.object(["digests": .array(rows)]).response()
     }

@@ -27,11 +27,8 @@ struct EventsController: Sendable {
         guard contentType.hasPrefix("application/json") else {
             throw APIError(.badRequest, code: "invalid_content_type", message: "Send events as Content-Type: application/json.")
         }
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > Self.maxBodyBytes {
-            throw APIError.bodyTooLarge()
-        }
         var request = request
-        let body = try await request.collectBody(upTo: Self.maxBodyBytes)
+        let body = try await request.readBody(upTo: Self.maxBodyBytes, context: context)
         guard let document = JSONValue.parse(Array(body.readableBytesView)) else {
             throw APIError(.badRequest, code: "invalid_json", message: "The body is not valid JSON.")
         }
@@ -90,10 +87,5 @@ extension APIError {
                         message: total == 1 ? "The event is invalid; nothing was written."
                                             : "\(bad) of \(total) events are invalid; nothing was written.",
                         details: problems.map { .init(index: $0.index, field: $0.field, message: $0.message) })
-    }
-
-    static func bodyTooLarge() -> APIError {
-        APIError(.contentTooLarge, code: "body_too_large",
-                 message: "The body is larger than 4 MiB; send at most 1000 events per request.")
     }
 }

@@ -22,47 +22,53 @@ struct ExportController: Sendable {
             throw ReadRequest.bad("format", "must be csv or ndjson")
         }
         let now = Date()
-        let retention = services.retentionDays
+        let database = services.database
         var bounded = read.filter
         // Up to this moment: the export's own audit_log.exported event comes after it.
         if bounded.to == nil { bounded.to = now }
         let requested = bounded
-        let (from, to) = try await services.database.withTenant(scope.tenant, role: scope.role) { connection in
-            try EventReader.window(requested, on: connection, now: now, defaultRetentionDays: retention)
+        let (from, to) = try await context.whileClientConnected {
+            try await database.window(of: requested, tenant: scope.tenant, role: scope.role, now: now)
         }
         var filter = requested
         filter.from = from
         filter.to = to
+        let frozen = filter
+        @Sendable func fetch(after cursor: PageCursor?) async throws -> EventPage {
+            try await database.exportPage(frozen, after: cursor, limit: Self.pageSize, tenant: scope.tenant, role: scope.role, now: now)
+        }
+        // Everything that can be refused is checked before the 200 goes out: the request, the
+        // window, and the first page. A failure later can only end the stream (and is logged).
+        let first = try await context.whileClientConnected { try await fetch(after: nil) }
         try await AccessRecorder(services: services).record("audit_log.exported", scope: scope, metadata: [
             "format": .string(format.rawValue), "filters": .object(read.echo),
             "from": .string(Timestamp.format(from)), "to": .string(Timestamp.format(to)),
         ])
 
-        let database = services.database
-        let frozen = filter
+        let logger = context.logger
         let body = ResponseBody { writer in
             try await writer.write(ByteBuffer(string: format.header))
-            @Sendable func fetch(after cursor: PageCursor?) async throws -> EventPage {
-                try await database.withTenant(scope.tenant, role: scope.role) { connection in
-                    try EventReader.page(frozen, after: cursor, limit: Self.pageSize, on: connection, now: now, defaultRetentionDays: retention)
-                }
-            }
             // The next page is read while this one is encoded and sent: PostgreSQL and the
             // encoder work on different cores, so the export runs at the slower one's pace.
-            var pending = Task { try await fetch(after: nil) }
+            var page = first
+            var written = 0
             while true {
-                let page = try await pending.value
-                if let cursor = page.nextCursor { pending = Task { try await fetch(after: cursor) } }
+                let pending = page.nextCursor.map { cursor in Task { try await fetch(after: cursor) } }
                 var bytes = [UInt8]()
-                bytes.reserveCapacity(page.rows.count * 700)
-                for row in page.rows { format.write(row, to: &bytes) }
+                bytes.reserveCapacity(page.count * 700)
+                page.write(format, to: &bytes)
                 do {
                     try await writer.write(ByteBuffer(bytes: bytes))
+                    written += page.count
+                    guard let pending else { break }
+                    page = try await pending.value
                 } catch {
-                    pending.cancel()
+                    pending?.cancel()
+                    logger.error("export ended early", metadata: [
+                        "tenant": "\(scope.tenant)", "events_sent": "\(written)", "error": "\(String(reflecting: error))",
+                    ])
                     throw error
                 }
-                if page.nextCursor == nil { break }
             }
             try await writer.finish(nil)
         }

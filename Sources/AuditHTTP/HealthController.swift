@@ -9,6 +9,8 @@ struct HealthController<Context: RequestContext>: Sendable {
 
     struct Status: ResponseEncodable {
         var status: String
+        /// Each database: `primary` (`ready`), and `replica` when one is configured.
+        var databases: [String: String]?
     }
 
     func addRoutes(to router: Router<Context>) {
@@ -21,10 +23,14 @@ struct HealthController<Context: RequestContext>: Sendable {
     }
 
     /// 200 when the database answers and carries this binary's migrations, else 503.
+    /// A replica that is down or behind does not make the service unready: reads fall back.
     func ready() async throws -> Status {
-        switch await database.readiness() {
+        let report = await database.readiness()
+        switch report.primary {
         case .ready:
-            return Status(status: "ready")
+            var databases = ["primary": "ready"]
+            if let replica = report.replica { databases["replica"] = "\(replica)" }
+            return Status(status: "ready", databases: databases)
         case .unreachable:
             throw APIError.databaseUnavailable()
         case .notMigrated(let found, let expected):

@@ -40,18 +40,15 @@ struct ReadController: Sendable {
         let scope = try ReadScope.resolve(request, context, allowed: Self.readers)
         var read = try ReadRequest(request)
         try narrow(&read.filter)
-        let (filter, cursor, limit, retention) = (read.filter, read.cursor, read.limit, services.retentionDays)
-        let page = try await services.database.withTenant(scope.tenant, role: scope.role) { connection in
-            try EventReader.page(filter, after: cursor, limit: limit, on: connection, now: Date(), defaultRetentionDays: retention)
+        let (filter, cursor, limit, database) = (read.filter, read.cursor, read.limit, services.database)
+        let page = try await context.whileClientConnected {
+            try await database.page(filter, after: cursor, limit: limit, tenant: scope.tenant, role: scope.role)
         }
         try await recordSupportRead(scope, view: view, request: read, path: request.uri.path)
         var body = [UInt8]()
-        body.reserveCapacity(page.rows.count * 1024 + 64)
+        body.reserveCapacity(page.count * 1024 + 64)
         body += Array("{\"events\":[".utf8)
-        for (index, row) in page.rows.enumerated() {
-            if index > 0 { body.append(UInt8(ascii: ",")) }
-            EventEncoding.writeJSON(row, to: &body)
-        }
+        page.writeJSONEvents(to: &body)
         body += Array("],\"next_cursor\":".utf8)
         body += Array((page.nextCursor.map { JSONValue.string($0.encoded) } ?? .null).canonicalText.utf8)
         body.append(UInt8(ascii: "}"))
@@ -63,9 +60,8 @@ struct ReadController: Sendable {
         let scope = try ReadScope.resolve(request, context, allowed: Self.readers)
         let id = try context.parameters.require("id")
         guard TenantID.isValid(id) else { throw Self.notFound() }
-        let event = try await services.database.withTenant(scope.tenant, role: scope.role) { connection in
-            try EventReader.find(id: id, on: connection)
-        }
+        let database = services.database
+        let event = try await context.whileClientConnected { try await database.event(id: id, tenant: scope.tenant, role: scope.role) }
         guard let event else { throw Self.notFound() }
         try await recordSupportRead(scope, view: "event", request: nil, path: request.uri.path, eventID: id)
         return event.response()
@@ -74,11 +70,10 @@ struct ReadController: Sendable {
     func categories(_ request: Request, _ context: AuditRequestContext) async throws -> Response {
         let scope = try ReadScope.resolve(request, context, allowed: Self.readers)
         let read = try ReadRequest(request)
-        let (filter, retention) = (read.filter, services.retentionDays)
-        let counts = try await services.database.withTenant(scope.tenant, role: scope.role) { connection in
-            try EventReader.categories(filter, on: connection, now: Date(), defaultRetentionDays: retention)
-                .map { JSONValue.object(["category": .string($0.category), "count": .number(Double($0.count))]) }
-        }
+        let (filter, database) = (read.filter, services.database)
+        let counts = try await context.whileClientConnected {
+            try await database.categories(filter, tenant: scope.tenant, role: scope.role)
+        }.map { JSONValue.object(["category": .string($0.category), "count": .number(Double($0.count))]) }
         try await recordSupportRead(scope, view: "categories", request: read, path: request.uri.path)
         return JSONValue.object(["categories": .array(counts)]).response()
     }

@@ -2,7 +2,6 @@ import AuditCore
 import AuditStore
 import Foundation
 import Hummingbird
-import PostgresLibPQ
 
 /// `GET/PUT /v1/tenant/settings` and `POST /v1/viewer-tokens`.
 struct TenantController: Sendable {
@@ -16,17 +15,14 @@ struct TenantController: Sendable {
 
     func settings(_ request: Request, _ context: AuditRequestContext) async throws -> Response {
         let scope = try ReadScope.resolve(request, context, allowed: \.canRead)
-        let retention = services.retentionDays
-        let current = try await services.database.withTenant(scope.tenant, role: scope.role) { connection in
-            try Self.read(connection, defaultRetention: retention)
-        }
+        let current = try await services.database.settings(tenant: scope.tenant, role: scope.role)
         return Self.json(scope.tenant, current).response()
     }
 
     func changeSettings(_ request: Request, _ context: AuditRequestContext) async throws -> Response {
         let scope = try ReadScope.resolve(request, context, allowed: \.canChangeSettings)
         var request = request
-        let body = try await request.collectBody(upTo: 64 * 1024)
+        let body = try await request.readBody(upTo: 64 * 1024, context: context)
         guard case .object(let members)? = JSONValue.parse(Array(body.readableBytesView)) else {
             throw APIError(.badRequest, code: "invalid_json", message: "The body must be a JSON object.")
         }
@@ -47,28 +43,11 @@ struct TenantController: Sendable {
         guard problems.isEmpty else {
             throw APIError(.unprocessableContent, code: "invalid_settings", message: "The settings are invalid; nothing was changed.", details: problems)
         }
-        let (defaultRetention, newRetention, newLegalHold) = (services.retentionDays, retention, legalHold)
-        let (before, after) = try await services.database.withTenant(scope.tenant, role: scope.role) { connection in
-            let before = try Self.read(connection, defaultRetention: defaultRetention)
-            let after = (newRetention ?? before.retention, newLegalHold ?? before.legalHold)
-            if scope.role == .publisher {
-                try connection.query("""
-                    INSERT INTO audit.tenant (tenant_id, retention_days, legal_hold) VALUES (\(scope.tenant.rawValue), \(after.0), \(after.1))
-                    ON CONFLICT (tenant_id) DO UPDATE SET retention_days = EXCLUDED.retention_days,
-                        legal_hold = EXCLUDED.legal_hold, updated_at = now()
-                    """)
-            } else {
-                let updated = try connection.query("""
-                    UPDATE audit.tenant SET retention_days = \(after.0), legal_hold = \(after.1), updated_at = now()
-                    WHERE tenant_id = \(scope.tenant.rawValue)
-                    """).affectedRows
-                guard updated == 1 else { throw APIError(.notFound, code: "tenant_not_found", message: "This tenant has no events yet.") }
-            }
-            return (before, (retention: after.0, legalHold: after.1))
-        }
+        let (before, after) = try await services.database.updateSettings(
+            tenant: scope.tenant, role: scope.role, retentionDays: retention, legalHold: legalHold)
         var changes: [String: Change] = [:]
-        if before.retention != after.retention {
-            changes["retention_days"] = Change(old: .number(Double(before.retention)), new: .number(Double(after.retention)))
+        if before.retentionDays != after.retentionDays {
+            changes["retention_days"] = Change(old: .number(Double(before.retentionDays)), new: .number(Double(after.retentionDays)))
         }
         if before.legalHold != after.legalHold {
             changes["legal_hold"] = Change(old: .bool(before.legalHold), new: .bool(after.legalHold))
@@ -80,15 +59,8 @@ struct TenantController: Sendable {
         return Self.json(scope.tenant, after).response()
     }
 
-    static func read(_ connection: PostgresConnection, defaultRetention: Int) throws -> (retention: Int, legalHold: Bool) {
-        guard let row = try connection.query("""
-            SELECT retention_days, legal_hold FROM audit.tenant WHERE tenant_id = current_setting('auditlog.tenant', true)
-            """).rows.first else { return (defaultRetention, false) }
-        return (try row.decode(Int.self, at: 0), try row.decode(Bool.self, at: 1))
-    }
-
-    static func json(_ tenant: TenantID, _ settings: (retention: Int, legalHold: Bool)) -> JSONValue {
-        .object(["tenant": .string(tenant.rawValue), "retention_days": .number(Double(settings.retention)), "legal_hold": .bool(settings.legalHold)])
+    static func json(_ tenant: TenantID, _ settings: TenantSettings) -> JSONValue {
+        .object(["tenant": .string(tenant.rawValue), "retention_days": .number(Double(settings.retentionDays)), "legal_hold": .bool(settings.legalHold)])
     }
 
     func mintToken(_ request: Request, _ context: AuditRequestContext) async throws -> Response {
@@ -96,7 +68,7 @@ struct TenantController: Sendable {
             throw APIError(.forbidden, code: "publisher_only", message: "Only a publisher API key may mint viewer tokens.")
         }
         var request = request
-        let body = try await request.collectBody(upTo: 64 * 1024)
+        let body = try await request.readBody(upTo: 64 * 1024, context: context)
         guard case .object(let members)? = JSONValue.parse(Array(body.readableBytesView)) else {
             throw APIError(.badRequest, code: "invalid_json", message: "The body must be a JSON object.")
         }

@@ -1,41 +1,142 @@
 import AuditCore
+import Foundation
 import Logging
-import PostgresLibPQ
+import Metrics
+import ServiceLifecycle
+internal import PostgresLibPQ
 
-/// The service's access to PostgreSQL as the non-owner role `auditlog_app`.
+/// The store: the only owner of database connections. Everything above it (HTTP, CLI) calls
+/// its async, tenant-scoped operations and sees `StoreError`, never a connection or a row.
 ///
-/// Tenant data is reached only through `withTenant`, whose transaction tells the
-/// row-level security policies whom it acts for; nothing here filters by tenant itself.
-public final class AuditDatabase: Sendable {
-    public let pool: ConnectionPool
+/// Work is split into bulkheads, a pool each: ingest, reads (on the replica when there is a
+/// healthy one), key lookups, and maintenance; fifty slow searches fill the read pool and no
+/// other. Every statement runs under a time limit and is cancelled on the server when its
+/// caller's task is cancelled. As a `Service` it drains ingest and closes its pools on shutdown.
+///
+/// Tenant data is reached only through transactions that begin with
+/// `SET LOCAL auditlog.tenant = …; SET LOCAL auditlog.role = …`, so the row-level security
+/// policies decide what is visible; nothing here filters by tenant on its own.
+public final class AuditDatabase: Service, Sendable {
+    public let configuration: StoreConfiguration
     /// The migration version this binary expects (for readiness).
     public let expectedSchemaVersion: Int
+    /// The longest any tenant keeps events: the database's `audit.retention_policy`, read at start.
+    public let globalRetentionDays: Int
+    /// Group commit of published events (the ingest bulkhead).
+    public let ingestor: EventIngestor
+    /// Publisher key lookups (the authentication bulkhead).
+    public let keys: PublisherKeyAuthenticator
 
-    public init(pool: ConnectionPool, expectedSchemaVersion: Int) {
-        self.pool = pool
+    let ingestPool: ConnectionPool
+    let readPool: ConnectionPool
+    let authPool: ConnectionPool
+    let maintenancePool: ConnectionPool
+    let replica: ReplicaRouter?
+    let logger: Logger
+    private let primaryReads = Counter(label: "auditlog_reads_total", dimensions: [("database", "primary")])
+    private let replicaReads = Counter(label: "auditlog_reads_total", dimensions: [("database", "replica")])
+
+    init(primary conninfo: String, configuration: StoreConfiguration, expectedSchemaVersion: Int, globalRetentionDays: Int, logger: Logger) {
+        self.configuration = configuration
         self.expectedSchemaVersion = expectedSchemaVersion
-    }
-
-    /// Runs `body` in one transaction that begins with
-    /// `SET LOCAL auditlog.tenant = …; SET LOCAL auditlog.role = …` (one round trip with BEGIN).
-    public func withTenant<T: Sendable>(
-        _ tenant: TenantID, role: AccessRole,
-        _ body: @escaping @Sendable (PostgresConnection) throws -> T
-    ) async throws -> T {
-        try await pool.withConnection { connection in
-            try connection.withTransaction(preamble: try Self.contextPreamble(tenant: tenant, role: role, on: connection), body)
+        self.globalRetentionDays = globalRetentionDays
+        self.logger = logger
+        func pool(_ name: String, _ size: Int, timeout: Duration, conninfo: String = conninfo) -> ConnectionPool {
+            ConnectionPool(configuration: .init(
+                conninfo: conninfo, size: size, acquireTimeout: configuration.acquireTimeout,
+                sessionSettings: [
+                    "statement_timeout": "\(StoreConfiguration.milliseconds(timeout))",
+                    "idle_in_transaction_session_timeout": "\(StoreConfiguration.milliseconds(max(timeout, .seconds(60))))",
+                    "application_name": "auditlog-\(name)",
+                ],
+                name: name), logger: logger)
         }
+        ingestPool = pool("ingest", configuration.ingestConnections, timeout: configuration.writeTimeout)
+        readPool = pool("read", configuration.readConnections, timeout: configuration.readTimeout)
+        authPool = pool("auth", configuration.authConnections, timeout: configuration.readTimeout)
+        maintenancePool = pool("maintenance", configuration.maintenanceConnections, timeout: configuration.maintenanceTimeout)
+        replica = configuration.replicaConninfo.map { replicaConninfo in
+            ReplicaRouter(pool: pool("replica", configuration.readConnections, timeout: configuration.readTimeout, conninfo: replicaConninfo),
+                          maxLag: configuration.replicaMaxLag, logger: logger)
+        }
+        ingestor = EventIngestor(pool: ingestPool, writers: configuration.ingestConnections)
+        keys = PublisherKeyAuthenticator(pool: authPool)
     }
 
-    /// The `SET LOCAL` statements for a tenant context; values are validated types, and
-    /// quoted with `PQescapeLiteral` all the same.
-    static func contextPreamble(tenant: TenantID, role: AccessRole, on connection: PostgresConnection) throws -> String {
-        try contextPreamble(tenant: tenant, roleName: role.rawValue, on: connection)
+    /// Connects to the primary at `conninfo` (the service role) and reads the global retention.
+    public static func open(
+        conninfo: String, configuration: StoreConfiguration, expectedSchemaVersion: Int,
+        logger: Logger = Logger(label: "auditlog.store")
+    ) async throws -> AuditDatabase {
+        let days = try await mappingErrors {
+            try await runBlocking {
+                let connection = try PostgresConnection(conninfo: conninfo)
+                return try connection.query("SELECT audit.global_retention_days()").rows[0].decode(Int.self, at: 0)
+            }
+        }
+        return AuditDatabase(primary: conninfo, configuration: configuration, expectedSchemaVersion: expectedSchemaVersion,
+                             globalRetentionDays: days, logger: logger)
     }
+
+    // MARK: Lifecycle
+
+    /// Runs until graceful shutdown, then lets every acknowledged write finish and closes the pools.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await ingestor.drain()
+        await close()
+    }
+
+    public func close() async {
+        await ingestPool.close()
+        await readPool.close()
+        await authPool.close()
+        await maintenancePool.close()
+        await replica?.pool.close()
+    }
+
+    // MARK: Transactions
 
     /// The role value of the maintenance pass (digests), which no token or key can carry.
     static let maintenanceRole = "maintenance"
 
+    /// Runs `body` in one transaction on `pool` for `tenant` and `role`; the context is sent in
+    /// the same round trip as BEGIN.
+    func withTenant<T: Sendable>(
+        _ tenant: TenantID, roleName: String, on pool: ConnectionPool, timeout: Duration? = nil,
+        _ body: @escaping @Sendable (PostgresConnection) throws -> T
+    ) async throws -> T {
+        try await mappingErrors {
+            try await pool.withConnection { connection in
+                var preamble = try Self.contextPreamble(tenant: tenant, roleName: roleName, on: connection)
+                if let timeout { preamble += "; SET LOCAL statement_timeout = \(StoreConfiguration.milliseconds(timeout))" }
+                return try connection.withTransaction(preamble: preamble, body)
+            }
+        }
+    }
+
+    /// A read transaction: on the replica while it is usable, else (or when it fails to answer)
+    /// on the primary's read pool.
+    func withReadTransaction<T: Sendable>(
+        _ tenant: TenantID, role: AccessRole, timeout: Duration? = nil,
+        _ body: @escaping @Sendable (PostgresConnection) throws -> T
+    ) async throws -> T {
+        if let replica, let pool = await replica.usablePool() {
+            do {
+                let value = try await withTenant(tenant, roleName: role.rawValue, on: pool, timeout: timeout, body)
+                replicaReads.increment()
+                return value
+            } catch let error as StoreError where error.code == .unavailable {
+                await replica.markUnreachable(error)
+            }
+        }
+        let value = try await withTenant(tenant, roleName: role.rawValue, on: readPool, timeout: timeout, body)
+        primaryReads.increment()
+        return value
+    }
+
+    /// The `SET LOCAL` statements for a tenant context; values are validated types, and
+    /// quoted with `PQescapeLiteral` all the same.
     ///
     /// Generic plans: every statement here names its time window with binds, and a generic
     /// plan prunes the daily partitions outside it when execution starts, where a custom plan
@@ -44,50 +145,5 @@ public final class AuditDatabase: Sendable {
         "SET LOCAL auditlog.tenant = \(try connection.escapeLiteral(tenant.rawValue)); "
             + "SET LOCAL auditlog.role = \(try connection.escapeLiteral(roleName)); "
             + "SET LOCAL plan_cache_mode = force_generic_plan"
-    }
-
-    public enum Readiness: Sendable, Equatable {
-        case ready
-        case unreachable(String)
-        case notMigrated(found: Int, expected: Int)
-    }
-
-    /// Whether the database answers and carries this binary's migrations.
-    public func readiness() async -> Readiness {
-        do {
-            let version = try await pool.withConnection { try MigrationRunner.appliedVersion(on: $0) }
-            return version >= expectedSchemaVersion ? .ready : .notMigrated(found: version, expected: expectedSchemaVersion)
-        } catch {
-            return .unreachable(String(describing: error))
-        }
-    }
-
-    /// The lock table PostgreSQL shares among its connections, against what this pool may
-    /// hold at once: a search over the whole window locks every partition of the audit schema
-    /// and its indexes (about 1,000 relations at 90 days). Nil when there is room; otherwise a
-    /// sentence for the operator naming the setting and the value that would fit.
-    public func lockCapacityShortfall() async throws -> String? {
-        let poolSize = pool.configuration.size
-        let row = try await pool.withConnection { connection in
-            try connection.query("""
-                SELECT current_setting('max_locks_per_transaction')::bigint,
-                       current_setting('max_connections')::bigint + current_setting('max_prepared_transactions')::bigint,
-                       (SELECT count(*) FROM pg_catalog.pg_class WHERE relnamespace = 'audit'::regnamespace)
-                """).rows[0]
-        }
-        let perTransaction = try row.decode(Int.self, at: 0)
-        let connections = try row.decode(Int.self, at: 1)
-        let relations = try row.decode(Int.self, at: 2)
-        let needed = relations * poolSize
-        guard needed > perTransaction * connections else { return nil }
-        let fitting = (needed + connections - 1) / connections
-        return "PostgreSQL's lock table (max_locks_per_transaction \(perTransaction) × \(connections) connections) is smaller than "
-            + "\(poolSize) pooled connections each searching all \(relations) relations of the audit schema; concurrent searches "
-            + "may fail with \"out of shared memory\". Set max_locks_per_transaction to at least \(fitting) "
-            + "(more for each further replica) and restart PostgreSQL."
-    }
-
-    public func close() async {
-        await pool.close()
     }
 }

@@ -1,6 +1,6 @@
 import AuditCore
 import Foundation
-import PostgresLibPQ
+internal import PostgresLibPQ
 
 /// Recomputes a tenant's integrity chain from the stored events (`auditlog verify`).
 public struct ChainVerifier: Sendable {
@@ -28,7 +28,7 @@ public struct ChainVerifier: Sendable {
     }
 
     /// Verifies `tenant` for the hours in `[from, to)` (the chain's links are always checked whole).
-    public func verify(_ tenant: TenantID, from: Date?, to: Date?, on connection: PostgresConnection) throws -> Result {
+    func verify(_ tenant: TenantID, from: Date?, to: Date?, on connection: PostgresConnection) throws -> Result {
         let preamble = try AuditDatabase.contextPreamble(tenant: tenant, roleName: AuditDatabase.maintenanceRole, on: connection)
         return try connection.withTransaction(preamble: preamble) { connection in
             var result = Result()

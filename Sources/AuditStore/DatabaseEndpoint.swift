@@ -1,6 +1,7 @@
+import AuditCore
 import Foundation
 import Logging
-import PostgresLibPQ
+internal import PostgresLibPQ
 
 /// Where the commands find PostgreSQL: `DATABASE_URL`/`DATABASE_ADMIN_URL`, or the
 /// embedded database under `AUDITLOG_DATA_DIR`, held for as long as the endpoint is open.
@@ -48,6 +49,48 @@ public final class DatabaseEndpoint: Sendable {
 
     /// The embedded data directory, when there is one.
     public var dataDirectory: URL? { lease?.database.dataDirectory }
+
+    /// Applies `runner`'s migrations over the admin connection; returns the names applied now.
+    ///
+    /// With only `DATABASE_URL` (the service role), a schema that is already current is left
+    /// alone, so replicas of `serve` start without the owner's credentials; one that is not
+    /// gets a message naming `DATABASE_ADMIN_URL` rather than PostgreSQL's "permission denied".
+    @discardableResult
+    public func migrate(with runner: MigrationRunner) async throws -> [String] {
+        let (admin, app, adminIsServiceRole) = (adminConninfo, appConninfo, adminIsServiceRole)
+        return try await runBlocking {
+            if adminIsServiceRole, try runner.isCurrent(conninfo: app) {
+                if runner.retentionDays != nil {
+                    runner.logger.warning("AUDITLOG_RETENTION_DAYS is applied by `auditlog migrate` with DATABASE_ADMIN_URL; the database's value stays in force")
+                }
+                return []
+            }
+            do {
+                return try runner.run(adminConninfo: admin, appConninfo: app)
+            } catch let error as PostgresError where adminIsServiceRole && error.sqlState == "42501" {
+                throw MigrationError(message: """
+                    The database needs migrations this binary carries (up to \(runner.latestVersion)), and DATABASE_URL's \
+                    role may not apply them: \(error.message). \(DatabaseEndpoint.adminNeeded)
+                    """)
+            } catch let error as PostgresError {
+                throw MigrationError(message: "cannot migrate the database: \(error.debugDescription)")
+            }
+        }
+    }
+
+    /// Stores a new publisher key (as the schema owner) and returns its text, shown once.
+    public func createPublisherKey(name: String, tenant: TenantID?) async throws -> (key: String, record: PublisherKey) {
+        let admin = adminConninfo
+        return try await runBlocking {
+            do {
+                return try PublisherKeys.create(name: name, tenant: tenant, adminConninfo: admin)
+            } catch let error as PostgresError where error.sqlState == "42501" {
+                throw MigrationError(message: "Creating a publisher key needs the schema owner: \(error.message). \(DatabaseEndpoint.adminNeeded)")
+            } catch let error as PostgresError {
+                throw MigrationError(message: "cannot create the key: \(error.debugDescription)")
+            }
+        }
+    }
 
     /// Gives the embedded database back (stopping it if this process holds it).
     public func close() async {

@@ -1,7 +1,7 @@
 import AuditCore
 import Foundation
 import Logging
-import PostgresLibPQ
+internal import PostgresLibPQ
 
 /// Appends digests for closed hours to each tenant's chain (part of the maintenance pass).
 ///
@@ -16,7 +16,7 @@ public struct DigestWriter: Sendable {
     }
 
     /// Writes the digests due at `now` for every tenant; returns how many it wrote.
-    public func run(on connection: PostgresConnection, now: Date = Date()) throws -> Int {
+    func run(on connection: PostgresConnection, now: Date = Date()) throws -> Int {
         let tenants = try connection.query("SELECT * FROM audit.tenant_ids()").rows.map { try $0.decode(String.self, at: 0) }
         var written = 0
         for raw in tenants {

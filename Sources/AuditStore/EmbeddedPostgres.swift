@@ -1,7 +1,7 @@
 import AuditCore
 import Foundation
 import Logging
-import PostgresLibPQ
+internal import PostgresLibPQ
 
 /// A PostgreSQL cluster that auditlog runs itself, in a folder of its own.
 ///

@@ -1,12 +1,12 @@
 import AuditCore
-import PostgresLibPQ
+internal import PostgresLibPQ
 
 /// Writes events straight from result rows (`EventReader.columns`) to response bytes: the
 /// API's JSON object (keys in sorted order, as `JSONValue.canonicalText` writes them) and the
 /// CSV record. The JSON columns are PostgreSQL's own `jsonb` text, copied as they are, so a
 /// page never parses and re-serialises them; strings are escaped in runs, not byte by byte.
 /// Reads and exports spend their time here: 51 events a page, 100,000 a second in an export.
-public enum EventEncoding {
+enum EventEncoding {
     enum Column {
         static let id = 0, tenant = 1, action = 2, category = 3, actorType = 4, actorID = 5, actorName = 6,
                    actorEmail = 7, targets = 8, message = 9, changes = 10, context = 11, metadata = 12,
@@ -14,7 +14,7 @@ public enum EventEncoding {
     }
 
     /// One event as its API JSON object.
-    public static func writeJSON(_ row: PostgresRow, to output: inout [UInt8]) {
+    static func writeJSON(_ row: PostgresRow, to output: inout [UInt8]) {
         func key(_ name: StaticString) {
             name.withUTF8Buffer { output.append(contentsOf: $0) }
         }
@@ -55,7 +55,7 @@ public enum EventEncoding {
     }
 
     /// One event as a CSV record (`ExportFormat.columns`), CRLF-terminated.
-    public static func writeCSV(_ row: PostgresRow, to output: inout [UInt8]) {
+    static func writeCSV(_ row: PostgresRow, to output: inout [UInt8]) {
         func cell(_ column: Int) {
             row.withBytes(at: column) { bytes in
                 if let bytes { writeCSVCell(bytes, to: &output) }

@@ -1,7 +1,7 @@
 import AuditCore
 import Logging
 import Metrics
-import PostgresLibPQ
+internal import PostgresLibPQ
 
 /// Group commit: events of concurrent requests share one transaction.
 ///
@@ -31,7 +31,7 @@ public actor EventIngestor {
     private let duplicateEvents = Counter(label: "auditlog_events_duplicate_total")
 
     /// `writers` is how many transactions may run at once; leave pool connections for reads.
-    public init(pool: ConnectionPool, writers: Int, maxEventsPerTransaction: Int = 5000, logger: Logger = Logger(label: "auditlog.ingest")) {
+    init(pool: ConnectionPool, writers: Int, maxEventsPerTransaction: Int = 5000, logger: Logger = Logger(label: "auditlog.ingest")) {
         self.pool = pool
         self.writers = max(1, writers)
         self.maxEventsPerTransaction = maxEventsPerTransaction
@@ -92,7 +92,11 @@ public actor EventIngestor {
             // One request spoiled the shared transaction: write each on its own.
             for submission in batch { await commit([submission]) }
         } catch {
-            for submission in batch { submission.continuation.resume(throwing: error) }
+            let mapped = StoreError.from(error)
+            if batch.count == 1, let store = mapped as? StoreError, store.code == .internal {
+                logger.error("ingest transaction failed", metadata: ["error": "\(store.debugDescription)"])
+            }
+            for submission in batch { submission.continuation.resume(throwing: mapped) }
         }
     }
 

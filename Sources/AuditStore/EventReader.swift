@@ -1,12 +1,28 @@
 import AuditCore
 import Foundation
-import PostgresLibPQ
+internal import PostgresLibPQ
 
-/// One page of events, newest first.
+/// One page of events, newest first, encoded straight from the database's rows.
 public struct EventPage: Sendable {
     /// The page's rows (`EventReader.columns`), for `EventEncoding`.
-    public var rows: [PostgresRow]
+    var rows: [PostgresRow]
     public var nextCursor: PageCursor?
+
+    /// How many events the page holds.
+    public var count: Int { rows.count }
+
+    /// The events as the API's JSON objects, separated by commas (the inside of an array).
+    public func writeJSONEvents(to output: inout [UInt8]) {
+        for (index, row) in rows.enumerated() {
+            if index > 0 { output.append(UInt8(ascii: ",")) }
+            EventEncoding.writeJSON(row, to: &output)
+        }
+    }
+
+    /// The events as export lines.
+    public func write(_ format: ExportFormat, to output: inout [UInt8]) {
+        for row in rows { format.write(row, to: &output) }
+    }
 }
 
 /// Reads events for the tenant and role of the surrounding transaction.
@@ -15,7 +31,7 @@ public struct EventPage: Sendable {
 /// policies decide what is visible; the `tenant_id = current_setting(…)` conditions only
 /// let the planner use the tenant-leading indexes. Full-text and `changed:` matches come
 /// from `audit.matching_event_keys` (see sql/0005), which can use GIN indexes under RLS.
-public enum EventReader {
+enum EventReader {
     /// The event columns, in the order `record` and `EventEncoding.Column` read them. Times come
     /// as integer microseconds only: PostgreSQL's timestamptz text output cost 1 µs a row twice.
     static let columns = """
@@ -25,7 +41,7 @@ public enum EventReader {
         """
 
     /// The time window of a filter: the tenant's retention unless narrowed.
-    public static func window(_ filter: EventFilter, on connection: PostgresConnection, now: Date, defaultRetentionDays: Int) throws -> (Date, Date) {
+    static func window(_ filter: EventFilter, on connection: PostgresConnection, now: Date, defaultRetentionDays: Int) throws -> (Date, Date) {
         var from = filter.from
         if from == nil {
             let days = try connection.query(
@@ -76,7 +92,7 @@ public enum EventReader {
     /// where one statement over the whole window would open every daily partition of it.
     /// Full-text and `changed:` searches go through `audit.search_events` (sql/0008), which
     /// slices the same way with every filter, the position and the limit applied inside.
-    public static func page(
+    static func page(
         _ filter: EventFilter, after cursor: PageCursor?, limit: Int, on connection: PostgresConnection,
         now: Date, defaultRetentionDays: Int
     ) throws -> EventPage {
@@ -160,7 +176,7 @@ public enum EventReader {
     }
 
     /// One event by id, or nil (another tenant's id is as absent as an unknown one).
-    public static func find(id: String, on connection: PostgresConnection) throws -> JSONValue? {
+    static func find(id: String, on connection: PostgresConnection) throws -> JSONValue? {
         try connection.query("""
             SELECT \(unsafeSQL: columns) FROM audit.event AS e
             WHERE e.tenant_id = current_setting('auditlog.tenant', true) AND e.id = \(id)
@@ -169,16 +185,16 @@ public enum EventReader {
     }
 
     /// Each category with its number of events in the filter's window.
-    public static func categories(
+    static func categories(
         _ filter: EventFilter, on connection: PostgresConnection, now: Date, defaultRetentionDays: Int
-    ) throws -> [(category: String, count: Int)] {
+    ) throws -> [CategoryCount] {
         var unfiltered = filter
         unfiltered.categories = []
         let (from, to) = try window(unfiltered, on: connection, now: now, defaultRetentionDays: defaultRetentionDays)
         return try connection.query("""
             SELECT e.category, count(*) FROM audit.event AS e WHERE \(conditions(unfiltered, from: from, to: to))
             GROUP BY e.category ORDER BY count(*) DESC, e.category
-            """).rows.map { (try $0.decode(String.self, at: 0), try $0.decode(Int.self, at: 1)) }
+            """).rows.map { CategoryCount(category: try $0.decode(String.self, at: 0), count: try $0.decode(Int.self, at: 1)) }
     }
 
     static func record(_ row: PostgresRow) throws -> JSONValue {

@@ -1,6 +1,6 @@
 import AuditCore
 import Foundation
-import PostgresLibPQ
+internal import PostgresLibPQ
 
 /// Writes groups of events in one transaction, as the publisher, tenant by tenant.
 ///
@@ -54,7 +54,7 @@ enum EventWriter {
         try connection.withTransaction { connection in
             for tenant in byTenant.keys.sorted(by: { $0.rawValue < $1.rawValue }) {
                 let items = byTenant[tenant]!
-                try connection.executeScript(unsafeSQL: try AuditDatabase.contextPreamble(tenant: tenant, role: .publisher, on: connection))
+                try connection.executeScript(unsafeSQL: try AuditDatabase.contextPreamble(tenant: tenant, roleName: AccessRole.publisher.rawValue, on: connection))
                 let retention = try retentionDays(of: tenant, on: connection)
                 try checkRetention(items, days: retention)
                 let inserted = try connection.query(PostgresQuery(unsafeSQL: insertSQL, binds: [rowsJSON(items)])).rows
@@ -62,8 +62,10 @@ enum EventWriter {
                 for row in inserted {
                     written.insert("\(try row.decode(String.self, at: 0))|\(try row.decode(Int64.self, at: 1))")
                 }
-                for item in items where !written.contains(key(item.event)) {
-                    duplicates[item.submission] += 1
+                // A row counts once: the same (id, occurred_at) twice in one request (or in two
+                // requests sharing this transaction) is stored once, and every later copy is a duplicate.
+                for item in items {
+                    if written.remove(key(item.event)) == nil { duplicates[item.submission] += 1 }
                 }
             }
         }

@@ -1,5 +1,5 @@
 import AuditCore
-import PostgresLibPQ
+internal import PostgresLibPQ
 
 /// The two export formats: RFC 4180 CSV with a header row, or one JSON object per line.
 public enum ExportFormat: String, Sendable {
@@ -20,7 +20,7 @@ public enum ExportFormat: String, Sendable {
     }
 
     /// One exported line for a result row of `EventReader.columns`.
-    public func write(_ row: PostgresRow, to output: inout [UInt8]) {
+    func write(_ row: PostgresRow, to output: inout [UInt8]) {
         switch self {
         case .ndjson:
             EventEncoding.writeJSON(row, to: &output)

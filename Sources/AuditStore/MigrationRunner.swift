@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import PostgresLibPQ
+internal import PostgresLibPQ
 
 /// Applies pending `sql/` migrations in order, each in its own transaction, and records
 /// them in `public.auditlog_migration` (version, name, checksum, time).
@@ -10,11 +10,12 @@ import PostgresLibPQ
 /// after it was applied is refused, since the database no longer matches the file.
 public struct MigrationRunner: Sendable {
     public var migrations: [Migration]
-    /// Days of daily partitions kept behind today (the global retention).
-    public var retentionDays: Int
+    /// `AUDITLOG_RETENTION_DAYS` when set: written to `audit.retention_policy`, the one source
+    /// every instance reads at start. Nil leaves the database's value (90 days when new).
+    public var retentionDays: Int?
     public var logger: Logger
 
-    public init(migrations: [Migration], retentionDays: Int, logger: Logger) {
+    public init(migrations: [Migration], retentionDays: Int?, logger: Logger) {
         self.migrations = migrations
         self.retentionDays = retentionDays
         self.logger = logger
@@ -77,7 +78,9 @@ public struct MigrationRunner: Sendable {
             }
             appliedNow.append(migration.name)
         }
-        try connection.query("UPDATE audit.retention_policy SET global_days = \(retentionDays)::integer")
+        if let retentionDays {
+            try connection.query("UPDATE audit.retention_policy SET global_days = \(retentionDays)::integer")
+        }
         try ensurePartitions(connection)
         try setAppPassword(connection, appConninfo: appConninfo)
         return appliedNow
@@ -86,7 +89,7 @@ public struct MigrationRunner: Sendable {
     /// Daily partitions for the whole retention window and a week ahead.
     private func ensurePartitions(_ connection: PostgresConnection) throws {
         let made = try connection.query("""
-            SELECT audit.ensure_partitions(current_date - \(retentionDays)::integer, current_date + 7)
+            SELECT audit.ensure_partitions(current_date - audit.global_retention_days(), current_date + 7)
             """).rows[0].decode(Int.self, at: 0)
         if made > 0 { logger.info("created partitions", metadata: ["count": "\(made)"]) }
     }
@@ -104,7 +107,7 @@ public struct MigrationRunner: Sendable {
     }
 
     /// The highest migration applied to the connection's database; 0 before the first.
-    public static func appliedVersion(on connection: PostgresConnection) throws -> Int {
+    static func appliedVersion(on connection: PostgresConnection) throws -> Int {
         do {
             return try connection.query("SELECT coalesce(max(version), 0) FROM public.auditlog_migration").rows[0].decode(Int.self, at: 0)
         } catch let error as PostgresError where error.sqlState == "42P01" {

@@ -1,6 +1,6 @@
 import AuditCore
 import Foundation
-import PostgresLibPQ
+internal import PostgresLibPQ
 
 /// A publisher API key as the service knows it after authentication (never the key itself).
 public struct PublisherKey: Sendable, Hashable {
@@ -37,7 +37,7 @@ public enum PublisherKeys {
     }
 
     /// Stores a new key (as the schema owner) and returns its text, which is shown once.
-    public static func create(name: String, tenant: TenantID?, adminConninfo: String) throws -> (key: String, record: PublisherKey) {
+    static func create(name: String, tenant: TenantID?, adminConninfo: String) throws -> (key: String, record: PublisherKey) {
         let key = generate()
         let connection = try PostgresConnection(conninfo: adminConninfo)
         let row = try connection.query("""
@@ -57,7 +57,7 @@ public actor PublisherKeyAuthenticator {
     let cacheLifetime: TimeInterval
     private var cache: [[UInt8]: (lookup: Task<PublisherKey?, any Error>, expires: Date)] = [:]
 
-    public init(pool: ConnectionPool, cacheLifetime: TimeInterval = 60) {
+    init(pool: ConnectionPool, cacheLifetime: TimeInterval = 60) {
         self.pool = pool
         self.cacheLifetime = cacheLifetime
     }
@@ -69,12 +69,12 @@ public actor PublisherKeyAuthenticator {
         if let cached = cache[digest], cached.expires > Date() { return try await cached.lookup.value }
         let pool = self.pool
         let lookup = Task {
-            try await pool.withConnection { connection -> PublisherKey? in
+            try await mappingErrors { try await pool.withConnection { connection -> PublisherKey? in
                 let rows = try connection.query("SELECT key_id, key_name, key_tenant FROM audit.authenticate_api_key(\(Data(digest)))").rows
                 guard let row = rows.first else { return nil }
                 let tenant = try row.decode(String?.self, at: 2).flatMap(TenantID.init)
                 return PublisherKey(id: try row.decode(Int64.self, at: 0), name: try row.decode(String.self, at: 1), tenant: tenant)
-            }
+            } }
         }
         if cache.count > 10_000 { cache.removeAll() }
         cache[digest] = (lookup, Date().addingTimeInterval(cacheLifetime))

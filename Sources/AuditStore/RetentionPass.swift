@@ -1,14 +1,15 @@
-import Dispatch
 import Foundation
 import Logging
-import PostgresLibPQ
+internal import PostgresLibPQ
 
 /// One retention pass (SPEC §7): partitions a week ahead, whole days dropped past the global
 /// retention, then each tenant with a shorter retention pruned in small batches with a
 /// pause between them, so ingest and dashboards keep their latency.
 ///
 /// Only one pass runs at a time across every instance sharing the database: the pass holds a
-/// session advisory lock, and a second one finds it taken and skips.
+/// session advisory lock, and a second one finds it taken and skips. Between batches the pass
+/// sleeps without a thread (its connection sits idle in the maintenance bulkhead) and stops
+/// there when its task is cancelled (SIGTERM); the lock is released on the way out.
 public struct RetentionPass: Sendable {
     public struct TenantReport: Sendable, Equatable {
         public var tenant: String
@@ -31,74 +32,100 @@ public struct RetentionPass: Sendable {
     static let lockKey: Int64 = 0x6175_6469_7472_6574  // "auditret"
 
     public var batchSize: Int
-    /// Pause between prune batches.
+    /// Shortest pause between prune batches (the pass rests twice as long as a batch took).
     public var pause: Duration
     /// Writes the closed hours' digests before anything is pruned (nil: no digests).
     public var digests: DigestWriter?
+    /// Called after each prune batch with the tenant and the rows it removed (progress, tests).
+    public var onBatch: (@Sendable (String, Int) -> Void)?
     public var logger: Logger
 
     public init(batchSize: Int = 1000, pause: Duration = .milliseconds(20), digests: DigestWriter? = nil,
-                logger: Logger = Logger(label: "auditlog.retention")) {
+                onBatch: (@Sendable (String, Int) -> Void)? = nil, logger: Logger = Logger(label: "auditlog.retention")) {
         self.batchSize = batchSize
         self.pause = pause
         self.digests = digests
+        self.onBatch = onBatch
         self.logger = logger
     }
 
-    /// Runs a pass on one pooled connection (held for the pass: the advisory lock is per session).
-    public func run(pool: ConnectionPool, dryRun: Bool) async throws -> Report {
-        let pass = self
-        return try await pool.withConnection { connection in try pass.run(on: connection, dryRun: dryRun) }
+    /// Runs a pass on one connection of `pool`, held for the pass (the advisory lock is per session).
+    func run(pool: ConnectionPool, dryRun: Bool) async throws -> Report {
+        try await pool.withLease { lease in
+            let locked = try await lease.run {
+                try $0.query("SELECT pg_try_advisory_lock(\(Self.lockKey))").rows[0].decode(Bool.self, at: 0)
+            }
+            guard locked else {
+                logger.info("another retention pass is running; skipping")
+                return Report(ran: false, dryRun: dryRun, partitionsCreated: 0, partitionsDropped: [], tenants: [])
+            }
+            do {
+                let report = try await run(lease, dryRun: dryRun)
+                _ = try? await lease.run(cancellable: false) { try $0.query("SELECT pg_advisory_unlock(\(Self.lockKey))") }
+                return report
+            } catch {
+                _ = try? await lease.run(cancellable: false) { try $0.query("SELECT pg_advisory_unlock(\(Self.lockKey))") }
+                throw error
+            }
+        }
     }
 
-    /// The pass itself, blocking; call it on a connection's own thread.
-    public func run(on connection: PostgresConnection, dryRun: Bool) throws -> Report {
-        let locked = try connection.query("SELECT pg_try_advisory_lock(\(Self.lockKey))").rows[0].decode(Bool.self, at: 0)
-        guard locked else {
-            logger.info("another retention pass is running; skipping")
-            return Report(ran: false, dryRun: dryRun, partitionsCreated: 0, partitionsDropped: [], tenants: [])
+    private func run(_ lease: Lease, dryRun: Bool) async throws -> Report {
+        let (created, planned) = try await lease.run { connection in
+            let global = try connection.query("SELECT audit.global_retention_days()").rows[0].decode(Int.self, at: 0)
+            var created = 0
+            if !dryRun {
+                created = try connection.query("""
+                    SELECT audit.ensure_partitions(current_date - \(global)::integer, current_date + 7)
+                    """).rows[0].decode(Int.self, at: 0)
+            }
+            let tenants = try connection.query("SELECT * FROM audit.retention_plan(now())").rows.map { row in
+                TenantReport(tenant: try row.decode(String.self, at: 0), retentionDays: try row.decode(Int.self, at: 1),
+                             legalHold: try row.decode(Bool.self, at: 2), removed: try row.decode(Int.self, at: 3),
+                             oldestKept: try row.decode(Date?.self, at: 4))
+            }
+            return (created, tenants)
         }
-        defer { _ = try? connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))") }
-
-        let global = try connection.query("SELECT audit.global_retention_days()").rows[0].decode(Int.self, at: 0)
-        var created = 0
-        if !dryRun {
-            created = try connection.query("""
-                SELECT audit.ensure_partitions(current_date - \(global)::integer, current_date + 7)
-                """).rows[0].decode(Int.self, at: 0)
-        }
-        var tenants = try connection.query("SELECT * FROM audit.retention_plan(now())").rows.map { row in
-            TenantReport(tenant: try row.decode(String.self, at: 0), retentionDays: try row.decode(Int.self, at: 1),
-                         legalHold: try row.decode(Bool.self, at: 2), removed: try row.decode(Int.self, at: 3),
-                         oldestKept: try row.decode(Date?.self, at: 4))
-        }
+        var tenants = planned
         guard !dryRun else {
             return Report(ran: true, dryRun: true, partitionsCreated: 0, partitionsDropped: [], tenants: tenants)
         }
-        let written = try digests?.run(on: connection) ?? 0
-        let dropped = try connection.query("SELECT * FROM audit.drop_expired_partitions()").rows.map { try $0.decode(String.self, at: 0) }
+        let digests = self.digests
+        let (written, dropped) = try await lease.run { connection in
+            let written = try digests?.run(on: connection) ?? 0
+            let dropped = try connection.query("SELECT * FROM audit.drop_expired_partitions()").rows.map { try $0.decode(String.self, at: 0) }
+            return (written, dropped)
+        }
         if !dropped.isEmpty { logger.info("dropped expired partitions", metadata: ["partitions": "\(dropped.joined(separator: ", "))"]) }
+        let minimumPause = Double(pause.components.seconds) + Double(pause.components.attoseconds) / 1e18
+        let batchSize = self.batchSize
         for index in tenants.indices where !tenants[index].legalHold && tenants[index].removed > 0 {
+            let tenant = tenants[index].tenant
             var removed = 0
-            let minimumPause = Double(pause.components.seconds) + Double(pause.components.attoseconds) / 1e18
             while true {
-                let started = Date()
-                let batch = try connection.query("SELECT audit.prune_tenant(\(tenants[index].tenant), \(batchSize)::integer)")
-                    .rows[0].decode(Int.self, at: 0)
+                try Task.checkCancellation()
+                let started = ContinuousClock.now
+                let batch = try await lease.run { connection in
+                    try connection.query("SELECT audit.prune_tenant(\(tenant), \(batchSize)::integer)").rows[0].decode(Int.self, at: 0)
+                }
                 removed += batch
+                onBatch?(tenant, batch)
                 if batch < batchSize { break }
                 // Rest twice as long as the batch took: the prune keeps to a third of one core,
                 // so ingest beside it keeps its latency (bench/run measures its p99 during a prune).
-                Thread.sleep(forTimeInterval: max(minimumPause, 2 * Date().timeIntervalSince(started)))
+                let took = started.duration(to: .now)
+                try await Task.sleep(for: max(.seconds(minimumPause), took * 2))
             }
             if removed > 0 {
-                logger.info("pruned tenant", metadata: ["tenant": "\(tenants[index].tenant)", "rows": "\(removed)"])
+                logger.info("pruned tenant", metadata: ["tenant": "\(tenant)", "rows": "\(removed)"])
             }
         }
-        _ = try connection.query("SELECT audit.mark_digests_past_retention()")
-        // Every expired row is now gone, by partition drop or by prune; report what is left.
-        let after = try connection.query("SELECT tenant_id, oldest_kept FROM audit.retention_plan(now())").rows
-        let oldest = Dictionary(uniqueKeysWithValues: try after.map { (try $0.decode(String.self, at: 0), try $0.decode(Date?.self, at: 1)) })
+        let oldest = try await lease.run { connection in
+            _ = try connection.query("SELECT audit.mark_digests_past_retention()")
+            // Every expired row is now gone, by partition drop or by prune; report what is left.
+            let after = try connection.query("SELECT tenant_id, oldest_kept FROM audit.retention_plan(now())").rows
+            return Dictionary(uniqueKeysWithValues: try after.map { (try $0.decode(String.self, at: 0), try $0.decode(Date?.self, at: 1)) })
+        }
         for index in tenants.indices { tenants[index].oldestKept = oldest[tenants[index].tenant] ?? nil }
         return Report(ran: true, dryRun: false, partitionsCreated: created, partitionsDropped: dropped, tenants: tenants,
                       digestsWritten: written)

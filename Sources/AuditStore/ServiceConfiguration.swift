@@ -8,8 +8,13 @@ public struct ServiceConfiguration: Sendable {
     public var databaseReplicaURL: String?
     public var host: String
     public var port: Int
-    public var retentionDays: Int
+    /// `AUDITLOG_RETENTION_DAYS` when set; `migrate` writes it to the database, which is the one
+    /// source every instance reads (see `AuditDatabase.globalRetentionDays`).
+    public var retentionDays: Int?
     public var poolSize: Int
+    /// The store's bulkheads, time limits and replica (from `AUDITLOG_POOL_*`, `AUDITLOG_*_TIMEOUT`,
+    /// `DATABASE_REPLICA_URL` and `AUDITLOG_REPLICA_MAX_LAG`).
+    public var store: StoreConfiguration
     public var dataDirectory: URL
     /// `AUDITLOG_SIGNING_KEY` as given (hex or base64); see `signingKey(for:)`.
     public var signingKeyText: String?
@@ -36,8 +41,17 @@ public struct ServiceConfiguration: Sendable {
         databaseReplicaURL = value("DATABASE_REPLICA_URL")
         host = value("AUDITLOG_HOST") ?? "127.0.0.1"
         port = try integer("AUDITLOG_PORT", default: 8080, range: 0...65535)
-        retentionDays = try integer("AUDITLOG_RETENTION_DAYS", default: 90, range: 1...3650)
+        retentionDays = value("AUDITLOG_RETENTION_DAYS") == nil ? nil : try integer("AUDITLOG_RETENTION_DAYS", default: 90, range: 1...3650)
         poolSize = try integer("AUDITLOG_POOL_SIZE", default: 2 * ProcessInfo.processInfo.activeProcessorCount, range: 1...500)
+        store = StoreConfiguration(
+            poolSize: poolSize, replicaConninfo: databaseReplicaURL,
+            replicaMaxLag: .seconds(try integer("AUDITLOG_REPLICA_MAX_LAG", default: 10, range: 0...86_400)),
+            readTimeout: .seconds(try integer("AUDITLOG_READ_TIMEOUT", default: 5, range: 1...3600)),
+            writeTimeout: .seconds(try integer("AUDITLOG_WRITE_TIMEOUT", default: 30, range: 1...3600)))
+        store.ingestConnections = try integer("AUDITLOG_POOL_INGEST", default: store.ingestConnections, range: 1...500)
+        store.readConnections = try integer("AUDITLOG_POOL_READ", default: store.readConnections, range: 1...500)
+        store.authConnections = try integer("AUDITLOG_POOL_AUTH", default: store.authConnections, range: 1...100)
+        store.maintenanceConnections = try integer("AUDITLOG_POOL_MAINTENANCE", default: store.maintenanceConnections, range: 1...100)
         dataDirectory = URL(fileURLWithPath: value("AUDITLOG_DATA_DIR") ?? ".auditlog")
         signingKeyText = value("AUDITLOG_SIGNING_KEY")
         redactKeys = (value("AUDITLOG_REDACT_KEYS") ?? "").split(separator: ",").map {

@@ -8,6 +8,10 @@ import Foundation
 /// cooperative thread pool. It is deliberately not `Sendable`.
 public final class PostgresConnection {
     private var handle: OpaquePointer
+    /// Cancels the statement running on this session from any thread (`PQcancel`).
+    public let canceller = Canceller()
+    /// `SET` statements run on every (re)connect, e.g. `statement_timeout`; program text only.
+    private let sessionSettings: [String: String]
     /// Prepared statement names by SQL text (`PQprepare` once, then `PQexecPrepared`).
     private var statements: [String: String] = [:]
     private var statementCounter = 0
@@ -15,7 +19,11 @@ public final class PostgresConnection {
     static let statementCacheLimit = 512
 
     /// Connects with a libpq conninfo string (`host=… dbname=…`) or URI (`postgresql://…`).
-    public init(conninfo: String) throws {
+    ///
+    /// `sessionSettings` are applied with `SET` after every connect (names from the program,
+    /// values quoted): a pool gives its sessions their statement timeout this way.
+    public init(conninfo: String, sessionSettings: [String: String] = [:]) throws {
+        self.sessionSettings = sessionSettings
         guard let handle = PQconnectdb(conninfo) else {
             throw PostgresError(code: .connectionFailed, message: "libpq could not allocate a connection")
         }
@@ -28,17 +36,30 @@ public final class PostgresConnection {
         try configureSession()
     }
 
-    deinit { PQfinish(handle) }
-
-    /// Server-side process id of this session (for `pg_terminate_backend` and logs).
-    public var backendPID: Int32 { PQbackendPID(handle) }
-
-    /// The server's version number, e.g. 150018.
-    public var serverVersion: Int { Int(PQserverVersion(handle)) }
+    deinit {
+        canceller.replace(nil)
+        PQfinish(handle)
+    }
 
     /// True when the connection is open and not inside a transaction.
     public var isIdle: Bool {
         PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE
+    }
+
+    /// True when the session is inside a transaction block (open, failed or with a statement running).
+    public var isInTransaction: Bool {
+        let status = PQtransactionStatus(handle)
+        return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE
+    }
+
+    /// Rolls back whatever transaction is open; a connection that cannot is reset.
+    public func rollback() {
+        rollbackQuietly()
+        if PQstatus(handle) == CONNECTION_OK, PQtransactionStatus(handle) != PQTRANS_IDLE {
+            statements.removeAll()
+            PQreset(handle)
+            canceller.replace(PQgetCancel(handle))
+        }
     }
 
     private func configureSession() throws {
@@ -46,7 +67,12 @@ public final class PostgresConnection {
         guard PQsetClientEncoding(handle, "UTF8") == 0 else {
             throw PostgresError(code: .connectionFailed, message: "the server refused UTF8 client encoding")
         }
-        try executeScript(unsafeSQL: "SET DateStyle = 'ISO'; SET TimeZone = 'UTC'; SET IntervalStyle = 'iso_8601'")
+        var script = "SET DateStyle = 'ISO'; SET TimeZone = 'UTC'; SET IntervalStyle = 'iso_8601'"
+        for (name, value) in sessionSettings.sorted(by: { $0.key < $1.key }) {
+            script += "; SET \(name) = \(try escapeLiteral(value))"
+        }
+        try executeScript(unsafeSQL: script)
+        canceller.replace(PQgetCancel(handle))
     }
 
     // MARK: Health
@@ -68,6 +94,7 @@ public final class PostgresConnection {
     /// Re-establishes the session with the same parameters, dropping prepared statements.
     public func reconnect() throws {
         statements.removeAll()
+        canceller.replace(nil)
         PQreset(handle)
         guard PQstatus(handle) == CONNECTION_OK else {
             throw PostgresError(code: .connectionFailed, message: PostgresError.connectionMessage(handle) ?? "reconnect failed")
@@ -88,15 +115,6 @@ public final class PostgresConnection {
             try forget(sql: query.sql)
             return try runPrepared(query)
         }
-    }
-
-    /// Runs one parameterized statement without preparing it (for one-off statements).
-    @discardableResult
-    public func queryUnprepared(_ query: PostgresQuery) throws -> PostgresResult {
-        let result = withParameters(query.binds) { values, count in
-            PQexecParams(handle, query.sql, count, nil, values, nil, nil, 0)
-        }
-        return try check(result)
     }
 
     /// Runs SQL text without parameters, possibly several statements (migrations, `BEGIN; SET LOCAL …`).
@@ -275,5 +293,32 @@ enum CopyTextFormat {
             }
         }
         buffer.append(UInt8(ascii: "\n"))
+    }
+}
+
+/// Asks the server to cancel whatever a session is running, from any thread.
+///
+/// libpq's `PGcancel` is made for this: `PQcancel` may be called while another thread blocks in
+/// the session's own call. The lock only guards swapping the handle on reconnect.
+public final class Canceller: @unchecked Sendable {
+    private let lock = NSLock()
+    private var handle: OpaquePointer?
+
+    func replace(_ new: OpaquePointer?) {
+        lock.lock()
+        defer { lock.unlock() }
+        if let handle { PQfreeCancel(handle) }
+        handle = new
+    }
+
+    /// Sends the cancel request; true when the server received it (the statement, if any, then
+    /// fails with SQLSTATE 57014 and its transaction rolls back).
+    @discardableResult
+    public func cancel() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let handle else { return false }
+        var buffer = [CChar](repeating: 0, count: 256)
+        return PQcancel(handle, &buffer, Int32(buffer.count)) == 1
     }
 }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
-import PostgresLibPQ
+import AuditStore
 
 @main
 struct AuditLogCommand: AsyncParsableCommand {
@@ -35,8 +35,8 @@ struct CommandFailure: Error, CustomStringConvertible {
 
     /// The operator sees the server's full message: they run the command against their own database.
     init(_ error: any Error) {
-        if let error = error as? PostgresError {
-            description = error.debugDescription
+        if let error = error as? StoreError {
+            description = error.operatorDetail
         } else {
             description = String(describing: error)
         }

@@ -1,7 +1,6 @@
 import ArgumentParser
 import AuditCore
 import AuditStore
-import PostgresLibPQ
 
 struct Keys: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -30,12 +29,7 @@ struct Keys: AsyncParsableCommand {
         func run() async throws {
             let (name, tenant) = (name, tenant.flatMap(TenantID.init))
             let created = try await Migrations.withMigratedDatabase("keys create", logger: CommandLogging.bootstrap(defaultLevel: .warning)) { session in
-                let admin = session.endpoint.adminConninfo
-                do {
-                    return try await runBlocking { try PublisherKeys.create(name: name, tenant: tenant, adminConninfo: admin) }
-                } catch let error as PostgresError where error.sqlState == "42501" {
-                    throw MigrationError(message: "Creating a publisher key needs the schema owner: \(error.message). \(DatabaseEndpoint.adminNeeded)")
-                }
+                try await session.endpoint.createPublisherKey(name: name, tenant: tenant)
             }
             print(created.key)
             let scope = tenant.map { "tenant \($0)" } ?? "every tenant"

@@ -1,12 +1,11 @@
 import AuditStore
 import Logging
-import PostgresLibPQ
 import ServiceLifecycle
 
 /// Runs a retention pass when `serve` starts and then every `interval`; stops between passes
 /// on graceful shutdown. Several replicas may run it: the pass's advisory lock lets one work.
 struct MaintenanceService: Service {
-    let pool: ConnectionPool
+    let database: AuditDatabase
     let digests: DigestWriter
     let interval: Duration
     let logger: Logger
@@ -15,7 +14,7 @@ struct MaintenanceService: Service {
         try await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
-                    let report = try await RetentionPass(digests: digests, logger: logger).run(pool: pool, dryRun: false)
+                    let report = try await database.runRetention(RetentionPass(digests: digests, logger: logger), dryRun: false)
                     if report.ran {
                         logger.info("retention pass done", metadata: [
                             "partitions_created": "\(report.partitionsCreated)",
@@ -24,6 +23,11 @@ struct MaintenanceService: Service {
                             "events_removed": "\(report.tenants.map(\.removed).reduce(0, +))",
                         ])
                     }
+                } catch is CancellationError {
+                    return
+                } catch let error as StoreError where error.code == .cancelled {
+                    logger.info("retention pass stopped for shutdown; the next pass continues it")
+                    return
                 } catch {
                     logger.error("retention pass failed; will retry", metadata: ["error": "\(error)"])
                 }

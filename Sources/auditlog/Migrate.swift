@@ -1,7 +1,6 @@
 import ArgumentParser
 import AuditStore
 import Logging
-import PostgresLibPQ
 
 struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -64,16 +63,15 @@ enum Migrations {
     /// gets a message naming `DATABASE_ADMIN_URL` rather than PostgreSQL's "permission denied".
     @discardableResult
     static func apply(_ runner: MigrationRunner, endpoint: DatabaseEndpoint) async throws -> [String] {
-        try await runBlocking {
-            if endpoint.adminIsServiceRole, try runner.isCurrent(conninfo: endpoint.appConninfo) { return [] }
-            do {
-                return try runner.run(adminConninfo: endpoint.adminConninfo, appConninfo: endpoint.appConninfo)
-            } catch let error as PostgresError where endpoint.adminIsServiceRole && error.sqlState == "42501" {
-                throw MigrationError(message: """
-                    The database needs migrations this binary carries (up to \(runner.latestVersion)), and DATABASE_URL's \
-                    role may not apply them: \(error.message). \(DatabaseEndpoint.adminNeeded)
-                    """)
-            }
-        }
+        try await endpoint.migrate(with: runner)
+    }
+
+    /// The store over the endpoint's service role, for commands that do one piece of work.
+    static func store(_ session: Session, logger: Logger) async throws -> AuditDatabase {
+        var configuration = session.configuration.store
+        configuration.replicaConninfo = nil
+        return try await AuditDatabase.open(
+            conninfo: session.endpoint.appConninfo, configuration: configuration,
+            expectedSchemaVersion: try runner(configuration: session.configuration, logger: logger).latestVersion, logger: logger)
     }
 }

@@ -3,7 +3,6 @@ import AuditCore
 import AuditStore
 import Foundation
 import Logging
-import PostgresLibPQ
 
 struct Retention: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,13 +24,13 @@ struct Retention: AsyncParsableCommand {
             let dryRun = dryRun
             let report = try await Migrations.withMigratedDatabase("retention run", logger: logger) { session in
                 let key = try session.configuration.signingKey(embeddedDataDirectory: session.endpoint.dataDirectory)
-                let pool = ConnectionPool(configuration: .init(conninfo: session.endpoint.appConninfo, size: 1))
+                let database = try await Migrations.store(session, logger: logger)
                 do {
-                    let report = try await RetentionPass(digests: DigestWriter(key: key), logger: logger).run(pool: pool, dryRun: dryRun)
-                    await pool.close()
+                    let report = try await database.runRetention(RetentionPass(digests: DigestWriter(key: key), logger: logger), dryRun: dryRun)
+                    await database.close()
                     return report
                 } catch {
-                    await pool.close()
+                    await database.close()
                     throw error
                 }
             }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AuditCore
+import AuditDemo
 import AuditHTTP
 import AuditStore
 import Foundation
@@ -7,7 +8,6 @@ import Hummingbird
 import Logging
 import Metrics
 import Prometheus
-import PostgresLibPQ
 import ServiceLifecycle
 
 struct Serve: AsyncParsableCommand {
@@ -38,19 +38,24 @@ struct Serve: AsyncParsableCommand {
         do {
             let runner = try Migrations.runner(configuration: configuration, logger: logger)
             try await Migrations.apply(runner, endpoint: endpoint)
-            let pool = ConnectionPool(
-                configuration: .init(conninfo: endpoint.appConninfo, size: configuration.poolSize),
-                logger: Logger(label: "auditlog.pool"))
+            let database = try await AuditDatabase.open(
+                conninfo: endpoint.appConninfo, configuration: configuration.store,
+                expectedSchemaVersion: runner.latestVersion, logger: Logger(label: "auditlog.store"))
+            if let asked = configuration.retentionDays, asked != database.globalRetentionDays {
+                logger.warning("AUDITLOG_RETENTION_DAYS is \(asked) but the database says \(database.globalRetentionDays); the database's value is used. Run `auditlog migrate` with DATABASE_ADMIN_URL to change it.")
+            }
             services = AppServices(
-                database: AuditDatabase(pool: pool, expectedSchemaVersion: runner.latestVersion),
-                keys: PublisherKeyAuthenticator(pool: pool),
-                ingestor: EventIngestor(pool: pool, writers: max(1, configuration.poolSize - 1)),
+                database: database,
                 messages: try await MessageRenderer.bundled(),
-                retentionDays: configuration.retentionDays,
                 redactor: Redactor(extraKeys: configuration.redactKeys),
                 tokens: ViewerTokenCodec(key: try configuration.signingKey(embeddedDataDirectory: endpoint.dataDirectory)),
                 metrics: registry,
                 viewerFrameAncestors: configuration.frameAncestors)
+            let store = configuration.store
+            logger.info("database bulkheads", metadata: [
+                "ingest": "\(store.ingestConnections)", "read": "\(store.readConnections)", "auth": "\(store.authConnections)",
+                "maintenance": "\(store.maintenanceConnections)", "replica": "\(store.replicaConninfo == nil ? "none" : "\(store.readConnections)")",
+            ])
             if let shortfall = try await services.database.lockCapacityShortfall() {
                 logger.warning("\(shortfall)")
             }
@@ -65,9 +70,11 @@ struct Serve: AsyncParsableCommand {
             services: services,
             logger: logger)
         let maintenance = MaintenanceService(
-            pool: services.database.pool, digests: DigestWriter(key: services.tokens.key), interval: .seconds(3600), logger: logger)
+            database: services.database, digests: DigestWriter(key: services.tokens.key), interval: .seconds(3600), logger: logger)
         let group = ServiceGroup(configuration: .init(
-            services: [app, maintenance],
+            // Stopped in reverse: maintenance, then HTTP (in-flight requests finish), then the
+            // store (acknowledged writes commit, pools close), then the embedded database.
+            services: [services.database, app, maintenance],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         if demo { Self.printDemoLinks(services, configuration: configuration) }
@@ -80,15 +87,15 @@ struct Serve: AsyncParsableCommand {
         } catch {
             logger.error("server stopped with an error", metadata: ["error": "\(error)"])
         }
-        // The HTTP server has drained its requests; make sure every write is answered.
-        await services.ingestor.drain()
+        // The store has drained ingest and closed its pools (again here when the group failed).
+        await services.database.ingestor.drain()
         await services.database.close()
         await endpoint.close()
         logger.info("auditlog stopped")
     }
 
     static func seedDemo(_ services: AppServices, configuration: ServiceConfiguration) async throws {
-        let written = try await DemoData.seed(services)
+        let written = try await DemoData.seed(services.database, messages: services.messages, redactor: services.redactor)
         print(written > 0 ? "Demo: wrote \(written) events for \(DemoData.tenants.map(\.rawValue).joined(separator: " and "))."
                           : "Demo: the demo organisations already have their events.")
         fflush(nil)

@@ -3,7 +3,6 @@ import AuditCore
 import AuditStore
 import Foundation
 import Logging
-import PostgresLibPQ
 
 struct Verify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -28,10 +27,12 @@ struct Verify: AsyncParsableCommand {
 
     func run() async throws {
         let (tenant, from, to) = (TenantID(tenant)!, from.flatMap(SearchQuery.parseDate), to.flatMap(SearchQuery.parseDate))
-        let result = try await Migrations.withMigratedDatabase("verify", logger: CommandLogging.bootstrap(defaultLevel: .warning)) { session in
-            let verifier = ChainVerifier(key: try session.configuration.signingKey(embeddedDataDirectory: session.endpoint.dataDirectory))
-            let conninfo = session.endpoint.appConninfo
-            return try await runBlocking { try verifier.verify(tenant, from: from, to: to, on: try PostgresConnection(conninfo: conninfo)) }
+        let logger = CommandLogging.bootstrap(defaultLevel: .warning)
+        let result = try await Migrations.withMigratedDatabase("verify", logger: logger) { session in
+            let key = try session.configuration.signingKey(embeddedDataDirectory: session.endpoint.dataDirectory)
+            let database = try await Migrations.store(session, logger: logger)
+            defer { Task { await database.close() } }
+            return try await database.verify(tenant, from: from, to: to, key: key)
         }
         for finding in result.findings { print("TAMPERED \(finding)") }
         print("\(tenant): \(result.digests) digest(s), \(result.hoursChecked) hour(s) checked, "

@@ -1,5 +1,6 @@
-import AuditHTTP
-import AuditStore
+@testable import AuditHTTP
+@testable import AuditStore
+import AuditCore
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -16,8 +17,8 @@ struct HealthTests {
         database = try await TestCluster.shared.database("health")
     }
 
-    func app(conninfo: String, expectedVersion: Int = 4) async throws -> TestApp {
-        try await TestApp(conninfo: conninfo, expectedVersion: expectedVersion)
+    func app(conninfo: String, expectedVersion: Int = TestApp.latestVersion, offline: Bool = false) async throws -> TestApp {
+        try await TestApp(conninfo: conninfo, expectedVersion: expectedVersion, offline: offline)
     }
 
     @Test("healthz and readyz answer 200 against a migrated database")
@@ -29,14 +30,14 @@ struct HealthTests {
             }
             try await client.execute(uri: "/readyz", method: .get) { response in
                 #expect(response.status == .ok)
-                #expect(String(buffer: response.body) == #"{"status":"ready"}"#)
+                #expect(String(buffer: response.body) == #"{"status":"ready","databases":{"primary":"ready"}}"#)
             }
         }
     }
 
     @Test("readyz is 503 with Retry-After when the database is unreachable; healthz stays 200")
     func unreachable() async throws {
-        try await app(conninfo: "host=/nonexistent/auditlog port=5432 user=x dbname=x").test { client in
+        try await app(conninfo: "host=/nonexistent/auditlog port=5432 user=x dbname=x", offline: true).test { client in
             try await client.execute(uri: "/readyz", method: .get) { response in
                 #expect(response.status == .serviceUnavailable)
                 #expect(response.headers[.retryAfter] == "5")
@@ -61,12 +62,17 @@ struct HealthTests {
         }
     }
 
-    @Test("metrics are served in Prometheus text format without credentials")
+    @Test("metrics are served in Prometheus text format without credentials, with the reads each database served")
     func metrics() async throws {
-        try await app(conninfo: database.appConninfo).test { client in
+        let app = try await app(conninfo: database.appConninfo)
+        _ = try await app.database.page(EventFilter(), after: nil, limit: 1, tenant: TenantID("org_metrics")!, role: .admin)
+        try await app.test { client in
             let response = try await client.execute(uri: "/metrics", method: .get)
             #expect(response.status == .ok)
             #expect(response.headers[.contentType]?.hasPrefix("text/plain") == true)
+            let text = String(buffer: response.body)
+            #expect(text.contains("# TYPE auditlog_reads_total counter"))
+            #expect(text.contains(#"auditlog_reads_total{database="primary"}"#))
         }
     }
 

@@ -1,6 +1,6 @@
 import AuditCore
-import AuditHTTP
-import AuditStore
+@testable import AuditHTTP
+@testable import AuditStore
 import Foundation
 import Hummingbird
 import HummingbirdTesting

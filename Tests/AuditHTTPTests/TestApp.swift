@@ -1,29 +1,46 @@
 import AuditCore
-import AuditHTTP
-import AuditStore
+@testable import AuditHTTP
+@testable import AuditStore
 import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import Metrics
+import Prometheus
 import PostgresLibPQ
 import TestSupport
 
 /// The real application over a suite's own database, as `serve` builds it.
 struct TestApp {
     let services: AppServices
-    let pool: ConnectionPool
+    var database: AuditDatabase { services.database }
 
-    init(conninfo: String, expectedVersion: Int = 4, poolSize: Int = 4, retentionDays: Int = 90) async throws {
-        pool = ConnectionPool(configuration: .init(conninfo: conninfo, size: poolSize))
+    /// The migration version of this checkout's `sql/` (what `serve` expects).
+    static let latestVersion: Int = (try? Migration.load(from: Migration.defaultDirectory()).last?.version) ?? 0
+
+    /// `offline`: the database is not expected to answer (the store then assumes 90 days).
+    init(conninfo: String, expectedVersion: Int = TestApp.latestVersion, poolSize: Int = 4, offline: Bool = false,
+         configure: (inout StoreConfiguration) -> Void = { _ in }) async throws {
+        var configuration = StoreConfiguration(poolSize: poolSize)
+        configure(&configuration)
+        let database = offline
+            ? AuditDatabase(primary: conninfo, configuration: configuration, expectedSchemaVersion: expectedVersion,
+                            globalRetentionDays: 90, logger: Logger(label: "test"))
+            : try await AuditDatabase.open(conninfo: conninfo, configuration: configuration, expectedSchemaVersion: expectedVersion)
         services = AppServices(
-            database: AuditDatabase(pool: pool, expectedSchemaVersion: expectedVersion),
-            keys: PublisherKeyAuthenticator(pool: pool),
-            ingestor: EventIngestor(pool: pool, writers: max(1, poolSize - 1)),
+            database: database,
             messages: try await MessageRenderer.bundled(),
-            retentionDays: retentionDays,
             redactor: Redactor(),
-            tokens: ViewerTokenCodec(key: Self.signingKey))
+            tokens: ViewerTokenCodec(key: Self.signingKey),
+            metrics: Self.metrics)
     }
+
+    /// swift-metrics is bootstrapped once per process; every test app prints this registry.
+    static let metrics: PrometheusCollectorRegistry = {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }()
 
     static let signingKey = Array(repeating: UInt8(7), count: 32)
 
@@ -39,7 +56,7 @@ struct TestApp {
     }
 
     func test<Value>(_ body: @Sendable (any TestClientProtocol) async throws -> Value) async throws -> Value {
-        defer { Task { [pool] in await pool.close() } }
+        defer { Task { [database] in await database.close() } }
         return try await application.test(.router, body)
     }
 }

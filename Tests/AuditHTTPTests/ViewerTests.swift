@@ -1,6 +1,7 @@
 import AuditCore
-import AuditHTTP
-import AuditStore
+import AuditDemo
+@testable import AuditHTTP
+@testable import AuditStore
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -59,8 +60,8 @@ struct ViewerTests {
     @Test("serve --demo's data: two organisations across the SPEC's categories, written once, the hostile name kept as text")
     func demo() async throws {
         let app = try await TestApp(conninfo: database.appConninfo)
-        let first = try await DemoData.seed(app.services)
-        let second = try await DemoData.seed(app.services)
+        let first = try await DemoData.seed(app.database, messages: app.services.messages, redactor: app.services.redactor)
+        let second = try await DemoData.seed(app.database, messages: app.services.messages, redactor: app.services.redactor)
         #expect(first == 481)
         #expect(second == 0)
         let (categories, hostile, redacted) = try await database.asAdmin { connection in
@@ -73,6 +74,6 @@ struct ViewerTests {
         #expect(categories == 7)
         #expect(hostile == "<img src=x onerror=alert(1)>")
         #expect(redacted == 0)
-        await app.pool.close()
+        await app.database.close()
     }
 }

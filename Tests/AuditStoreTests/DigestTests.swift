@@ -1,5 +1,5 @@
 import AuditCore
-import AuditStore
+@testable import AuditStore
 import Foundation
 import PostgresLibPQ
 import Testing

@@ -1,4 +1,4 @@
-import AuditStore
+@testable import AuditStore
 import Foundation
 import Logging
 import PostgresLibPQ

@@ -1,4 +1,4 @@
-import AuditStore
+@testable import AuditStore
 import Foundation
 import Logging
 import PostgresLibPQ
@@ -56,10 +56,10 @@ struct MigrationTests {
             #expect(perTransaction >= held, "the embedded server leaves each connection room for its largest search")
         }
 
-        let fits = AuditDatabase(pool: database.appPool(size: 1), expectedSchemaVersion: 0)
+        let fits = try await database.store { $0.readConnections = 1; $0.ingestConnections = 1 }
         #expect(try await fits.lockCapacityShortfall() == nil)
         await fits.close()
-        let crowded = AuditDatabase(pool: database.appPool(size: 100_000), expectedSchemaVersion: 0)
+        let crowded = try await database.store { $0.readConnections = 100_000 }
         let message = try await crowded.lockCapacityShortfall()
         #expect(message?.contains("Set max_locks_per_transaction to at least") == true)
         await crowded.close()

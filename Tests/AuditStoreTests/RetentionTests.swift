@@ -1,5 +1,5 @@
 import AuditCore
-import AuditStore
+@testable import AuditStore
 import Dispatch
 import Foundation
 import Logging

@@ -1,5 +1,5 @@
 import AuditCore
-import AuditStore
+@testable import AuditStore
 import Foundation
 import PostgresLibPQ
 import Testing
@@ -136,13 +136,12 @@ struct RowLevelSecurityTests {
 
     @Test("AuditDatabase.withTenant sets the context from typed values")
     func serviceLayerContext() async throws {
-        let pool = database.appPool(size: 2)
-        let auditDatabase = AuditDatabase(pool: pool, expectedSchemaVersion: 0)
-        let ids = try await auditDatabase.withTenant(TenantID("org_b")!, role: .support) { connection in
+        let auditDatabase = try await database.store()
+        let ids = try await auditDatabase.withTenant(TenantID("org_b")!, roleName: "support", on: auditDatabase.readPool) { connection in
             try connection.query("SELECT id FROM audit.event").rows.map { try $0.decode(String.self, at: 0) }
         }
         #expect(ids == ["b1"])
-        let memberIDs = try await auditDatabase.withTenant(TenantID("org_b")!, role: .member) { connection in
+        let memberIDs = try await auditDatabase.withTenant(TenantID("org_b")!, roleName: "member", on: auditDatabase.readPool) { connection in
             try connection.query("SELECT id FROM audit.event").rows.map { try $0.decode(String.self, at: 0) }
         }
         #expect(memberIDs == [])

@@ -121,6 +121,15 @@ public struct TestDatabase: Sendable {
         ConnectionPool(configuration: .init(conninfo: appConninfo, size: size, acquireTimeout: acquireTimeout))
     }
 
+    /// The store over this database as the service role, with small bulkheads unless configured.
+    public func store(
+        expectedSchemaVersion: Int = 0, configure: (inout StoreConfiguration) -> Void = { _ in }
+    ) async throws -> AuditDatabase {
+        var configuration = StoreConfiguration(poolSize: 4)
+        configure(&configuration)
+        return try await AuditDatabase.open(conninfo: appConninfo, configuration: configuration, expectedSchemaVersion: expectedSchemaVersion)
+    }
+
     /// Runs blocking work on an administrator (superuser) connection.
     public func asAdmin<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
         let conninfo = adminConninfo

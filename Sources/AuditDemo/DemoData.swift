@@ -8,26 +8,21 @@ public enum DemoData {
     public static let tenants = [TenantID("acme_msp")!, TenantID("northwind_it")!]
 
     /// Seeds each demo tenant that has no events yet; returns how many events were written.
-    public static func seed(_ services: AppServices, now: Date = Date()) async throws -> Int {
+    public static func seed(_ database: AuditDatabase, messages: MessageRenderer, redactor: Redactor, now: Date = Date()) async throws -> Int {
         var written = 0
         for (position, tenant) in tenants.enumerated() {
-            let empty = try await services.database.withTenant(tenant, role: .publisher) { connection in
-                try connection.query("""
-                    SELECT NOT EXISTS (SELECT FROM audit.event WHERE tenant_id = current_setting('auditlog.tenant', true))
-                    """).rows[0].decode(Bool.self, at: 0)
-            }
-            guard empty else { continue }
+            guard try await !database.hasEvents(tenant: tenant) else { continue }
             let documents = events(for: tenant, count: position == 0 ? 320 : 160, now: now, withHostileEvent: position == 0)
-            let validator = EventValidator(now: now, retentionDays: services.retentionDays, redactor: services.redactor)
+            let validator = EventValidator(now: now, retentionDays: database.globalRetentionDays, redactor: redactor)
             var stored: [StoredEvent] = []
             for (index, document) in documents.enumerated() {
                 guard case .success(let draft) = validator.validate(document, index: index) else { continue }
-                stored.append(StoredEvent(draft: draft, receivedAt: now, message: services.messages.render(draft)))
+                stored.append(StoredEvent(draft: draft, receivedAt: now, message: messages.render(draft)))
             }
             var start = 0
             while start < stored.count {
                 let chunk = Array(stored[start..<min(start + 100, stored.count)])
-                written += try await services.ingestor.ingest(chunk).ids.count
+                written += try await database.ingestor.ingest(chunk).ids.count
                 start += 100
             }
         }

@@ -1,0 +1,72 @@
+import AuditCore
+import Foundation
+internal import PostgresLibPQ
+
+/// Health, retention and verification: the maintenance bulkhead's work.
+extension AuditDatabase {
+    public enum Readiness: Sendable, Equatable {
+        case ready
+        case unreachable(String)
+        case notMigrated(found: Int, expected: Int)
+    }
+
+    /// The primary's readiness, and the replica's state when one is configured.
+    public struct ReadinessReport: Sendable {
+        public var primary: Readiness
+        public var replica: ReplicaState?
+    }
+
+    /// Whether the database answers and carries this binary's migrations (on the key-lookup
+    /// bulkhead, so a load of slow searches does not make the service look down).
+    public func readiness() async -> ReadinessReport {
+        let primary: Readiness
+        do {
+            let version = try await mappingErrors { try await authPool.withConnection { try MigrationRunner.appliedVersion(on: $0) } }
+            primary = version >= expectedSchemaVersion ? .ready : .notMigrated(found: version, expected: expectedSchemaVersion)
+        } catch {
+            primary = .unreachable(String(describing: error))
+        }
+        return ReadinessReport(primary: primary, replica: await replica?.refresh())
+    }
+
+    /// One retention pass on the maintenance bulkhead (see `RetentionPass`).
+    public func runRetention(_ pass: RetentionPass, dryRun: Bool) async throws -> RetentionPass.Report {
+        try await mappingErrors { try await pass.run(pool: maintenancePool, dryRun: dryRun) }
+    }
+
+    /// Recomputes `tenant`'s chain for the hours in `[from, to)` (`auditlog verify`).
+    public func verify(_ tenant: TenantID, from: Date?, to: Date?, key: [UInt8]) async throws -> ChainVerifier.Result {
+        let verifier = ChainVerifier(key: key)
+        return try await mappingErrors {
+            try await maintenancePool.withConnection { try verifier.verify(tenant, from: from, to: to, on: $0) }
+        }
+    }
+
+    /// The lock table PostgreSQL shares among its connections, against what this service may
+    /// hold at once: a search over the whole window locks every partition of the audit schema
+    /// and its indexes (about 1,000 relations at 90 days). Nil when there is room; otherwise a
+    /// sentence for the operator naming the setting and the value that would fit.
+    public func lockCapacityShortfall() async throws -> String? {
+        let poolSize = configuration.readConnections + configuration.ingestConnections
+            + configuration.authConnections + configuration.maintenanceConnections
+        let row = try await mappingErrors {
+            try await authPool.withConnection { connection in
+                try connection.query("""
+                    SELECT current_setting('max_locks_per_transaction')::bigint,
+                           current_setting('max_connections')::bigint + current_setting('max_prepared_transactions')::bigint,
+                           (SELECT count(*) FROM pg_catalog.pg_class WHERE relnamespace = 'audit'::regnamespace)
+                    """).rows[0]
+            }
+        }
+        let perTransaction = try row.decode(Int.self, at: 0)
+        let connections = try row.decode(Int.self, at: 1)
+        let relations = try row.decode(Int.self, at: 2)
+        let needed = relations * poolSize
+        guard needed > perTransaction * connections else { return nil }
+        let fitting = (needed + connections - 1) / connections
+        return "PostgreSQL's lock table (max_locks_per_transaction \(perTransaction) × \(connections) connections) is smaller than "
+            + "\(poolSize) pooled connections each searching all \(relations) relations of the audit schema; concurrent searches "
+            + "may fail with \"out of shared memory\". Set max_locks_per_transaction to at least \(fitting) "
+            + "(more for each further replica) and restart PostgreSQL."
+    }
+}

@@ -1,0 +1,87 @@
+import AuditCore
+import Foundation
+internal import PostgresLibPQ
+
+/// The dashboard's reads (SPEC §6.2), each one transaction under the reader's tenant and role.
+extension AuditDatabase {
+    /// A page of events matching `filter`, after `cursor`, newest first.
+    public func page(_ filter: EventFilter, after cursor: PageCursor?, limit: Int, tenant: TenantID, role: AccessRole) async throws -> EventPage {
+        let retention = globalRetentionDays
+        return try await withReadTransaction(tenant, role: role) { connection in
+            try EventReader.page(filter, after: cursor, limit: limit, on: connection, now: Date(), defaultRetentionDays: retention)
+        }
+    }
+
+    /// One event by id with everything, or nil (another tenant's id is as absent as an unknown one).
+    public func event(id: String, tenant: TenantID, role: AccessRole) async throws -> JSONValue? {
+        try await withReadTransaction(tenant, role: role) { connection in try EventReader.find(id: id, on: connection) }
+    }
+
+    /// Each category with its number of events in the filter's window (the category filter itself ignored).
+    public func categories(_ filter: EventFilter, tenant: TenantID, role: AccessRole) async throws -> [CategoryCount] {
+        let retention = globalRetentionDays
+        return try await withReadTransaction(tenant, role: role) { connection in
+            try EventReader.categories(filter, on: connection, now: Date(), defaultRetentionDays: retention)
+        }
+    }
+
+    /// The window `[from, to)` an export of `filter` covers: the tenant's retention unless narrowed.
+    public func window(of filter: EventFilter, tenant: TenantID, role: AccessRole, now: Date) async throws -> (from: Date, to: Date) {
+        let retention = globalRetentionDays
+        return try await withReadTransaction(tenant, role: role) { connection in
+            try EventReader.window(filter, on: connection, now: now, defaultRetentionDays: retention)
+        }
+    }
+
+    /// One page of an export: bounded in time per page (`exportPageTimeout`), not per stream.
+    public func exportPage(_ filter: EventFilter, after cursor: PageCursor?, limit: Int, tenant: TenantID, role: AccessRole, now: Date) async throws -> EventPage {
+        let retention = globalRetentionDays
+        return try await withReadTransaction(tenant, role: role, timeout: configuration.exportPageTimeout) { connection in
+            try EventReader.page(filter, after: cursor, limit: limit, on: connection, now: now, defaultRetentionDays: retention)
+        }
+    }
+
+    /// The tenant's signed, chained digests, oldest first.
+    public func digests(tenant: TenantID, role: AccessRole) async throws -> [StoredDigest] {
+        try await withReadTransaction(tenant, role: role) { connection in
+            try connection.query("""
+                SELECT hour, sequence, position, event_count, events_sha256, covered_until, coalesce(previous_signature, ''),
+                       signature, retention_removed_at
+                FROM audit.digest WHERE tenant_id = current_setting('auditlog.tenant', true) ORDER BY position
+                """).rows.map { row in
+                var digest = Digest(
+                    tenant: tenant.rawValue, hour: try row.decode(Date.self, at: 0), sequence: try row.decode(Int.self, at: 1),
+                    position: try row.decode(Int64.self, at: 2), eventCount: try row.decode(Int.self, at: 3),
+                    eventsSHA256: try row.decode(String.self, at: 4), coveredUntil: try row.decode(Date.self, at: 5),
+                    previousSignature: try row.decode(String.self, at: 6))
+                digest.signature = try row.decode(String.self, at: 7)
+                return StoredDigest(digest: digest, retentionRemovedAt: try row.decode(Date?.self, at: 8))
+            }
+        }
+    }
+
+    /// Runs `statement`-free probe `SELECT pg_is_in_recovery()` through the read routing: true when
+    /// reads for this tenant are served by a standby now (for tests and diagnostics).
+    func readsServedByStandby(tenant: TenantID) async throws -> Bool {
+        try await withReadTransaction(tenant, role: .publisher) { connection in
+            try connection.query("SELECT pg_is_in_recovery()").rows[0].decode(Bool.self, at: 0)
+        }
+    }
+
+    /// Probes the replica now (rather than at most once a second in the background) and says what it found.
+    public func refreshReplicaState() async -> ReplicaState? {
+        await replica?.refresh()
+    }
+}
+
+/// A category and how many events it has in the window.
+public struct CategoryCount: Sendable, Equatable {
+    public var category: String
+    public var count: Int
+}
+
+/// A digest as stored, with when retention removed the events it covers (if it did).
+public struct StoredDigest: Sendable {
+    public var digest: Digest
+    public var retentionRemovedAt: Date?
+}
