@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "auditlog",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "auditlog", targets: ["auditlog"]),
         .library(name: "PostgresLibPQ", targets: ["PostgresLibPQ"]),

@@ -134,6 +134,5 @@ public struct StoredEvent: Sendable, Hashable {
     }
 
     public var targetsJSON: JSONValue { .array(targets.map(\.json)) }
-    public var actorJSON: JSONValue { actor.json }
     public var changesJSON: JSONValue { Changes.json(changes) }
 }

@@ -62,8 +62,13 @@ public struct EventValidator: Sendable {
         var category = optionalString(event, "category", &problems)
         if let given = category {
             if !Self.isWord(given, limit: 64) { problems.add("category", "must be a lowercase word such as billing") }
-        } else if let action {
-            category = String(action.prefix { $0 != "." })
+        } else if let action, Self.isAction(action) {
+            let first = String(action.prefix { $0 != "." })
+            if Self.isWord(first, limit: 64) {
+                category = first
+            } else {
+                problems.add("action", "its first word becomes the category, which is at most 64 characters; send a category or a shorter first word")
+            }
         }
         let actor = actor(event, &problems)
         let targets = targets(event, &problems)

@@ -93,22 +93,38 @@ extension JSONValue {
     }
 
     static func writeString(_ value: String, to output: inout [UInt8]) {
+        var value = value
+        value.withUTF8 { writeString(UnsafeRawBufferPointer($0), to: &output) }
+    }
+
+    /// A JSON string from UTF-8 bytes: `"`, `\` and control characters escaped (the short forms
+    /// \b \f \n \r \t where JSON has them), everything else copied in runs.
+    public static func writeString(_ bytes: UnsafeRawBufferPointer, to output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
-        for byte in value.utf8 {
+        var runStart = 0
+        for index in 0..<bytes.count {
+            let byte = bytes[index]
+            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+            output.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[runStart..<index]))
+            runStart = index + 1
+            output.append(UInt8(ascii: "\\"))
             switch byte {
-            case UInt8(ascii: "\""): output += [92, 34]
-            case UInt8(ascii: "\\"): output += [92, 92]
-            case 0x08: output += [92, UInt8(ascii: "b")]
-            case 0x0c: output += [92, UInt8(ascii: "f")]
-            case 0x0a: output += [92, UInt8(ascii: "n")]
-            case 0x0d: output += [92, UInt8(ascii: "r")]
-            case 0x09: output += [92, UInt8(ascii: "t")]
-            case 0..<0x20:
-                let digits = Array("0123456789abcdef".utf8)
-                output += Array("\\u00".utf8) + [digits[Int(byte >> 4)], digits[Int(byte & 0x0f)]]
-            default: output.append(byte)
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"): output.append(byte)
+            case 0x08: output.append(UInt8(ascii: "b"))
+            case 0x0c: output.append(UInt8(ascii: "f"))
+            case 0x0a: output.append(UInt8(ascii: "n"))
+            case 0x0d: output.append(UInt8(ascii: "r"))
+            case 0x09: output.append(UInt8(ascii: "t"))
+            default:
+                let hex: StaticString = "0123456789abcdef"
+                output.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
+                hex.withUTF8Buffer { digits in
+                    output.append(digits[Int(byte >> 4)])
+                    output.append(digits[Int(byte & 0x0f)])
+                }
             }
         }
+        output.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[runStart..<bytes.count]))
         output.append(UInt8(ascii: "\""))
     }
 }

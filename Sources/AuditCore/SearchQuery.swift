@@ -23,6 +23,7 @@ public enum SearchQuery {
         guard q.count <= maxLength else {
             throw QueryError(parameter: "q", message: "q is longer than \(maxLength) characters")
         }
+        guard !q.utf8.contains(0) else { throw QueryError(parameter: "q", message: "q contains a NUL character") }
         for token in try tokenize(q) {
             switch token {
             case .phrase(let text): filter.text.append(.phrase(text))
@@ -105,6 +106,7 @@ public enum SearchQuery {
     /// Applies one `key:value`; also used for the plain query parameters.
     public static func applyKey(_ key: String, _ value: String, token: String, to filter: inout EventFilter) throws(QueryError) {
         func bad(_ message: String) -> QueryError { QueryError(parameter: key == token ? key : "q", message: message) }
+        guard !value.utf8.contains(0) else { throw bad("'\(key)' contains a NUL character") }
         switch key {
         case "actor":
             guard value.count <= 256 else { throw bad("'\(token)': actor ids are at most 256 characters") }
@@ -131,10 +133,10 @@ public enum SearchQuery {
             filter.targetType = String(parts[0])
             filter.targetID = String(parts[1])
         case "after", "from":
-            guard let date = parseDate(value) else { throw bad("'\(token)' is not a date (2026-11-01) or an RFC 3339 time") }
+            guard let date = parseDate(value) else { throw bad("'\(token)' is not a date (2026-11-01) or an RFC 3339 time in the years 0001-9999") }
             filter.from = date
         case "before", "to":
-            guard let date = parseDate(value) else { throw bad("'\(token)' is not a date (2026-11-20) or an RFC 3339 time") }
+            guard let date = parseDate(value) else { throw bad("'\(token)' is not a date (2026-11-20) or an RFC 3339 time in the years 0001-9999") }
             filter.to = date
         case "changed":
             guard !value.isEmpty, value.count <= 256, !value.hasPrefix("."), !value.hasSuffix(".") else {

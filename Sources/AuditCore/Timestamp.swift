@@ -3,6 +3,10 @@ import Foundation
 /// RFC 3339 times as the API speaks them: `2026-11-21T10:00:00Z`, with an optional fraction
 /// and `Z` or a `±HH:MM` offset. Stored and hashed at microsecond precision, like `timestamptz`.
 public enum Timestamp {
+    /// 0001-01-01T00:00:00Z and 10000-01-01T00:00:00Z in seconds since 1970.
+    static let earliestSeconds = -62_135_596_800
+    static let latestSecondsExclusive = 253_402_300_800
+
     public static func parse(_ text: String) -> Date? {
         let bytes = Array(text.utf8)
         var index = 0
@@ -48,23 +52,17 @@ public enum Timestamp {
               hour < 24, minute < 60, second < 60 else { return nil }
         let days = daysSinceEpoch(year: year, month: month, day: day)
         let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset
+        // Years 0001-9999 once the offset is applied: what PostgreSQL and the formatter both take.
+        guard (Self.earliestSeconds..<Self.latestSecondsExclusive).contains(seconds) else { return nil }
         return Date(timeIntervalSince1970: Double(seconds) + Double(micros) / 1_000_000)
     }
 
     /// `2026-11-21T10:00:00.123456Z`: always UTC, always six fraction digits.
     public static func format(_ date: Date) -> String {
-        let total = (date.timeIntervalSince1970 * 1_000_000).rounded()
-        var seconds = Int((total / 1_000_000).rounded(.down))
-        let micros = Int(total) - seconds * 1_000_000
-        var days = seconds / 86_400
-        seconds -= days * 86_400
-        if seconds < 0 { seconds += 86_400; days -= 1 }
-        let (year, month, day) = civil(fromDays: days)
-        func pad(_ value: Int, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(seconds / 3600, 2)):\(pad(seconds / 60 % 60, 2)):\(pad(seconds % 60, 2)).\(pad(micros, 6))Z"
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(27)
+        write(micros: Int64((date.timeIntervalSince1970 * 1_000_000).rounded()), to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// `format` for a count of microseconds since 1970, appended as bytes (the hot path of reads

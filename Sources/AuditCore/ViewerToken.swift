@@ -57,8 +57,8 @@ public struct ViewerTokenCodec: Sendable {
     public func verify(_ token: String, now: Date = Date()) throws(ViewerTokenError) -> ViewerClaims {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, token.utf8.count < 8192,
-              let headerBytes = Self.base64URLDecode(parts[0]), let payloadBytes = Self.base64URLDecode(parts[1]),
-              let signature = Self.base64URLDecode(parts[2]),
+              let headerBytes = Crypto.base64URLDecode(parts[0]), let payloadBytes = Crypto.base64URLDecode(parts[1]),
+              let signature = Crypto.base64URLDecode(parts[2]),
               case .object(let header)? = JSONValue.parse(headerBytes),
               case .object(let payload)? = JSONValue.parse(payloadBytes) else {
             throw .malformed
@@ -68,13 +68,13 @@ public struct ViewerTokenCodec: Sendable {
         guard Crypto.constantTimeEquals(expected, signature) else { throw .badSignature }
         guard case .string(let tenantText)? = payload["tid"], let tenant = TenantID(tenantText),
               case .string(let roleText)? = payload["role"], let role = AccessRole(rawValue: roleText), role != .publisher,
-              case .string(let subject)? = payload["sub"], (1...256).contains(subject.count),
+              case .string(let subject)? = payload["sub"], (1...256).contains(subject.count), !subject.utf8.contains(0),
               case .number(let expires)? = payload["exp"] else {
             throw .invalidClaims
         }
         var name: String?
         if let value = payload["name"], !value.isNull {
-            guard case .string(let text) = value, text.count <= 256 else { throw .invalidClaims }
+            guard case .string(let text) = value, text.count <= 256, !text.utf8.contains(0) else { throw .invalidClaims }
             name = text
         }
         var issued = Date(timeIntervalSince1970: expires)
@@ -88,12 +88,6 @@ public struct ViewerTokenCodec: Sendable {
                             issuedAt: issued, expiresAt: Date(timeIntervalSince1970: expires))
     }
 
-    static func base64URLDecode(_ text: Substring) -> [UInt8]? {
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        guard !base64.contains("=") else { return nil }
-        while base64.count % 4 != 0 { base64 += "=" }
-        return Data(base64Encoded: base64).map { Array($0) }
-    }
 }
 
 /// `AUDITLOG_SIGNING_KEY`: at least 32 bytes, given as hex or base64.

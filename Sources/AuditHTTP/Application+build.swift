@@ -31,6 +31,7 @@ public func buildApplication(
 func buildRouter(services: AppServices) -> Router<AuditRequestContext> {
     let router = Router(context: AuditRequestContext.self)
     router.add(middleware: MetricsMiddleware())
+    router.add(middleware: CloseAfterResponseMiddleware())
     router.add(middleware: ErrorMiddleware())
     HealthController(database: services.database, metrics: services.metrics).addRoutes(to: router)
     ViewerController(frameAncestors: services.viewerFrameAncestors).addRoutes(to: router)

@@ -16,28 +16,29 @@ struct AuthMiddleware: RouterMiddleware {
                            headers: [.wwwAuthenticate: "Bearer"])
         }
         let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw Self.invalid("not a Bearer credential") }
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw Self.invalid("not a Bearer credential", context) }
         let credential = parts[1].trimmingCharacters(in: .whitespaces)
         var context = context
         if credential.hasPrefix(PublisherKeys.prefix) {
-            guard let key = try await keys.authenticate(credential) else { throw Self.invalid("unknown API key") }
+            guard let key = try await keys.authenticate(credential) else { throw Self.invalid("unknown or revoked API key", context) }
             context.caller = .publisher(key)
         } else {
             do {
                 context.caller = .viewer(try tokens.verify(credential))
             } catch {
-                context.logger.info("viewer token refused", metadata: ["reason": "\(error)"])
                 throw error == .expired
                     ? APIError(.unauthorized, code: "token_expired", message: "The viewer token has expired; ask for a new link.",
                                headers: [.wwwAuthenticate: "Bearer"])
-                    : Self.invalid("\(error)")
+                    : Self.invalid("viewer token refused: \(error)", context)
             }
         }
         return try await next(request, context)
     }
 
-    static func invalid(_ reason: String) -> APIError {
-        APIError(.unauthorized, code: "invalid_credentials", message: "The credentials are not valid.",
+    /// 401 with one message for every reason (which is logged, never told to the caller).
+    static func invalid(_ reason: String, _ context: Context) -> APIError {
+        context.logger.info("credentials refused", metadata: ["reason": "\(reason)"])
+        return APIError(.unauthorized, code: "invalid_credentials", message: "The credentials are not valid.",
                  headers: [.wwwAuthenticate: "Bearer"])
     }
 }

@@ -26,6 +26,9 @@ struct ReadRequest: Sendable {
             guard value.count <= SearchQuery.maxLength else {
                 throw Self.bad(key, "is longer than \(SearchQuery.maxLength) characters")
             }
+            guard !value.utf8.contains(0), !key.utf8.contains(0) else {
+                throw Self.bad(String(key.prefix(64)).replacingOccurrences(of: "\0", with: ""), "contains a NUL character")
+            }
             if key != "cursor" && key != "tenant" { echo[key] = .string(value) }
             do {
                 switch key {

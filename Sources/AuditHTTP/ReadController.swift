@@ -17,11 +17,13 @@ struct ReadController: Sendable {
             try await single(request, context)
         }
         group.get("/actors/:actor_id/events") { request, context in
-            let actor = try context.parameters.require("actor_id")
-            return try await list(request, context, view: "actor") { $0.actor = actor }
+            let actor = try Self.pathParameter("actor_id", context)
+            return try await list(request, context, view: "actor") { filter in
+                try ReadRequest.convert { () throws(QueryError) in try SearchQuery.applyKey("actor", actor, token: "actor_id", to: &filter) }
+            }
         }
         group.get("/targets/:type/:id/events") { request, context in
-            let type = try context.parameters.require("type"), id = try context.parameters.require("id")
+            let type = try Self.pathParameter("type", context), id = try Self.pathParameter("id", context)
             return try await list(request, context, view: "target") { filter in
                 try ReadRequest.convert { () throws(QueryError) in
                     try SearchQuery.applyKey("target", "\(type)/\(id)", token: "target", to: &filter)
@@ -58,7 +60,7 @@ struct ReadController: Sendable {
 
     func single(_ request: Request, _ context: AuditRequestContext) async throws -> Response {
         let scope = try ReadScope.resolve(request, context, allowed: Self.readers)
-        let id = try context.parameters.require("id")
+        let id = try Self.pathParameter("id", context)
         guard TenantID.isValid(id) else { throw Self.notFound() }
         let database = services.database
         let event = try await context.whileClientConnected { try await database.event(id: id, tenant: scope.tenant, role: scope.role) }
@@ -76,6 +78,14 @@ struct ReadController: Sendable {
         }.map { JSONValue.object(["category": .string($0.category), "count": .number(Double($0.count))]) }
         try await recordSupportRead(scope, view: "categories", request: read, path: request.uri.path)
         return JSONValue.object(["categories": .array(counts)]).response()
+    }
+
+    /// A path segment, percent-decoded as clients encode it (`/v1/actors/user%7C7/events`).
+    static func pathParameter(_ name: String, _ context: AuditRequestContext) throws -> String {
+        guard let decoded = try context.parameters.require(name).removingPercentEncoding else {
+            throw ReadRequest.bad(name, "is not valid percent-encoding")
+        }
+        return decoded
     }
 
     static func notFound() -> APIError {

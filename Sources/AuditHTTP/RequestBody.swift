@@ -11,7 +11,8 @@ extension Request {
         }
         do {
             return try await collectBody(upTo: limit)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+            // HTTPError, or NIO's NIOTooManyBytesError for a chunked body that runs past the limit.
             throw APIError.bodyTooLarge()
         } catch is CancellationError {
             throw CancellationError()

@@ -78,10 +78,13 @@ struct TenantController: Sendable {
         let role = members["role"]?.stringValue.flatMap(AccessRole.init(rawValue:))
         if role == nil || role == .publisher { problems.append(.init(field: "role", message: "must be owner, admin, support or member")) }
         let actor = members["actor_id"]?.stringValue
-        if actor.map({ !(1...256).contains($0.count) }) ?? true { problems.append(.init(field: "actor_id", message: "must be 1-256 characters")) }
+        if actor.map({ !(1...256).contains($0.count) || $0.utf8.contains(0) }) ?? true {
+            problems.append(.init(field: "actor_id", message: "must be 1-256 characters, without NUL"))
+        }
         var name: String?
         if let value = members["actor_name"], !value.isNull {
-            if let text = value.stringValue, text.count <= 256 { name = text } else { problems.append(.init(field: "actor_name", message: "must be a string of at most 256 characters")) }
+            if let text = value.stringValue, text.count <= 256, !text.utf8.contains(0) { name = text }
+            else { problems.append(.init(field: "actor_name", message: "must be a string of at most 256 characters, without NUL")) }
         }
         var ttl = 3600.0
         if let value = members["ttl_seconds"] {

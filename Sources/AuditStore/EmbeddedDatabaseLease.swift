@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// Who may start and stop the embedded database, arbitrated by an exclusive `flock` on
 /// `<dataDirectory>/auditlog.lock` whose content names the holder.
@@ -9,10 +10,10 @@ import Logging
 /// - Other commands (`migrate`, `keys`, …) connect to the database of a running `serve`
 ///   without touching it; otherwise they take the lock (waiting for another command),
 ///   start the database if needed and stop it again when done.
-public final class EmbeddedDatabaseLease: @unchecked Sendable {
-    // @unchecked: the descriptor is only closed in `release`, which callers make once.
+public final class EmbeddedDatabaseLease: Sendable {
     public let database: EmbeddedPostgres
-    private var lockDescriptor: Int32?
+    /// The locked file while this lease holds it; taken out exactly once by `release`.
+    private let lockDescriptor: Mutex<Int32?>
     private let logger: Logger
 
     public enum Purpose: Sendable {
@@ -22,7 +23,7 @@ public final class EmbeddedDatabaseLease: @unchecked Sendable {
 
     private init(database: EmbeddedPostgres, lockDescriptor: Int32?, logger: Logger) {
         self.database = database
-        self.lockDescriptor = lockDescriptor
+        self.lockDescriptor = Mutex(lockDescriptor)
         self.logger = logger
     }
 
@@ -83,8 +84,10 @@ public final class EmbeddedDatabaseLease: @unchecked Sendable {
     /// Stops the database if this lease holds the lock (a server left running by a crashed
     /// holder is adopted and stopped too), and gives the lock back.
     public func release() {
-        guard let descriptor = lockDescriptor else { return }
-        lockDescriptor = nil
+        guard let descriptor = lockDescriptor.withLock({ held -> Int32? in
+            defer { held = nil }
+            return held
+        }) else { return }
         do { try database.stop(logger: logger) } catch { logger.error("\(error)") }
         ftruncate(descriptor, 0)
         close(descriptor)

@@ -106,7 +106,7 @@ public struct EmbeddedPostgres: Sendable {
             }
             started = true
         }
-        try createDatabaseIfMissing(Self.databaseName)
+        if try !isStandby() { try createDatabaseIfMissing(Self.databaseName) }
         return started
     }
 
@@ -144,13 +144,44 @@ public struct EmbeddedPostgres: Sendable {
         }
     }
 
+    /// Makes `standby` a streaming replica of this running cluster (`pg_basebackup -R`) and starts
+    /// it on its own Unix socket. Used by the tests of reads on a replica; an operator's replica is
+    /// set up by their own tooling.
+    public func startStandby(_ standby: EmbeddedPostgres, logger: Logger) throws {
+        try standby.prepareDirectory()
+        if !FileManager.default.fileExists(atPath: standby.clusterDirectory + "/PG_VERSION") {
+            let basebackup = URL(fileURLWithPath: binaries.pgCtl).deletingLastPathComponent().appendingPathComponent("pg_basebackup").path
+            let output = try runner.run(basebackup, [
+                "-D", standby.clusterDirectory, "-R", "-X", "stream", "-c", "fast",
+                "-h", serverDirectory.path, "-p", "\(Self.port)", "-U", Self.superuser,
+            ])
+            guard output.status == 0 else {
+                throw EmbeddedPostgresError(message: "pg_basebackup failed (exit \(output.status)):\n\(output.text)")
+            }
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: standby.clusterDirectory + "/postgresql.auto.conf"))
+            defer { try? handle.close() }
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data("""
+
+                unix_socket_directories = '\(standby.serverDirectory.path.replacingOccurrences(of: "'", with: "''"))'
+                hot_standby = on
+
+                """.utf8))
+        }
+        try standby.start(logger: logger)
+    }
+
     static func quoteIdentifier(_ name: String) -> String {
         "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
     // MARK: Setup
 
-    private func prepareDirectory() throws {
+    private func isStandby() throws -> Bool {
+        FileManager.default.fileExists(atPath: clusterDirectory + "/standby.signal")
+    }
+
+    func prepareDirectory() throws {
         try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
         if serverDirectory != dataDirectory {
             try FileManager.default.createDirectory(at: serverDirectory, withIntermediateDirectories: true)

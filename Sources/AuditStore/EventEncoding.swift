@@ -20,7 +20,7 @@ enum EventEncoding {
         }
         func string(_ column: Int) {
             row.withBytes(at: column) { bytes in
-                if let bytes { writeJSONString(bytes, to: &output) } else { key("null") }
+                if let bytes { JSONValue.writeString(bytes, to: &output) } else { key("null") }
             }
         }
         func raw(_ column: Int, default fallback: StaticString) {
@@ -75,36 +75,6 @@ enum EventEncoding {
         }
         cell(Column.hash)
         output.append(13); output.append(10)
-    }
-
-    /// A JSON string: `"`, `\` and control characters escaped (short forms where JSON has them).
-    static func writeJSONString(_ bytes: UnsafeRawBufferPointer, to output: inout [UInt8]) {
-        output.append(UInt8(ascii: "\""))
-        var runStart = 0
-        for index in 0..<bytes.count {
-            let byte = bytes[index]
-            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
-            output.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[runStart..<index]))
-            runStart = index + 1
-            output.append(UInt8(ascii: "\\"))
-            switch byte {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"): output.append(byte)
-            case 0x08: output.append(UInt8(ascii: "b"))
-            case 0x0c: output.append(UInt8(ascii: "f"))
-            case 0x0a: output.append(UInt8(ascii: "n"))
-            case 0x0d: output.append(UInt8(ascii: "r"))
-            case 0x09: output.append(UInt8(ascii: "t"))
-            default:
-                let hex: StaticString = "0123456789abcdef"
-                output.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
-                hex.withUTF8Buffer { digits in
-                    output.append(digits[Int(byte >> 4)])
-                    output.append(digits[Int(byte & 0x0f)])
-                }
-            }
-        }
-        output.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[runStart..<bytes.count]))
-        output.append(UInt8(ascii: "\""))
     }
 
     /// RFC 4180 quoting, with a leading `'` on a cell a spreadsheet would run as a formula

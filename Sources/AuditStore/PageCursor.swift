@@ -18,18 +18,11 @@ public struct PageCursor: Sendable, Equatable {
 
     /// Nil for anything that is not a cursor this service made.
     public init?(encoded text: String) {
-        guard text.utf8.count <= 400, let bytes = Self.decode(text),
+        guard text.utf8.count <= 400, let bytes = Crypto.base64URLDecode(text),
               let decoded = String(validating: bytes, as: UTF8.self), let colon = decoded.firstIndex(of: ":"),
               let micros = Int64(decoded[..<colon]), micros > 0, micros < 253_402_300_800_000_000 else { return nil }  // before year 10000
         let id = String(decoded[decoded.index(after: colon)...])
         guard TenantID.isValid(id) else { return nil }  // event ids share the tenant key alphabet
         self.init(micros: micros, id: id)
-    }
-
-    static func decode(_ text: String) -> [UInt8]? {
-        guard text.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }), text.allSatisfy(\.isASCII) else { return nil }
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        return Data(base64Encoded: base64).map { Array($0) }
     }
 }

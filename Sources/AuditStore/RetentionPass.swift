@@ -37,11 +37,11 @@ public struct RetentionPass: Sendable {
     /// Writes the closed hours' digests before anything is pruned (nil: no digests).
     public var digests: DigestWriter?
     /// Called after each prune batch with the tenant and the rows it removed (progress, tests).
-    public var onBatch: (@Sendable (String, Int) -> Void)?
+    public var onBatch: (@Sendable (String, Int) async -> Void)?
     public var logger: Logger
 
     public init(batchSize: Int = 1000, pause: Duration = .milliseconds(20), digests: DigestWriter? = nil,
-                onBatch: (@Sendable (String, Int) -> Void)? = nil, logger: Logger = Logger(label: "auditlog.retention")) {
+                onBatch: (@Sendable (String, Int) async -> Void)? = nil, logger: Logger = Logger(label: "auditlog.retention")) {
         self.batchSize = batchSize
         self.pause = pause
         self.digests = digests
@@ -109,7 +109,7 @@ public struct RetentionPass: Sendable {
                     try connection.query("SELECT audit.prune_tenant(\(tenant), \(batchSize)::integer)").rows[0].decode(Int.self, at: 0)
                 }
                 removed += batch
-                onBatch?(tenant, batch)
+                await onBatch?(tenant, batch)
                 if batch < batchSize { break }
                 // Rest twice as long as the batch took: the prune keeps to a third of one core,
                 // so ingest beside it keeps its latency (bench/run measures its p99 during a prune).

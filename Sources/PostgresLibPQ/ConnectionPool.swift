@@ -61,15 +61,23 @@ public actor ConnectionPool {
     public func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
         let pooled = try await acquire()
         defer { release(pooled) }
-        return try await pooled.run(body)
+        return try await pooled.run(endsUse: true, body)
     }
 
     /// Holds one connection across several blocking steps with async work between them (a
     /// session advisory lock, a pause between batches). The connection goes back when `body` ends.
     public func withLease<T: Sendable>(_ body: (Lease) async throws -> T) async throws -> T {
         let pooled = try await acquire()
-        defer { release(pooled) }
-        return try await body(Lease(pooled: pooled))
+        do {
+            let value = try await body(Lease(pooled: pooled))
+            await pooled.finishUse()
+            release(pooled)
+            return value
+        } catch {
+            await pooled.finishUse()
+            release(pooled)
+            throw error
+        }
     }
 
     /// Closes idle connections and fails every waiter; later calls fail with `poolClosed`.
@@ -187,34 +195,51 @@ final class PooledConnection: @unchecked Sendable {
 
     /// Runs `body` on the connection's queue; cancelling the calling task cancels the statement
     /// on the server. A body that leaves a transaction open is a bug: logged, then rolled back.
-    func run<T: Sendable>(cancellable: Bool = true, _ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
-        guard cancellable else { return try await execute(body, cancelled: CancelFlag()) }
+    /// `endsUse`: the connection goes back to the pool after this step (else a lease goes on).
+    func run<T: Sendable>(
+        cancellable: Bool = true, endsUse: Bool = false, _ body: @escaping @Sendable (PostgresConnection) throws -> T
+    ) async throws -> T {
+        guard cancellable else { return try await execute(body, cancelled: CancelFlag(), endsUse: endsUse) }
         try Task.checkCancellation()
         let cancelled = CancelFlag()
         return try await withTaskCancellationHandler {
-            try await execute(body, cancelled: cancelled)
+            try await execute(body, cancelled: cancelled, endsUse: endsUse)
         } onCancel: {
             cancelled.set()
             canceller.cancel()
         }
     }
 
-    private func execute<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T, cancelled: CancelFlag) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-                queue.async {
-                    continuation.resume(with: Result {
-                        if cancelled.isSet { throw CancellationError() }
-                        if !self.connection.checkAlive() { try self.connection.reconnect() }
-                        defer {
-                            if self.connection.isInTransaction {
-                                self.logger.error("a connection was handed back inside a transaction; rolling it back")
-                                self.connection.rollback()
-                            }
-                        }
-                        return try body(self.connection)
-                    })
-                }
+    /// The end of a lease: the same check as a step that ends its use.
+    func finishUse() async {
+        await withCheckedContinuation { continuation in
+            queue.async {
+                self.checkHandedBackClean()
+                continuation.resume()
+            }
         }
+    }
+
+    private func execute<T: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) throws -> T, cancelled: CancelFlag, endsUse: Bool
+    ) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                continuation.resume(with: Result {
+                    if cancelled.isSet { throw CancellationError() }
+                    if !self.connection.checkAlive() { try self.connection.reconnect() }
+                    defer { if endsUse { self.checkHandedBackClean() } }
+                    return try body(self.connection)
+                })
+            }
+        }
+    }
+
+    /// A connection handed back inside a transaction is a bug in its user: said loudly, then undone.
+    private func checkHandedBackClean() {
+        guard connection.isInTransaction else { return }
+        logger.error("a connection was handed back inside a transaction; rolling it back")
+        connection.rollback()
     }
 }
 

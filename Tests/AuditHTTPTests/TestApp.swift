@@ -55,6 +55,15 @@ struct TestApp {
         buildApplication(settings: HTTPSettings(host: "127.0.0.1", port: 0), services: services, logger: Logger(label: "test"))
     }
 
+    /// Runs `body` against a real server on a loopback port (for raw sockets and disconnects).
+    func live<Value>(_ body: @Sendable (Int) async throws -> Value) async throws -> Value {
+        defer { Task { [database] in await database.close() } }
+        return try await application.test(.live) { client in
+            guard let port = client.port else { throw ObservationError(message: "the live server has no port") }
+            return try await body(port)
+        }
+    }
+
     func test<Value>(_ body: @Sendable (any TestClientProtocol) async throws -> Value) async throws -> Value {
         defer { Task { [database] in await database.close() } }
         return try await application.test(.router, body)
