@@ -128,28 +128,73 @@ struct RetentionTests {
                 FROM generate_series(1, 20000) AS g
                 """)
         }
-        let prunePool = database.appPool(size: 1), ingestPool = database.appPool(size: 2)
-        let ingestor = EventIngestor(pool: ingestPool, writers: 2)
+        let store = try await database.store()
         let validator = EventValidator(now: Date(), retentionDays: 90, redactor: Redactor())
-        let pruning = Task { try await RetentionPass(batchSize: 200, pause: .zero).run(pool: prunePool, dryRun: false) }
+        // The pass tells when it has pruned its first batch, and waits at its 50th (of 101) until
+        // the ingest below is done: so the 50 writes run while the prune is in the middle.
+        let started = Gate(), ingested = Gate()
+        let batches = Counter()
+        var gated = RetentionPass(batchSize: 200, pause: .zero)
+        gated.onBatch = { tenant, _ in
+            guard tenant == "org_short" else { return }
+            let number = await batches.increment()
+            if number == 1 { await started.open() }
+            if number == 50 { await ingested.wait() }
+        }
+        let pruning = Task { [gated] in try await store.runRetention(gated, dryRun: false) }
+        await started.wait()
         var acknowledged = 0
         for index in 0..<50 {
             let draft = try validator.validate(.object([
                 "tenant": .string("org_short"), "id": .string("live\(index)"), "occurred_at": .string(Timestamp.format(Date())),
                 "action": .string("a.b"), "actor": .object(["id": .string("u")]),
             ]), index: 0).get()
-            let result = try await ingestor.ingest([StoredEvent(draft: draft, receivedAt: Date(), message: "m")])
+            let result = try await store.ingestor.ingest([StoredEvent(draft: draft, receivedAt: Date(), message: "m")])
             acknowledged += result.ids.count
         }
+        let batchesWhenIngestDone = await batches.value
+        await ingested.open()
         let report = try await pruning.value
         #expect(acknowledged == 50)
+        #expect((1...50).contains(batchesWhenIngestDone), "the prune was under way while every event was written")
+        #expect(await batches.value == 101)
         #expect(report.tenants.first { $0.tenant == "org_short" }?.removed == 20_015)
         let left = try await database.asAdmin { connection in
             try connection.query("SELECT count(*) FROM audit.event WHERE tenant_id = 'org_short' AND id LIKE 'live%'").rows[0].decode(Int.self, at: 0)
         }
         #expect(left == 50)
-        await prunePool.close()
-        await ingestPool.close()
+        await store.close()
+    }
+
+    @Test("a pass cancelled mid-prune (SIGTERM) stops at the next batch, releases its lock, and the next pass finishes")
+    func cancelledPrune() async throws {
+        try await database.asAdmin { connection in
+            try connection.executeScript(unsafeSQL: """
+                INSERT INTO audit.event (tenant_id, id, occurred_at, action, category, actor_type, actor_id, message, hash)
+                SELECT 'org_short', 'bulk' || g, now() - interval '20 days' + g * interval '1 millisecond', 'a.b', 'a', 'user', 'u', 'm', repeat('a', 64)
+                FROM generate_series(1, 3000) AS g
+                """)
+        }
+        func count() async throws -> Int {
+            try await database.asAdmin { connection in
+                try connection.query("SELECT count(*) FROM audit.event WHERE tenant_id = 'org_short'").rows[0].decode(Int.self, at: 0)
+            }
+        }
+        let before = try await count()  // 3,000 bulk + 20 from init, of which the 5 two-day-old ones stay
+        let store = try await database.store()
+        let first = RetentionPass(batchSize: 100, pause: .zero, onBatch: { tenant, _ in
+            // What graceful shutdown does to the maintenance service's task.
+            if tenant == "org_short" { withUnsafeCurrentTask { $0?.cancel() } }
+        })
+        let pass = Task { try await store.runRetention(first, dryRun: false) }
+        let stopped = await #expect(throws: StoreError.self) { try await pass.value }
+        #expect(stopped?.code == .cancelled)
+        #expect(try await count() == before - 100, "one batch of 100 went; the rest waits for the next pass")
+        let next = try await store.runRetention(RetentionPass(batchSize: 100, pause: .zero), dryRun: false)
+        #expect(next.ran, "the cancelled pass gave its advisory lock back")
+        #expect(next.tenants.first { $0.tenant == "org_short" }?.removed == before - 100 - 5)
+        #expect(try await count() == 5)
+        await store.close()
     }
 
     @Test("the service role cannot prune inside a retention window, whatever it passes")
@@ -159,5 +204,31 @@ struct RetentionTests {
         }
         #expect(removed == 10)  // only the 40- and 50-day-old events: org_keep's window is the global 30 days
         #expect(days(try await remaining()["org_keep"]) == ["d2", "d10"])
+    }
+}
+
+/// Opens once; every waiter (before or after) goes on.
+actor Gate {
+    private var isOpen = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func open() {
+        isOpen = true
+        waiters.forEach { $0.resume() }
+        waiters.removeAll()
+    }
+
+    func wait() async {
+        if isOpen { return }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+}
+
+actor Counter {
+    private(set) var value = 0
+
+    func increment() -> Int {
+        value += 1
+        return value
     }
 }
