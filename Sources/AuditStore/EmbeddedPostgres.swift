@@ -150,7 +150,7 @@ public struct EmbeddedPostgres: Sendable {
     public func startStandby(_ standby: EmbeddedPostgres, logger: Logger) throws {
         try standby.prepareDirectory()
         if !FileManager.default.fileExists(atPath: standby.clusterDirectory + "/PG_VERSION") {
-            let basebackup = URL(fileURLWithPath: binaries.pgCtl).deletingLastPathComponent().appendingPathComponent("pg_basebackup").path
+            let basebackup = try binaries.program("pg_basebackup")
             let output = try runner.run(basebackup, [
                 "-D", standby.clusterDirectory, "-R", "-X", "stream", "-c", "fast",
                 "-h", serverDirectory.path, "-p", "\(Self.port)", "-U", Self.superuser,
@@ -225,7 +225,8 @@ public struct EmbeddedPostgres: Sendable {
 
             """
         if durability == .throwaway {
-            settings += "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+            // Test suites run in parallel, each with its own pools of every bulkhead.
+            settings += "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 400\n"
         }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: clusterDirectory + "/postgresql.conf"))
         defer { try? handle.close() }

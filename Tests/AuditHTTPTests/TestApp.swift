@@ -57,16 +57,28 @@ struct TestApp {
 
     /// Runs `body` against a real server on a loopback port (for raw sockets and disconnects).
     func live<Value>(_ body: @Sendable (Int) async throws -> Value) async throws -> Value {
-        defer { Task { [database] in await database.close() } }
-        return try await application.test(.live) { client in
-            guard let port = client.port else { throw ObservationError(message: "the live server has no port") }
-            return try await body(port)
+        try await closingAfter {
+            try await application.test(.live) { client in
+                guard let port = client.port else { throw ObservationError(message: "the live server has no port") }
+                return try await body(port)
+            }
+        }
+    }
+
+    /// Runs `body`, then closes the store's connections (suites run in parallel on one server).
+    private func closingAfter<Value>(_ body: () async throws -> Value) async throws -> Value {
+        do {
+            let value = try await body()
+            await database.close()
+            return value
+        } catch {
+            await database.close()
+            throw error
         }
     }
 
     func test<Value>(_ body: @Sendable (any TestClientProtocol) async throws -> Value) async throws -> Value {
-        defer { Task { [database] in await database.close() } }
-        return try await application.test(.router, body)
+        try await closingAfter { try await application.test(.router, body) }
     }
 }
 
