@@ -43,6 +43,33 @@ public struct Migration: Sendable, Equatable {
     }
 }
 
+/// A repeatable script of `sql/functions/` or `sql/policies/`: the current definition of one
+/// function (or one table's policies), applied after the numbered migrations whenever its text
+/// changed (as Flyway's repeatable migrations are). Numbered migrations keep tables, roles and
+/// data; a reader finds each function's definition in one file.
+public struct RepeatableScript: Sendable, Equatable {
+    /// `functions/search_events`, `policies/event`.
+    public var name: String
+    public var sql: String
+
+    /// The folders of repeatable scripts, in the order they are applied.
+    static let folders = ["functions", "policies"]
+
+    /// Every repeatable script under `directory` (the `sql/` folder), folder by folder, by name.
+    public static func load(from directory: URL) throws -> [RepeatableScript] {
+        var scripts: [RepeatableScript] = []
+        for folder in folders {
+            let path = directory.appendingPathComponent(folder)
+            let files = ((try? FileManager.default.contentsOfDirectory(atPath: path.path)) ?? []).filter { $0.hasSuffix(".sql") }.sorted()
+            for file in files {
+                let sql = try String(contentsOf: path.appendingPathComponent(file), encoding: .utf8)
+                scripts.append(RepeatableScript(name: "\(folder)/\(file.dropLast(4))", sql: sql))
+            }
+        }
+        return scripts
+    }
+}
+
 /// A migration problem, worded for the operator.
 public struct MigrationError: Error, CustomStringConvertible, Sendable {
     public var message: String

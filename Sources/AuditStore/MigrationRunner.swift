@@ -10,15 +10,25 @@ internal import PostgresLibPQ
 /// after it was applied is refused, since the database no longer matches the file.
 public struct MigrationRunner: Sendable {
     public var migrations: [Migration]
+    /// Functions and policies, re-applied when their text changes (see `RepeatableScript`).
+    public var repeatables: [RepeatableScript]
     /// `AUDITLOG_RETENTION_DAYS` when set: written to `audit.retention_policy`, the one source
     /// every instance reads at start. Nil leaves the database's value (90 days when new).
     public var retentionDays: Int?
     public var logger: Logger
 
-    public init(migrations: [Migration], retentionDays: Int?, logger: Logger) {
+    public init(migrations: [Migration], repeatables: [RepeatableScript] = [], retentionDays: Int?, logger: Logger) {
         self.migrations = migrations
+        self.repeatables = repeatables
         self.retentionDays = retentionDays
         self.logger = logger
+    }
+
+    /// The migrations and repeatable scripts of this binary's `sql/` folder.
+    public static func bundled(retentionDays: Int?, logger: Logger) throws -> MigrationRunner {
+        let directory = try Migration.defaultDirectory()
+        return MigrationRunner(migrations: try Migration.load(from: directory), repeatables: try RepeatableScript.load(from: directory),
+                               retentionDays: retentionDays, logger: logger)
     }
 
     static let lockKey = 0x6175_6469_746c_6f67 as Int64  // "auditlog"
@@ -78,11 +88,51 @@ public struct MigrationRunner: Sendable {
             }
             appliedNow.append(migration.name)
         }
+        appliedNow += try applyRepeatables(connection)
         if let retentionDays {
             try connection.query("UPDATE audit.retention_policy SET global_days = \(retentionDays)::integer")
         }
         try ensurePartitions(connection)
         try setAppPassword(connection, appConninfo: appConninfo)
+        return appliedNow
+    }
+
+    /// Applies each repeatable script whose text differs from the one last applied; returns their names.
+    private func applyRepeatables(_ connection: PostgresConnection) throws -> [String] {
+        guard !repeatables.isEmpty else { return [] }
+        try connection.executeScript(unsafeSQL: """
+            CREATE TABLE IF NOT EXISTS public.auditlog_repeatable (
+                name       text        PRIMARY KEY,
+                checksum   text        NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            );
+            GRANT SELECT ON public.auditlog_repeatable TO auditlog_app
+            """)
+        var applied: [String: String] = [:]
+        for row in try connection.query("SELECT name, checksum FROM public.auditlog_repeatable").rows {
+            applied[try row.decode(String.self, at: 0)] = try row.decode(String.self, at: 1)
+        }
+        var appliedNow: [String] = []
+        for script in repeatables {
+            let checksum = try connection.query("SELECT md5(\(script.sql))").rows[0].decode(String.self, at: 0)
+            guard applied[script.name] != checksum else { continue }
+            logger.info("applying repeatable script", metadata: ["script": "\(script.name)"])
+            do {
+                try connection.withTransaction { connection in
+                    try connection.executeScript(unsafeSQL: script.sql)
+                    try connection.executeScript(unsafeSQL: "RESET ROLE")
+                    try connection.query("""
+                        INSERT INTO public.auditlog_repeatable (name, checksum) VALUES (\(script.name), \(checksum))
+                        ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum, applied_at = now()
+                        """)
+                }
+            } catch let error as PostgresError {
+                var message = "repeatable script \(script.name) failed: \(error.message)"
+                if let detail = error.detail { message += " (\(detail))" }
+                throw MigrationError(message: message)
+            }
+            appliedNow.append(script.name)
+        }
         return appliedNow
     }
 
@@ -103,7 +153,22 @@ public struct MigrationRunner: Sendable {
     /// Whether the database at `conninfo` already carries every migration of this binary
     /// (read with any role: the service role may read the migration table).
     public func isCurrent(conninfo: String) throws -> Bool {
-        try Self.appliedVersion(on: PostgresConnection(conninfo: conninfo)) >= latestVersion
+        let connection = try PostgresConnection(conninfo: conninfo)
+        guard try Self.appliedVersion(on: connection) >= latestVersion else { return false }
+        guard !repeatables.isEmpty else { return true }
+        let applied: [String: String]
+        do {
+            applied = Dictionary(uniqueKeysWithValues: try connection.query("SELECT name, checksum FROM public.auditlog_repeatable").rows.map {
+                (try $0.decode(String.self, at: 0), try $0.decode(String.self, at: 1))
+            })
+        } catch let error as PostgresError where error.sqlState == "42P01" {
+            return false
+        }
+        for script in repeatables {
+            let checksum = try connection.query("SELECT md5(\(script.sql))").rows[0].decode(String.self, at: 0)
+            if applied[script.name] != checksum { return false }
+        }
+        return true
     }
 
     /// The highest migration applied to the connection's database; 0 before the first.

@@ -50,10 +50,7 @@ enum Migrations {
 
     /// The runner for this binary's `sql/` folder.
     static func runner(configuration: ServiceConfiguration, logger: Logger) throws -> MigrationRunner {
-        MigrationRunner(
-            migrations: try Migration.load(from: try Migration.defaultDirectory()),
-            retentionDays: configuration.retentionDays,
-            logger: logger)
+        try MigrationRunner.bundled(retentionDays: configuration.retentionDays, logger: logger)
     }
 
     /// Runs `sql/` against the endpoint's admin connection; returns the names applied now.

@@ -91,12 +91,47 @@ struct MigrationTests {
         let before = try await schemaFingerprint()
         var logger = Logger(label: "test")
         logger.logLevel = .error
-        let runner = MigrationRunner(
-            migrations: try Migration.load(from: try Migration.defaultDirectory()), retentionDays: 90, logger: logger)
+        let runner = try MigrationRunner.bundled(retentionDays: 90, logger: logger)
         let admin = database.adminConninfo
         let applied = try await runBlocking { try runner.run(adminConninfo: admin) }
         #expect(applied == [])
         #expect(try await schemaFingerprint() == before)
+    }
+
+    @Test("a function's file is re-applied when it changes, once; the service role then sees the schema behind")
+    func repeatableScripts() async throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        var runner = try MigrationRunner.bundled(retentionDays: nil, logger: logger)
+        #expect(runner.repeatables.contains { $0.name == "functions/search_events" })
+        #expect(runner.repeatables.contains { $0.name == "policies/event" })
+        let index = try #require(runner.repeatables.firstIndex { $0.name == "functions/tenant_ids" })
+        runner.repeatables[index].sql = runner.repeatables[index].sql.replacingOccurrences(
+            of: "BEGIN\n", with: "BEGIN\n    -- changed by a test\n")
+        let (admin, app, changed) = (database.adminConninfo, database.appConninfo, runner)
+        #expect(try await runBlocking { try !changed.isCurrent(conninfo: app) })
+        #expect(try await runBlocking { try changed.run(adminConninfo: admin) } == ["functions/tenant_ids"])
+        #expect(try await runBlocking { try changed.run(adminConninfo: admin) } == [])
+        #expect(try await runBlocking { try changed.isCurrent(conninfo: app) })
+        let body = try await database.asAdmin {
+            try $0.query("SELECT prosrc FROM pg_proc WHERE oid = 'audit.tenant_ids()'::regprocedure").rows[0].decode(String.self, at: 0)
+        }
+        #expect(body.contains("changed by a test"), "the function's definition is now the file's")
+    }
+
+    @Test("no audit function is executable by PUBLIC; the service role keeps its own grants")
+    func functionGrants() async throws {
+        let publicExecutable = try await database.asAdmin { connection in
+            try connection.query("""
+                SELECT p.oid::regprocedure::text FROM pg_proc p
+                WHERE p.pronamespace = 'audit'::regnamespace AND has_function_privilege('public', p.oid, 'EXECUTE')
+                """).rows.map { try $0.decode(String.self, at: 0) }
+        }
+        #expect(publicExecutable == [])
+        let appExecutable = try await database.asApp { connection in
+            try connection.query("SELECT has_function_privilege('audit.authenticate_api_key(bytea)', 'EXECUTE')").rows[0].decode(Bool.self, at: 0)
+        }
+        #expect(appExecutable)
     }
 
     @Test("an applied migration whose file changed is refused with a clear message")

@@ -25,10 +25,9 @@ struct ReplicaTests {
         try await runBlocking { try primary.start(logger: logger) }
         defer { try? primary.stop(logger: logger) }
         defer { try? standby.stop(logger: logger) }
-        let migrations = try Migration.load(from: try Migration.defaultDirectory())
+        let runner = try MigrationRunner.bundled(retentionDays: nil, logger: logger)
         try await runBlocking {
-            try MigrationRunner(migrations: migrations, retentionDays: nil, logger: logger)
-                .run(adminConninfo: primary.adminConninfo(), appConninfo: primary.appConninfo())
+            try runner.run(adminConninfo: primary.adminConninfo(), appConninfo: primary.appConninfo())
         }
 
         // Events written on the primary before the standby is made from it.

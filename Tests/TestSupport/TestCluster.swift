@@ -104,8 +104,7 @@ public actor TestCluster {
         try connection.executeScript(unsafeSQL: "CREATE DATABASE \"\(templateName)\"")
         var logger = Logger(label: "auditlog.test")
         logger.logLevel = .warning
-        let runner = MigrationRunner(
-            migrations: try Migration.load(from: try Migration.defaultDirectory()), retentionDays: 90, logger: logger)
+        let runner = try MigrationRunner.bundled(retentionDays: 90, logger: logger)
         try runner.run(adminConninfo: server.admin(templateName), appConninfo: server.app(templateName))
     }
 }

@@ -1,0 +1,58 @@
+-- audit.prune_tenant: its current definition (repeatable: re-applied when this file changes).
+--
+-- Deletes one batch of a tenant's events older than its retention (the shorter of its own and
+-- the global one), with their target rows found by their whole key; nothing for a tenant on
+-- legal hold. SECURITY DEFINER because the service role may not DELETE: the cutoff comes from
+-- the tenant's settings and the global policy, never from the caller. JIT is off: one batch
+-- spent 0.75 s compiling and 55 ms working.
+--
+-- Until this file, the function was defined by 0009_prune_by_target_key.sql (and altered by later ones); from now on it changes here only.
+
+SET LOCAL ROLE auditlog_owner;
+
+CREATE OR REPLACE FUNCTION audit.prune_tenant(tenant text, batch integer)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+DECLARE
+    removed integer;
+    held boolean;
+    days integer;
+    cutoff timestamptz;
+BEGIN
+    IF batch NOT BETWEEN 1 AND 10000 THEN
+        RAISE EXCEPTION 'batch must be 1 to 10000' USING ERRCODE = '22023';
+    END IF;
+    SELECT t.legal_hold, least(t.retention_days, audit.global_retention_days()) INTO held, days
+    FROM audit.tenant AS t WHERE t.tenant_id = tenant;
+    IF held IS NULL OR held THEN
+        RETURN 0;
+    END IF;
+    cutoff := now() - make_interval(days => days);
+    WITH doomed AS (
+        SELECT e.occurred_at, e.id FROM audit.event AS e
+        WHERE e.tenant_id = tenant AND e.occurred_at < cutoff
+        ORDER BY e.occurred_at
+        LIMIT batch
+    ), gone AS (
+        DELETE FROM audit.event AS e USING doomed AS d
+        WHERE e.tenant_id = tenant AND e.occurred_at = d.occurred_at AND e.id = d.id
+        RETURNING e.occurred_at, e.id, e.targets
+    ), links AS (
+        SELECT DISTINCT g.occurred_at, g.id, x ->> 'type' AS target_type, x ->> 'id' AS target_id
+        FROM gone AS g CROSS JOIN LATERAL jsonb_array_elements(g.targets) AS x
+    ), unlinked AS (
+        DELETE FROM audit.event_target AS t USING links AS l
+        WHERE t.tenant_id = tenant AND t.target_type = l.target_type AND t.target_id = l.target_id
+          AND t.occurred_at = l.occurred_at AND t.event_id = l.id
+    )
+    SELECT count(*) INTO removed FROM gone;
+    RETURN removed;
+END
+$function$;
+
+REVOKE ALL ON FUNCTION audit.prune_tenant(tenant text, batch integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit.prune_tenant(tenant text, batch integer) TO auditlog_app;

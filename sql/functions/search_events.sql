@@ -1,0 +1,104 @@
+-- audit.search_events: its current definition (repeatable: re-applied when this file changes).
+--
+-- One page of a full-text or changed-field search, every filter, the position and the limit
+-- applied inside, read in time slices newest first (the day, the week, the month, the rest)
+-- so that a first page stops early. Runs as the owner so the GIN indexes serve under RLS, but
+-- takes the tenant and role only from the transaction's SET LOCAL context. A small tenant
+-- reuses one kept generic plan; a large one is planned per slice.
+--
+-- Until this file, the function was defined by 0010_cached_search_plans.sql; from now on it changes here only.
+
+SET LOCAL ROLE auditlog_owner;
+
+CREATE OR REPLACE FUNCTION audit.search_events(text_query tsquery, changed text[], since timestamp with time zone, until timestamp with time zone, categories text[], actor text, action_exact text, action_prefix text, outcome text, target_type text, target_id text, after_at timestamp with time zone, after_id text, page_limit integer)
+ RETURNS SETOF audit.event
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+DECLARE
+    tenant text := current_setting('auditlog.tenant', true);
+    statement text;
+    anchor timestamptz;
+    upper_bound timestamptz := until;
+    lower_bound timestamptz;
+    cut interval;
+    found integer := 0;
+    fetched integer;
+    by_target boolean := target_type IS NOT NULL AND target_id IS NOT NULL;
+    by_cursor boolean := after_at IS NOT NULL AND after_id IS NOT NULL;
+    small boolean;
+BEGIN
+    IF coalesce(tenant, '') = ''
+       OR coalesce(current_setting('auditlog.role', true), '') NOT IN ('owner', 'admin', 'support', 'publisher') THEN
+        RETURN;
+    END IF;
+    IF page_limit IS NULL OR page_limit NOT BETWEEN 1 AND 10001 THEN
+        RAISE EXCEPTION 'page_limit must be 1 to 10001' USING ERRCODE = '22023';
+    END IF;
+    IF since IS NULL OR until IS NULL THEN
+        RAISE EXCEPTION 'since and until are required' USING ERRCODE = '22023';
+    END IF;
+    IF by_target THEN
+        -- From the target's index, one event lookup per target row (OFFSET 0 keeps it so).
+        statement := 'SELECT e.* FROM audit.event_target AS t CROSS JOIN LATERAL (SELECT * FROM audit.event AS e'
+            || ' WHERE e.tenant_id = t.tenant_id AND e.id = t.event_id AND e.occurred_at = t.occurred_at OFFSET 0) AS e'
+            || ' WHERE t.tenant_id = $1 AND t.target_type = $11 AND t.target_id = $12'
+            || ' AND t.occurred_at >= $2 AND t.occurred_at < $3';
+    ELSE
+        statement := 'SELECT e.* FROM audit.event AS e WHERE e.tenant_id = $1 AND e.occurred_at >= $2 AND e.occurred_at < $3';
+    END IF;
+    IF text_query IS NOT NULL THEN statement := statement || ' AND e.search @@ $4'; END IF;
+    IF changed IS NOT NULL THEN statement := statement || ' AND e.changed_fields @> $5'; END IF;
+    IF categories IS NOT NULL THEN statement := statement || ' AND e.category = ANY ($6)'; END IF;
+    IF actor IS NOT NULL THEN statement := statement || ' AND e.actor_id = $7'; END IF;
+    IF action_exact IS NOT NULL THEN statement := statement || ' AND e.action = $8'; END IF;
+    IF action_prefix IS NOT NULL THEN statement := statement || ' AND starts_with(e.action, $9)'; END IF;
+    IF outcome IS NOT NULL THEN statement := statement || ' AND e.outcome = $10'; END IF;
+    IF by_target THEN
+        IF by_cursor THEN statement := statement || ' AND (t.occurred_at, t.event_id) < ($13, $14)'; END IF;
+        statement := statement || ' ORDER BY t.occurred_at DESC, t.event_id DESC LIMIT $15';
+    ELSE
+        IF by_cursor THEN statement := statement || ' AND (e.occurred_at, e.id) < ($13, $14)'; END IF;
+        statement := statement || ' ORDER BY e.occurred_at DESC, e.id DESC LIMIT $15';
+    END IF;
+
+    anchor := least(until, now(), coalesce(after_at, until));
+    FOREACH cut IN ARRAY ARRAY[interval '1 day', interval '7 days', interval '30 days', NULL] LOOP
+        lower_bound := CASE WHEN cut IS NULL THEN since ELSE greatest(since, anchor - cut) END;
+        CONTINUE WHEN lower_bound >= upper_bound;
+        IF small IS NULL AND cut IS DISTINCT FROM interval '1 day' AND NOT by_target THEN
+            SELECT count(*) < 5000 INTO small FROM (
+                SELECT FROM audit.event AS e
+                 WHERE e.tenant_id = tenant AND e.occurred_at >= since AND e.occurred_at < upper_bound
+                 LIMIT 5000) AS left_in_window;
+        END IF;
+        IF coalesce(small, false) THEN
+            RETURN QUERY
+                SELECT e.* FROM audit.event AS e
+                 WHERE e.tenant_id = tenant AND e.occurred_at >= lower_bound AND e.occurred_at < upper_bound
+                   AND (text_query IS NULL OR e.search @@ text_query)
+                   AND (changed IS NULL OR e.changed_fields @> changed)
+                   AND (categories IS NULL OR e.category = ANY (categories))
+                   AND (actor IS NULL OR e.actor_id = actor)
+                   AND (action_exact IS NULL OR e.action = action_exact)
+                   AND (action_prefix IS NULL OR starts_with(e.action, action_prefix))
+                   AND (search_events.outcome IS NULL OR e.outcome = search_events.outcome)
+                   AND (NOT by_cursor OR (e.occurred_at, e.id) < (after_at, after_id))
+                 ORDER BY e.occurred_at DESC, e.id DESC
+                 LIMIT page_limit - found;
+        ELSE
+            RETURN QUERY EXECUTE statement
+                USING tenant, lower_bound, upper_bound, text_query, changed, categories, actor, action_exact,
+                      action_prefix, outcome, target_type, target_id, after_at, after_id, page_limit - found;
+        END IF;
+        GET DIAGNOSTICS fetched = ROW_COUNT;
+        found := found + fetched;
+        EXIT WHEN found >= page_limit;
+        upper_bound := lower_bound;
+    END LOOP;
+END
+$function$;
+
+REVOKE ALL ON FUNCTION audit.search_events(text_query tsquery, changed text[], since timestamp with time zone, until timestamp with time zone, categories text[], actor text, action_exact text, action_prefix text, outcome text, target_type text, target_id text, after_at timestamp with time zone, after_id text, page_limit integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit.search_events(text_query tsquery, changed text[], since timestamp with time zone, until timestamp with time zone, categories text[], actor text, action_exact text, action_prefix text, outcome text, target_type text, target_id text, after_at timestamp with time zone, after_id text, page_limit integer) TO auditlog_app;

@@ -1,0 +1,25 @@
+-- Row-level security policies of audit.digest (repeatable: re-applied when this file changes).
+--
+-- The service role (auditlog_app) sees and writes only the rows of the tenant its transaction
+-- names with SET LOCAL auditlog.tenant, under the role it names with SET LOCAL auditlog.role;
+-- the schema owner sees everything. Dropped and created again in one transaction, so no
+-- moment exists in which a table has no policy (FORCE ROW LEVEL SECURITY stays on throughout).
+
+SET LOCAL ROLE auditlog_owner;
+
+DROP POLICY IF EXISTS digest_append ON audit.digest;
+CREATE POLICY digest_append ON audit.digest FOR INSERT TO auditlog_app
+    WITH CHECK (((tenant_id = current_setting('auditlog.tenant'::text, true)) AND (current_setting('auditlog.role'::text, true) = 'maintenance'::text)));
+
+DROP POLICY IF EXISTS digest_maintenance_read ON audit.digest;
+CREATE POLICY digest_maintenance_read ON audit.digest FOR SELECT TO auditlog_app
+    USING (((tenant_id = current_setting('auditlog.tenant'::text, true)) AND (current_setting('auditlog.role'::text, true) = 'maintenance'::text)));
+
+DROP POLICY IF EXISTS digest_owner ON audit.digest;
+CREATE POLICY digest_owner ON audit.digest FOR ALL TO auditlog_owner
+    USING (true)
+    WITH CHECK (true);
+
+DROP POLICY IF EXISTS digest_read ON audit.digest;
+CREATE POLICY digest_read ON audit.digest FOR SELECT TO auditlog_app
+    USING (((tenant_id = current_setting('auditlog.tenant'::text, true)) AND (current_setting('auditlog.role'::text, true) = ANY (ARRAY['owner'::text, 'admin'::text, 'support'::text, 'publisher'::text]))));

@@ -1,0 +1,26 @@
+-- Row-level security policies of audit.tenant (repeatable: re-applied when this file changes).
+--
+-- The service role (auditlog_app) sees and writes only the rows of the tenant its transaction
+-- names with SET LOCAL auditlog.tenant, under the role it names with SET LOCAL auditlog.role;
+-- the schema owner sees everything. Dropped and created again in one transaction, so no
+-- moment exists in which a table has no policy (FORCE ROW LEVEL SECURITY stays on throughout).
+
+SET LOCAL ROLE auditlog_owner;
+
+DROP POLICY IF EXISTS tenant_change ON audit.tenant;
+CREATE POLICY tenant_change ON audit.tenant FOR UPDATE TO auditlog_app
+    USING (((tenant_id = current_setting('auditlog.tenant'::text, true)) AND (current_setting('auditlog.role'::text, true) = ANY (ARRAY['owner'::text, 'publisher'::text]))))
+    WITH CHECK (((tenant_id = current_setting('auditlog.tenant'::text, true)) AND (current_setting('auditlog.role'::text, true) = ANY (ARRAY['owner'::text, 'publisher'::text]))));
+
+DROP POLICY IF EXISTS tenant_create ON audit.tenant;
+CREATE POLICY tenant_create ON audit.tenant FOR INSERT TO auditlog_app
+    WITH CHECK (((tenant_id = current_setting('auditlog.tenant'::text, true)) AND (current_setting('auditlog.role'::text, true) = 'publisher'::text)));
+
+DROP POLICY IF EXISTS tenant_owner ON audit.tenant;
+CREATE POLICY tenant_owner ON audit.tenant FOR ALL TO auditlog_owner
+    USING (true)
+    WITH CHECK (true);
+
+DROP POLICY IF EXISTS tenant_read ON audit.tenant;
+CREATE POLICY tenant_read ON audit.tenant FOR SELECT TO auditlog_app
+    USING (((tenant_id = current_setting('auditlog.tenant'::text, true)) AND (current_setting('auditlog.role'::text, true) = ANY (ARRAY['owner'::text, 'admin'::text, 'support'::text, 'publisher'::text]))));
