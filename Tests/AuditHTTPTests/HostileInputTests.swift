@@ -119,6 +119,29 @@ struct HostileInputTests {
         #expect(rows == 1)
     }
 
+    @Test("the global retention has one source, the database's: ingest, settings and defaults all follow it")
+    func oneRetentionSource() async throws {
+        let own = try await TestCluster.shared.database("retention_source")
+        try await own.asAdmin { try $0.executeScript(unsafeSQL: "UPDATE audit.retention_policy SET global_days = 30") }
+        let admin = own.adminConninfo
+        let key = try await runBlocking { try PublisherKeys.create(name: "backend", tenant: nil, adminConninfo: admin).key }
+        let headers: HTTPFields = [.authorization: "Bearer \(key)", .contentType: "application/json"]
+        let app = try await TestApp(conninfo: own.appConninfo)
+        #expect(app.database.globalRetentionDays == 30)
+        try await app.test { client in
+            // 40 days old: inside 90, outside the database's 30, where no partition exists.
+            let old = #"{"tenant": "org_30", "id": "old", "occurred_at": "\#(Timestamp.format(Date().addingTimeInterval(-40 * 86_400)))", "action": "a.b", "actor": {"id": "u"}}"#
+            let response = try await client.execute(uri: "/v1/events", method: .post, headers: headers, body: ByteBuffer(string: old))
+            try expectError(response, .unprocessableContent, "invalid_events")
+            #expect(try ErrorBody(response.body).error.details.map(\.field) == ["occurred_at"])
+            let longer = try await client.execute(uri: "/v1/tenant/settings?tenant=org_30", method: .put, headers: headers,
+                                                  body: ByteBuffer(string: #"{"retention_days": 60}"#))
+            try expectError(longer, .unprocessableContent, "invalid_settings")
+            let settings = try await client.execute(uri: "/v1/tenant/settings?tenant=org_30", method: .get, headers: headers)
+            #expect(String(buffer: settings.body).contains(#""retention_days":30"#))
+        }
+    }
+
     /// Over a real socket: what HTTP client libraries never send.
     func rawExchange(_ send: @escaping @Sendable (RawHTTP) -> Void) async throws -> String {
         try await TestApp(conninfo: database.appConninfo).live { port in
