@@ -202,11 +202,33 @@ final class PooledConnection: @unchecked Sendable {
         guard cancellable else { return try await execute(body, cancelled: CancelFlag(), endsUse: endsUse) }
         try Task.checkCancellation()
         let cancelled = CancelFlag()
-        return try await withTaskCancellationHandler {
-            try await execute(body, cancelled: cancelled, endsUse: endsUse)
-        } onCancel: {
-            cancelled.set()
-            canceller.cancel()
+        do {
+            let value = try await withTaskCancellationHandler {
+                try await execute(body, cancelled: cancelled, endsUse: endsUse)
+            } onCancel: {
+                cancelled.set()
+                canceller.cancel()
+            }
+            if cancelled.isSet { await startNewSession() }
+            return value
+        } catch {
+            if cancelled.isSet { await startNewSession() }
+            throw error
+        }
+    }
+
+    /// After a cancel request the server may still deliver it late, to whatever this session runs
+    /// next; a new session (new backend) leaves the old one nothing to cancel.
+    private func startNewSession() async {
+        await withCheckedContinuation { continuation in
+            queue.async {
+                do {
+                    try self.connection.reconnect()
+                } catch {
+                    self.logger.warning("could not reconnect after a cancelled statement; the next use tries again")
+                }
+                continuation.resume()
+            }
         }
     }
 

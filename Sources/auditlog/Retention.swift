@@ -26,7 +26,11 @@ struct Retention: AsyncParsableCommand {
                 let key = try session.configuration.signingKey(embeddedDataDirectory: session.endpoint.dataDirectory)
                 let database = try await Migrations.store(session, logger: logger)
                 do {
-                    let report = try await database.runRetention(RetentionPass(digests: DigestWriter(key: key), logger: logger), dryRun: dryRun)
+                    let progress = PruneProgress()
+                    let pass = RetentionPass(digests: DigestWriter(key: key), onBatch: { tenant, removed in
+                        await progress.add(removed, for: tenant)
+                    }, logger: logger)
+                    let report = try await database.runRetention(pass, dryRun: dryRun)
                     await database.close()
                     return report
                 } catch {
@@ -59,5 +63,18 @@ struct Retention: AsyncParsableCommand {
             lines.append("\(report.tenants.count) tenant(s), \(total) event(s) \(report.dryRun ? "would be removed" : "removed").")
             return lines.joined(separator: "\n")
         }
+    }
+}
+
+/// Progress of a long prune on standard error, at most every two seconds.
+actor PruneProgress {
+    private var removed: [String: Int] = [:]
+    private var lastPrinted = ContinuousClock.now
+
+    func add(_ count: Int, for tenant: String) {
+        removed[tenant, default: 0] += count
+        guard lastPrinted.duration(to: .now) > .seconds(2) else { return }
+        lastPrinted = .now
+        printError("pruning \(tenant): \(removed[tenant] ?? 0) event(s) removed so far…")
     }
 }
