@@ -48,6 +48,24 @@ struct StoreBoundaryTests {
         }
     }
 
+    @Test("an export whose first page cannot be read is refused with 503 before any 200, and records nothing")
+    func exportCheckedBefore200() async throws {
+        let app = try await TestApp(conninfo: database.appConninfo) { $0.exportPageTimeout = .seconds(2) }
+        try await app.test { client in
+            let lock = try await TableLock.hold("audit.event", conninfo: database.adminConninfo)
+            let response = try await client.execute(uri: "/v1/events/export?tenant=org_export&from=2026-01-01&format=ndjson",
+                                                    method: .get, headers: auth)
+            try await lock.release()
+            #expect(response.status == .serviceUnavailable)
+            #expect(try ErrorBody(response.body).error.code == "timeout")
+        }
+        let recorded = try await database.asAdmin { connection in
+            try connection.query("SELECT count(*) FROM audit.event WHERE tenant_id = 'org_export' AND action = 'audit_log.exported'")
+                .rows[0].decode(Int.self, at: 0)
+        }
+        #expect(recorded == 0)
+    }
+
     @Test("a client that disconnects mid-search cancels the query on the server")
     func disconnectCancels() async throws {
         let app = try await TestApp(conninfo: database.appConninfo) {
