@@ -64,8 +64,12 @@ actor ReplicaRouter {
         } catch {
             found = .unreachable
         }
-        if found.isUsable != state.isUsable, state != .unknown || !found.isUsable {
-            logger.warning("replica \(found.isUsable ? "usable again" : "not usable; reading from the primary")", metadata: ["state": "\(found)"])
+        if found.isUsable != state.isUsable {
+            if found.isUsable {
+                logger.info("replica serving reads", metadata: ["state": "\(found)"])
+            } else {
+                logger.warning("replica not usable; reading from the primary", metadata: ["state": "\(found)"])
+            }
         }
         update(found)
         probing = nil
