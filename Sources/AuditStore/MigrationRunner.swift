@@ -71,21 +71,10 @@ public struct MigrationRunner: Sendable {
                 continue
             }
             logger.info("applying migration", metadata: ["migration": "\(migration.name)"])
-            do {
-                try connection.withTransaction { connection in
-                    try connection.executeScript(unsafeSQL: migration.sql)
-                    try connection.executeScript(unsafeSQL: "RESET ROLE")
-                    try connection.query("""
-                        INSERT INTO public.auditlog_migration (version, name, checksum)
-                        VALUES (\(migration.version), \(migration.name), \(checksum))
-                        """)
-                }
-            } catch let error as PostgresError {
-                var message = "migration \(migration.name) failed: \(error.message)"
-                if let detail = error.detail { message += " (\(detail))" }
-                if let hint = error.hint { message += " Hint: \(hint)" }
-                throw MigrationError(message: message)
-            }
+            try apply(migration.sql, named: "migration \(migration.name)", on: connection, recordedBy: """
+                INSERT INTO public.auditlog_migration (version, name, checksum)
+                VALUES (\(migration.version), \(migration.name), \(checksum))
+                """)
             appliedNow.append(migration.name)
         }
         appliedNow += try applyRepeatables(connection)
@@ -117,23 +106,29 @@ public struct MigrationRunner: Sendable {
             let checksum = try connection.query("SELECT md5(\(script.sql))").rows[0].decode(String.self, at: 0)
             guard applied[script.name] != checksum else { continue }
             logger.info("applying repeatable script", metadata: ["script": "\(script.name)"])
-            do {
-                try connection.withTransaction { connection in
-                    try connection.executeScript(unsafeSQL: script.sql)
-                    try connection.executeScript(unsafeSQL: "RESET ROLE")
-                    try connection.query("""
-                        INSERT INTO public.auditlog_repeatable (name, checksum) VALUES (\(script.name), \(checksum))
-                        ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum, applied_at = now()
-                        """)
-                }
-            } catch let error as PostgresError {
-                var message = "repeatable script \(script.name) failed: \(error.message)"
-                if let detail = error.detail { message += " (\(detail))" }
-                throw MigrationError(message: message)
-            }
+            try apply(script.sql, named: "repeatable script \(script.name)", on: connection, recordedBy: """
+                INSERT INTO public.auditlog_repeatable (name, checksum) VALUES (\(script.name), \(checksum))
+                ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum, applied_at = now()
+                """)
             appliedNow.append(script.name)
         }
         return appliedNow
+    }
+
+    /// Runs one file in its own transaction together with the row that records it.
+    private func apply(_ sql: String, named name: String, on connection: PostgresConnection, recordedBy record: PostgresQuery) throws {
+        do {
+            try connection.withTransaction { connection in
+                try connection.executeScript(unsafeSQL: sql)
+                try connection.executeScript(unsafeSQL: "RESET ROLE")
+                try connection.query(record)
+            }
+        } catch let error as PostgresError {
+            var message = "\(name) failed: \(error.message)"
+            if let detail = error.detail { message += " (\(detail))" }
+            if let hint = error.hint { message += " Hint: \(hint)" }
+            throw MigrationError(message: message)
+        }
     }
 
     /// Daily partitions for the whole retention window and a week ahead.

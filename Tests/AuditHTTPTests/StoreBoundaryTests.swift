@@ -10,7 +10,7 @@ import TestSupport
 
 /// Database work is bounded in time, cancelled when its client leaves, and kept in bulkheads:
 /// each observed on the real database (`pg_stat_activity`), never by timing.
-@Suite("the store boundary: timeouts, cancellation, bulkheads")
+@Suite("the store boundary: timeouts, cancellation, bulkheads", .serialized)  // each holds table locks on the suite's database
 struct StoreBoundaryTests {
     let database: TestDatabase
     let key: String
@@ -27,7 +27,7 @@ struct StoreBoundaryTests {
     func statementTimeout() async throws {
         let app = try await TestApp(conninfo: database.appConninfo) {
             $0.readConnections = 1
-            $0.readTimeout = .seconds(2)
+            $0.readTimeout = .seconds(3)
         }
         try await app.test { client in
             // Once on the one read connection first, so its plans are made before the clock matters.

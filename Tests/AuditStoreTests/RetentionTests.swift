@@ -43,6 +43,17 @@ struct RetentionTests {
         }
     }
 
+    /// `count` events of org_short, 20 days old: past its 7-day retention, inside the global 30.
+    func insertExpired(_ count: Int) async throws {
+        try await database.asAdmin { connection in
+            try connection.query("""
+                INSERT INTO audit.event (tenant_id, id, occurred_at, action, category, actor_type, actor_id, message, hash)
+                SELECT 'org_short', 'bulk' || g, now() - interval '20 days' + g * interval '1 millisecond', 'a.b', 'a', 'user', 'u', 'm', repeat('a', 64)
+                FROM generate_series(1, \(count)::integer) AS g
+                """)
+        }
+    }
+
     func days(_ ids: [String]?) -> Set<String> {
         Set((ids ?? []).map { String($0.prefix { $0 != "_" }) })
     }
@@ -121,13 +132,7 @@ struct RetentionTests {
 
     @Test("ingest keeps succeeding while a large prune runs")
     func ingestDuringPrune() async throws {
-        try await database.asAdmin { connection in
-            try connection.executeScript(unsafeSQL: """
-                INSERT INTO audit.event (tenant_id, id, occurred_at, action, category, actor_type, actor_id, message, hash)
-                SELECT 'org_short', 'bulk' || g, now() - interval '20 days' + g * interval '1 millisecond', 'a.b', 'a', 'user', 'u', 'm', repeat('a', 64)
-                FROM generate_series(1, 20000) AS g
-                """)
-        }
+        try await insertExpired(20_000)
         let store = try await database.store()
         let validator = EventValidator(now: Date(), retentionDays: 90, redactor: Redactor())
         // The pass tells when it has pruned its first batch, and waits at its 50th (of 101) until
@@ -168,13 +173,7 @@ struct RetentionTests {
 
     @Test("a pass cancelled mid-prune (SIGTERM) stops at the next batch, releases its lock, and the next pass finishes")
     func cancelledPrune() async throws {
-        try await database.asAdmin { connection in
-            try connection.executeScript(unsafeSQL: """
-                INSERT INTO audit.event (tenant_id, id, occurred_at, action, category, actor_type, actor_id, message, hash)
-                SELECT 'org_short', 'bulk' || g, now() - interval '20 days' + g * interval '1 millisecond', 'a.b', 'a', 'user', 'u', 'm', repeat('a', 64)
-                FROM generate_series(1, 3000) AS g
-                """)
-        }
+        try await insertExpired(3000)
         func count() async throws -> Int {
             try await database.asAdmin { connection in
                 try connection.query("SELECT count(*) FROM audit.event WHERE tenant_id = 'org_short'").rows[0].decode(Int.self, at: 0)
