@@ -31,14 +31,19 @@ extension AuditDatabase {
 
     /// One retention pass on the maintenance bulkhead (see `RetentionPass`).
     public func runRetention(_ pass: RetentionPass, dryRun: Bool) async throws -> RetentionPass.Report {
-        try await mappingErrors { try await pass.run(pool: maintenancePool, dryRun: dryRun) }
+        var pass = pass
+        pass.digests?.engine = engine
+        let ready = pass
+        return try await mappingErrors { try await ready.run(pool: maintenancePool, dryRun: dryRun) }
     }
 
     /// Recomputes `tenant`'s chain for the hours in `[from, to)` (`auditlog verify`).
     public func verify(_ tenant: TenantID, from: Date?, to: Date?, key: [UInt8]) async throws -> ChainVerifier.Result {
-        let verifier = ChainVerifier(key: key)
+        var verifier = ChainVerifier(key: key)
+        verifier.engine = engine
+        let ready = verifier
         return try await mappingErrors {
-            try await maintenancePool.withConnection { try verifier.verify(tenant, from: from, to: to, on: $0) }
+            try await maintenancePool.withConnection { try ready.verify(tenant, from: from, to: to, on: $0) }
         }
     }
 

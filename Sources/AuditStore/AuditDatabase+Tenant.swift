@@ -36,11 +36,12 @@ extension AuditDatabase {
             let before = try Self.readSettings(connection, default: fallback)
             let after = TenantSettings(retentionDays: retentionDays ?? before.retentionDays, legalHold: legalHold ?? before.legalHold)
             if role == .publisher {
+                // EXCLUDED.updated_at, not now(): Citus refuses non-immutable functions in DO UPDATE SET.
                 try connection.query("""
-                    INSERT INTO audit.tenant (tenant_id, retention_days, legal_hold)
-                    VALUES (\(tenant.rawValue), \(after.retentionDays), \(after.legalHold))
+                    INSERT INTO audit.tenant (tenant_id, retention_days, legal_hold, updated_at)
+                    VALUES (\(tenant.rawValue), \(after.retentionDays), \(after.legalHold), now())
                     ON CONFLICT (tenant_id) DO UPDATE SET retention_days = EXCLUDED.retention_days,
-                        legal_hold = EXCLUDED.legal_hold, updated_at = now()
+                        legal_hold = EXCLUDED.legal_hold, updated_at = EXCLUDED.updated_at
                     """)
             } else {
                 let updated = try connection.query("""

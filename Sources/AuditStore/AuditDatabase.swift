@@ -26,6 +26,8 @@ public final class AuditDatabase: Service, Sendable {
     public let ingestor: EventIngestor
     /// Publisher key lookups (the authentication bulkhead).
     public let keys: PublisherKeyAuthenticator
+    /// PostgreSQL, or a Citus coordinator (found at `open`).
+    let engine: DatabaseEngine
 
     let ingestPool: ConnectionPool
     let readPool: ConnectionPool
@@ -36,8 +38,10 @@ public final class AuditDatabase: Service, Sendable {
     private let primaryReads = Counter(label: "auditlog_reads_total", dimensions: [("database", "primary")])
     private let replicaReads = Counter(label: "auditlog_reads_total", dimensions: [("database", "replica")])
 
-    init(primary conninfo: String, configuration: StoreConfiguration, expectedSchemaVersion: Int, globalRetentionDays: Int, logger: Logger) {
+    init(primary conninfo: String, configuration: StoreConfiguration, expectedSchemaVersion: Int, globalRetentionDays: Int,
+         engine: DatabaseEngine = .postgres, logger: Logger) {
         self.configuration = configuration
+        self.engine = engine
         self.expectedSchemaVersion = expectedSchemaVersion
         self.globalRetentionDays = globalRetentionDays
         self.logger = logger
@@ -59,7 +63,7 @@ public final class AuditDatabase: Service, Sendable {
             ReplicaRouter(pool: pool("replica", configuration.readConnections, timeout: configuration.readTimeout, conninfo: replicaConninfo),
                           maxLag: configuration.replicaMaxLag, logger: logger)
         }
-        ingestor = EventIngestor(pool: ingestPool, writers: configuration.ingestConnections)
+        ingestor = EventIngestor(pool: ingestPool, writers: configuration.ingestConnections, engine: engine)
         keys = PublisherKeyAuthenticator(pool: authPool)
     }
 
@@ -68,14 +72,15 @@ public final class AuditDatabase: Service, Sendable {
         conninfo: String, configuration: StoreConfiguration, expectedSchemaVersion: Int,
         logger: Logger = Logger(label: "auditlog.store")
     ) async throws -> AuditDatabase {
-        let days = try await mappingErrors {
+        let (days, engine) = try await mappingErrors {
             try await runBlocking {
                 let connection = try PostgresConnection(conninfo: conninfo)
-                return try connection.query("SELECT audit.global_retention_days()").rows[0].decode(Int.self, at: 0)
+                let days = try connection.query("SELECT audit.global_retention_days()").rows[0].decode(Int.self, at: 0)
+                return (days, try DatabaseEngine.detect(connection))
             }
         }
         return AuditDatabase(primary: conninfo, configuration: configuration, expectedSchemaVersion: expectedSchemaVersion,
-                             globalRetentionDays: days, logger: logger)
+                             globalRetentionDays: days, engine: engine, logger: logger)
     }
 
     // MARK: Lifecycle
@@ -106,11 +111,12 @@ public final class AuditDatabase: Service, Sendable {
         _ tenant: TenantID, roleName: String, on pool: ConnectionPool, timeout: Duration? = nil,
         _ body: @escaping @Sendable (PostgresConnection) throws -> T
     ) async throws -> T {
-        try await mappingErrors {
+        let engine = self.engine
+        return try await mappingErrors {
             try await pool.withConnection { connection in
-                var preamble = try Self.contextPreamble(tenant: tenant, roleName: roleName, on: connection)
-                if let timeout { preamble += "; SET LOCAL statement_timeout = \(StoreConfiguration.milliseconds(timeout))" }
-                return try connection.withTransaction(preamble: preamble, body)
+                try engine.withTenantTransaction(
+                    tenant, roleName: roleName, extra: timeout.map { "SET LOCAL statement_timeout = \(StoreConfiguration.milliseconds($0))" },
+                    on: connection, body)
             }
         }
     }
@@ -133,17 +139,5 @@ public final class AuditDatabase: Service, Sendable {
         let value = try await withTenant(tenant, roleName: role.rawValue, on: readPool, timeout: timeout, body)
         primaryReads.increment()
         return value
-    }
-
-    /// The `SET LOCAL` statements for a tenant context; values are validated types, and
-    /// quoted with `PQescapeLiteral` all the same.
-    ///
-    /// Generic plans: every statement here names its time window with binds, and a generic
-    /// plan prunes the daily partitions outside it when execution starts, where a custom plan
-    /// would be planned again on each call over every partition of the window.
-    static func contextPreamble(tenant: TenantID, roleName: String, on connection: PostgresConnection) throws -> String {
-        "SET LOCAL auditlog.tenant = \(try connection.escapeLiteral(tenant.rawValue)); "
-            + "SET LOCAL auditlog.role = \(try connection.escapeLiteral(roleName)); "
-            + "SET LOCAL plan_cache_mode = force_generic_plan"
     }
 }

@@ -22,6 +22,7 @@ public struct ChainVerifier: Sendable {
     }
 
     let key: [UInt8]
+    var engine: DatabaseEngine = .postgres
 
     public init(key: [UInt8]) {
         self.key = key
@@ -29,8 +30,7 @@ public struct ChainVerifier: Sendable {
 
     /// Verifies `tenant` for the hours in `[from, to)` (the chain's links are always checked whole).
     func verify(_ tenant: TenantID, from: Date?, to: Date?, on connection: PostgresConnection) throws -> Result {
-        let preamble = try AuditDatabase.contextPreamble(tenant: tenant, roleName: AuditDatabase.maintenanceRole, on: connection)
-        return try connection.withTransaction(preamble: preamble) { connection in
+        return try engine.withTenantTransaction(tenant, roleName: AuditDatabase.maintenanceRole, on: connection) { connection in
             var result = Result()
             let rows = try connection.query("""
                 SELECT hour, sequence, position, event_count, events_sha256, covered_until, coalesce(previous_signature, ''),

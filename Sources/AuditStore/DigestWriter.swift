@@ -10,6 +10,7 @@ internal import PostgresLibPQ
 public struct DigestWriter: Sendable {
     public static let grace: TimeInterval = 300
     let key: [UInt8]
+    var engine: DatabaseEngine = .postgres
 
     public init(key: [UInt8]) {
         self.key = key
@@ -21,8 +22,9 @@ public struct DigestWriter: Sendable {
         var written = 0
         for raw in tenants {
             guard let tenant = TenantID(raw) else { continue }
-            let preamble = try AuditDatabase.contextPreamble(tenant: tenant, roleName: AuditDatabase.maintenanceRole, on: connection)
-            written += try connection.withTransaction(preamble: preamble) { try append(tenant, on: $0, now: now) }
+            written += try engine.withTenantTransaction(tenant, roleName: AuditDatabase.maintenanceRole, on: connection) {
+                try append(tenant, on: $0, now: now)
+            }
         }
         return written
     }

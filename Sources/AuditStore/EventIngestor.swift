@@ -31,8 +31,11 @@ public actor EventIngestor {
     private let duplicateEvents = Counter(label: "auditlog_events_duplicate_total")
 
     /// `writers` is how many transactions may run at once; leave pool connections for reads.
-    init(pool: ConnectionPool, writers: Int, maxEventsPerTransaction: Int = 5000, logger: Logger = Logger(label: "auditlog.ingest")) {
+    let engine: DatabaseEngine
+
+    init(pool: ConnectionPool, writers: Int, engine: DatabaseEngine = .postgres, maxEventsPerTransaction: Int = 5000, logger: Logger = Logger(label: "auditlog.ingest")) {
         self.pool = pool
+        self.engine = engine
         self.writers = max(1, writers)
         self.maxEventsPerTransaction = maxEventsPerTransaction
         self.logger = logger
@@ -78,7 +81,7 @@ public actor EventIngestor {
     private func commit(_ batch: [Submission]) async {
         let groups = batch.map(\.events)
         do {
-            let duplicates = try await pool.withConnection { try EventWriter.write(groups, on: $0) }
+            let duplicates = try await pool.withConnection { [engine] in try EventWriter.write(groups, on: $0, engine: engine) }
             transactions += 1
             committedTransactions.increment()
             committedEvents.increment(by: groups.map(\.count).reduce(0, +) - duplicates.reduce(0, +))

@@ -43,7 +43,7 @@ enum EventWriter {
 
     /// Writes every submission in one transaction. Returns, per submission, how many of its
     /// events were duplicates; throws `IngestRejection` (tagged by submission) or a database error.
-    static func write(_ submissions: [[StoredEvent]], on connection: PostgresConnection) throws -> [Int] {
+    static func write(_ submissions: [[StoredEvent]], on connection: PostgresConnection, engine: DatabaseEngine = .postgres) throws -> [Int] {
         var byTenant: [TenantID: [Item]] = [:]
         for (submission, events) in submissions.enumerated() {
             for (index, event) in events.enumerated() {
@@ -51,10 +51,10 @@ enum EventWriter {
             }
         }
         var duplicates = [Int](repeating: 0, count: submissions.count)
-        try connection.withTransaction { connection in
+        try connection.withTransaction(beginSeparately: engine == .citus) { connection in
             for tenant in byTenant.keys.sorted(by: { $0.rawValue < $1.rawValue }) {
                 let items = byTenant[tenant]!
-                try connection.executeScript(unsafeSQL: try AuditDatabase.contextPreamble(tenant: tenant, roleName: AccessRole.publisher.rawValue, on: connection))
+                try connection.executeScript(unsafeSQL: try engine.contextPreamble(tenant: tenant, roleName: AccessRole.publisher.rawValue, on: connection))
                 let retention = try retentionDays(of: tenant, on: connection)
                 try checkRetention(items, days: retention)
                 let inserted = try connection.query(PostgresQuery(unsafeSQL: insertSQL, binds: [rowsJSON(items)])).rows

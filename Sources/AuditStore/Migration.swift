@@ -52,6 +52,54 @@ public struct RepeatableScript: Sendable, Equatable {
     public var name: String
     public var sql: String
 
+    /// The script's statements, one by one: split at semicolons outside quotes, dollar-quoted
+    /// bodies and comments. (Citus re-sends a DDL statement's whole query string to the workers,
+    /// and a string of several statements is refused there.)
+    public var statements: [String] {
+        var result: [String] = []
+        var current = ""
+        var index = sql.startIndex
+        var dollarTag: String?
+        var inQuote = false
+        while index < sql.endIndex {
+            let character = sql[index]
+            if let tag = dollarTag {
+                if sql[index...].hasPrefix(tag) {
+                    current += tag
+                    index = sql.index(index, offsetBy: tag.count)
+                    dollarTag = nil
+                    continue
+                }
+            } else if inQuote {
+                if character == "'" { inQuote = false }
+            } else if character == "'" {
+                inQuote = true
+            } else if character == "-", sql[index...].hasPrefix("--") {
+                let end = sql[index...].firstIndex(of: "\n") ?? sql.endIndex
+                index = end
+                continue
+            } else if character == "$", let close = sql[sql.index(after: index)...].firstIndex(of: "$"),
+                      sql[sql.index(after: index)..<close].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) {
+                let tag = String(sql[index...close])
+                dollarTag = tag
+                current += tag
+                index = sql.index(after: close)
+                continue
+            } else if character == ";" {
+                let statement = current.trimmingCharacters(in: .whitespacesAndNewlines)
+                if !statement.isEmpty { result.append(statement) }
+                current = ""
+                index = sql.index(after: index)
+                continue
+            }
+            current.append(character)
+            index = sql.index(after: index)
+        }
+        let last = current.trimmingCharacters(in: .whitespacesAndNewlines)
+        if !last.isEmpty { result.append(last) }
+        return result
+    }
+
     /// The folders of repeatable scripts, in the order they are applied.
     static let folders = ["functions", "policies"]
 

@@ -43,6 +43,12 @@ public struct MigrationRunner: Sendable {
         } catch let error as PostgresError {
             throw MigrationError(message: "cannot connect to the database to migrate: \(error.message)")
         }
+        let citus = try CitusLayout.isCoordinator(connection)
+        if citus {
+            // SET LOCAL ROLE at the head of each migration must not be replayed on the workers
+            // (with 'local', Citus re-sends the whole string there); DDL still propagates.
+            try connection.executeScript(unsafeSQL: "SET citus.propagate_set_commands = none")
+        }
         try connection.query("SELECT pg_advisory_lock(\(Self.lockKey))")
         defer { _ = try? connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))") }
 
@@ -71,12 +77,13 @@ public struct MigrationRunner: Sendable {
                 continue
             }
             logger.info("applying migration", metadata: ["migration": "\(migration.name)"])
-            try apply(migration.sql, named: "migration \(migration.name)", on: connection, recordedBy: """
+            try apply([migration.sql], named: "migration \(migration.name)", on: connection, recordedBy: """
                 INSERT INTO public.auditlog_migration (version, name, checksum)
                 VALUES (\(migration.version), \(migration.name), \(checksum))
                 """)
             appliedNow.append(migration.name)
         }
+        if citus { appliedNow += try CitusLayout.distribute(connection, logger: logger) }
         appliedNow += try applyRepeatables(connection)
         if let retentionDays {
             try connection.query("UPDATE audit.retention_policy SET global_days = \(retentionDays)::integer")
@@ -106,7 +113,7 @@ public struct MigrationRunner: Sendable {
             let checksum = try connection.query("SELECT md5(\(script.sql))").rows[0].decode(String.self, at: 0)
             guard applied[script.name] != checksum else { continue }
             logger.info("applying repeatable script", metadata: ["script": "\(script.name)"])
-            try apply(script.sql, named: "repeatable script \(script.name)", on: connection, recordedBy: """
+            try apply(script.statements, named: "repeatable script \(script.name)", on: connection, recordedBy: """
                 INSERT INTO public.auditlog_repeatable (name, checksum) VALUES (\(script.name), \(checksum))
                 ON CONFLICT (name) DO UPDATE SET checksum = EXCLUDED.checksum, applied_at = now()
                 """)
@@ -116,10 +123,10 @@ public struct MigrationRunner: Sendable {
     }
 
     /// Runs one file in its own transaction together with the row that records it.
-    private func apply(_ sql: String, named name: String, on connection: PostgresConnection, recordedBy record: PostgresQuery) throws {
+    private func apply(_ statements: [String], named name: String, on connection: PostgresConnection, recordedBy record: PostgresQuery) throws {
         do {
             try connection.withTransaction { connection in
-                try connection.executeScript(unsafeSQL: sql)
+                for statement in statements { try connection.executeScript(unsafeSQL: statement) }
                 try connection.executeScript(unsafeSQL: "RESET ROLE")
                 try connection.query(record)
             }

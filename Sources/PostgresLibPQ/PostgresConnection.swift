@@ -139,10 +139,17 @@ public final class PostgresConnection {
     ///
     /// `preamble` is sent in the same round trip as `BEGIN` (for `SET LOCAL`); it must be
     /// program text with any values quoted by `escapeLiteral`.
-    public func withTransaction<T>(preamble: String? = nil, _ body: (PostgresConnection) throws -> T) throws -> T {
-        let begin = preamble.map { "BEGIN; \($0)" } ?? "BEGIN"
+    ///
+    /// `beginSeparately` sends `BEGIN` in a round trip of its own before the preamble (for servers
+    /// that replay a query string starting with `BEGIN`, as a Citus coordinator does).
+    public func withTransaction<T>(preamble: String? = nil, beginSeparately: Bool = false, _ body: (PostgresConnection) throws -> T) throws -> T {
         do {
-            try executeScript(unsafeSQL: begin)
+            if beginSeparately || preamble == nil {
+                try executeScript(unsafeSQL: "BEGIN")
+                if let preamble { try executeScript(unsafeSQL: preamble) }
+            } else {
+                try executeScript(unsafeSQL: "BEGIN; \(preamble!)")
+            }
         } catch {
             rollbackQuietly()
             throw error

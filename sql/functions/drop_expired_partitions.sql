@@ -27,9 +27,9 @@ BEGIN
         day := to_date(substring(events FROM 8), 'YYYYMMDD');
         CONTINUE WHEN (day + 1)::timestamp AT TIME ZONE 'UTC' > cutoff;
         CONTINUE WHEN EXISTS (
-            SELECT FROM audit.tenant AS t
+            SELECT 1 FROM audit.tenant AS t
             WHERE t.legal_hold AND EXISTS (
-                SELECT FROM audit.event AS e
+                SELECT 1 FROM audit.event AS e
                 WHERE e.tenant_id = t.tenant_id
                   AND e.occurred_at >= day::timestamp AT TIME ZONE 'UTC'
                   AND e.occurred_at < (day + 1)::timestamp AT TIME ZONE 'UTC'));

@@ -14,13 +14,22 @@ CREATE OR REPLACE FUNCTION audit.mark_digests_past_retention()
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
 DECLARE
-    marked integer;
+    marked integer := 0;
+    counted integer;
+    global_days integer := audit.global_retention_days();
+    stamp timestamptz := now();
+    tenant record;
+    last_hour timestamptz;
 BEGIN
-    UPDATE audit.digest AS d SET retention_removed_at = now()
-    FROM audit.tenant AS t
-    WHERE d.tenant_id = t.tenant_id AND d.retention_removed_at IS NULL AND NOT t.legal_hold
-      AND d.hour + interval '1 hour' <= now() - make_interval(days => least(t.retention_days, audit.global_retention_days()));
-    GET DIAGNOSTICS marked = ROW_COUNT;
+    -- One tenant at a time, with the cutoff computed here: on Citus each UPDATE then goes to one
+    -- shard, and no time arithmetic on a column (a STABLE function) runs inside it.
+    FOR tenant IN SELECT t.tenant_id, t.retention_days FROM audit.tenant AS t WHERE NOT t.legal_hold LOOP
+        last_hour := stamp - make_interval(days => least(tenant.retention_days, global_days)) - interval '1 hour';
+        UPDATE audit.digest AS d SET retention_removed_at = stamp
+        WHERE d.tenant_id = tenant.tenant_id AND d.retention_removed_at IS NULL AND d.hour <= last_hour;
+        GET DIAGNOSTICS counted = ROW_COUNT;
+        marked := marked + counted;
+    END LOOP;
     RETURN marked;
 END
 $function$;

@@ -22,16 +22,19 @@ DECLARE
     held boolean;
     days integer;
     cutoff timestamptz;
+    global_days integer := audit.global_retention_days();
 BEGIN
     IF batch NOT BETWEEN 1 AND 10000 THEN
         RAISE EXCEPTION 'batch must be 1 to 10000' USING ERRCODE = '22023';
     END IF;
-    SELECT t.legal_hold, least(t.retention_days, audit.global_retention_days()) INTO held, days
+    -- Values are read into variables first: on Citus the statements below run on a worker,
+    -- where audit.retention_policy and its function do not exist.
+    SELECT t.legal_hold, t.retention_days INTO held, days
     FROM audit.tenant AS t WHERE t.tenant_id = tenant;
     IF held IS NULL OR held THEN
         RETURN 0;
     END IF;
-    cutoff := now() - make_interval(days => days);
+    cutoff := now() - make_interval(days => least(days, global_days));
     WITH doomed AS (
         SELECT e.occurred_at, e.id FROM audit.event AS e
         WHERE e.tenant_id = tenant AND e.occurred_at < cutoff

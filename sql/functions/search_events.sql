@@ -69,7 +69,7 @@ BEGIN
         CONTINUE WHEN lower_bound >= upper_bound;
         IF small IS NULL AND cut IS DISTINCT FROM interval '1 day' AND NOT by_target THEN
             SELECT count(*) < 5000 INTO small FROM (
-                SELECT FROM audit.event AS e
+                SELECT 1 FROM audit.event AS e
                  WHERE e.tenant_id = tenant AND e.occurred_at >= since AND e.occurred_at < upper_bound
                  LIMIT 5000) AS left_in_window;
         END IF;

@@ -1,0 +1,38 @@
+import AuditCore
+internal import PostgresLibPQ
+
+/// Which PostgreSQL the store talks to, for the few things that differ on a Citus coordinator.
+enum DatabaseEngine: Sendable {
+    case postgres
+    /// A Citus coordinator: `BEGIN` goes alone (Citus replays a query string that starts with it
+    /// on each worker), and plans stay custom (Citus cannot plan its distributed statements
+    /// from generic plans with parameters).
+    case citus
+
+    static func detect(_ connection: PostgresConnection) throws -> DatabaseEngine {
+        try CitusLayout.isCoordinator(connection) ? .citus : .postgres
+    }
+
+    /// The `SET LOCAL` statements for a tenant context; values are validated types, and quoted
+    /// with `PQescapeLiteral` all the same.
+    ///
+    /// Generic plans on PostgreSQL: every statement names its time window with binds, and a
+    /// generic plan prunes the daily partitions outside it when execution starts, where a custom
+    /// plan would be planned again on each call over every partition of the window.
+    func contextPreamble(tenant: TenantID, roleName: String, on connection: PostgresConnection) throws -> String {
+        var preamble = "SET LOCAL auditlog.tenant = \(try connection.escapeLiteral(tenant.rawValue)); "
+            + "SET LOCAL auditlog.role = \(try connection.escapeLiteral(roleName))"
+        if self == .postgres { preamble += "; SET LOCAL plan_cache_mode = force_generic_plan" }
+        return preamble
+    }
+
+    /// Runs `body` in one transaction for `tenant` and `roleName` (plus any `extra` SET LOCAL).
+    func withTenantTransaction<T>(
+        _ tenant: TenantID, roleName: String, extra: String? = nil, on connection: PostgresConnection,
+        _ body: (PostgresConnection) throws -> T
+    ) throws -> T {
+        var preamble = try contextPreamble(tenant: tenant, roleName: roleName, on: connection)
+        if let extra { preamble += "; " + extra }
+        return try connection.withTransaction(preamble: preamble, beginSeparately: self == .citus, body)
+    }
+}
