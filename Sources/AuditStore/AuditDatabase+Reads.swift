@@ -8,20 +8,20 @@ extension AuditDatabase {
     public func page(_ filter: EventFilter, after cursor: PageCursor?, limit: Int, tenant: TenantID, role: AccessRole) async throws -> EventPage {
         let retention = globalRetentionDays
         return try await withReadTransaction(tenant, role: role) { connection in
-            try EventReader.page(filter, after: cursor, limit: limit, on: connection, now: Date(), defaultRetentionDays: retention)
+            try EventReader.page(filter, tenant: tenant, after: cursor, limit: limit, on: connection, now: Date(), defaultRetentionDays: retention)
         }
     }
 
     /// One event by id with everything, or nil (another tenant's id is as absent as an unknown one).
     public func event(id: String, tenant: TenantID, role: AccessRole) async throws -> JSONValue? {
-        try await withReadTransaction(tenant, role: role) { connection in try EventReader.find(id: id, on: connection) }
+        try await withReadTransaction(tenant, role: role) { connection in try EventReader.find(id: id, tenant: tenant, on: connection) }
     }
 
     /// Each category with its number of events in the filter's window (the category filter itself ignored).
     public func categories(_ filter: EventFilter, tenant: TenantID, role: AccessRole) async throws -> [CategoryCount] {
         let retention = globalRetentionDays
         return try await withReadTransaction(tenant, role: role) { connection in
-            try EventReader.categories(filter, on: connection, now: Date(), defaultRetentionDays: retention)
+            try EventReader.categories(filter, tenant: tenant, on: connection, now: Date(), defaultRetentionDays: retention)
         }
     }
 
@@ -29,7 +29,7 @@ extension AuditDatabase {
     public func window(of filter: EventFilter, tenant: TenantID, role: AccessRole, now: Date) async throws -> (from: Date, to: Date) {
         let retention = globalRetentionDays
         return try await withReadTransaction(tenant, role: role) { connection in
-            try EventReader.window(filter, on: connection, now: now, defaultRetentionDays: retention)
+            try EventReader.window(filter, tenant: tenant, on: connection, now: now, defaultRetentionDays: retention)
         }
     }
 
@@ -37,7 +37,7 @@ extension AuditDatabase {
     public func exportPage(_ filter: EventFilter, after cursor: PageCursor?, limit: Int, tenant: TenantID, role: AccessRole, now: Date) async throws -> EventPage {
         let retention = globalRetentionDays
         return try await withReadTransaction(tenant, role: role, timeout: configuration.exportPageTimeout) { connection in
-            try EventReader.page(filter, after: cursor, limit: limit, on: connection, now: now, defaultRetentionDays: retention)
+            try EventReader.page(filter, tenant: tenant, after: cursor, limit: limit, on: connection, now: now, defaultRetentionDays: retention)
         }
     }
 
@@ -47,7 +47,7 @@ extension AuditDatabase {
             try connection.query("""
                 SELECT hour, sequence, position, event_count, events_sha256, covered_until, coalesce(previous_signature, ''),
                        signature, retention_removed_at
-                FROM audit.digest WHERE tenant_id = current_setting('auditlog.tenant', true) ORDER BY position
+                FROM audit.digest WHERE tenant_id = \(tenant.rawValue) ORDER BY position
                 """).rows.map { row in
                 var digest = Digest(
                     tenant: tenant.rawValue, hour: try row.decode(Date.self, at: 0), sequence: try row.decode(Int.self, at: 1),

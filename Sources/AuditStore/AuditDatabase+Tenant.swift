@@ -19,7 +19,7 @@ extension AuditDatabase {
     public func settings(tenant: TenantID, role: AccessRole) async throws -> TenantSettings {
         let fallback = globalRetentionDays
         return try await withTenant(tenant, roleName: role.rawValue, on: readPool) { connection in
-            try Self.readSettings(connection, default: fallback)
+            try Self.readSettings(connection, tenant: tenant, default: fallback)
         }
     }
 
@@ -33,7 +33,7 @@ extension AuditDatabase {
         }
         let fallback = globalRetentionDays
         return try await withTenant(tenant, roleName: role.rawValue, on: ingestPool) { connection in
-            let before = try Self.readSettings(connection, default: fallback)
+            let before = try Self.readSettings(connection, tenant: tenant, default: fallback)
             let after = TenantSettings(retentionDays: retentionDays ?? before.retentionDays, legalHold: legalHold ?? before.legalHold)
             if role == .publisher {
                 // EXCLUDED.updated_at, not now(): Citus refuses non-immutable functions in DO UPDATE SET.
@@ -58,14 +58,14 @@ extension AuditDatabase {
     public func hasEvents(tenant: TenantID) async throws -> Bool {
         try await withTenant(tenant, roleName: AccessRole.publisher.rawValue, on: ingestPool) { connection in
             try connection.query("""
-                SELECT EXISTS (SELECT FROM audit.event WHERE tenant_id = current_setting('auditlog.tenant', true))
+                SELECT EXISTS (SELECT 1 FROM audit.event WHERE tenant_id = \(tenant.rawValue))
                 """).rows[0].decode(Bool.self, at: 0)
         }
     }
 
-    static func readSettings(_ connection: PostgresConnection, default fallback: Int) throws -> TenantSettings {
+    static func readSettings(_ connection: PostgresConnection, tenant: TenantID, default fallback: Int) throws -> TenantSettings {
         guard let row = try connection.query("""
-            SELECT retention_days, legal_hold FROM audit.tenant WHERE tenant_id = current_setting('auditlog.tenant', true)
+            SELECT retention_days, legal_hold FROM audit.tenant WHERE tenant_id = \(tenant.rawValue)
             """).rows.first else { return TenantSettings(retentionDays: fallback, legalHold: false) }
         return TenantSettings(retentionDays: try row.decode(Int.self, at: 0), legalHold: try row.decode(Bool.self, at: 1))
     }

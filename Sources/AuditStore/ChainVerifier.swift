@@ -35,7 +35,7 @@ public struct ChainVerifier: Sendable {
             let rows = try connection.query("""
                 SELECT hour, sequence, position, event_count, events_sha256, covered_until, coalesce(previous_signature, ''),
                        signature, retention_removed_at IS NOT NULL
-                FROM audit.digest WHERE tenant_id = current_setting('auditlog.tenant', true) ORDER BY position
+                FROM audit.digest WHERE tenant_id = \(tenant.rawValue) ORDER BY position
                 """).rows
             var previous = ""
             var latest: [Date: (Digest, Bool)] = [:]
@@ -65,7 +65,7 @@ public struct ChainVerifier: Sendable {
                 if let to, hour >= to { continue }
                 if retained { result.hoursRemovedByRetention += 1; continue }
                 let hashes = try connection.query("""
-                    SELECT hash FROM audit.event WHERE tenant_id = current_setting('auditlog.tenant', true)
+                    SELECT hash FROM audit.event WHERE tenant_id = \(tenant.rawValue)
                       AND occurred_at >= \(hour) AND occurred_at < \(hour.addingTimeInterval(3600)) AND received_at < \(digest.coveredUntil)
                     ORDER BY occurred_at, id
                     """).rows.map { try $0.decode(String.self, at: 0) }
@@ -80,7 +80,7 @@ public struct ChainVerifier: Sendable {
             }
 
             // Each event's stored hash against its recomputed canonical form.
-            var query: PostgresQuery = "SELECT \(unsafeSQL: EventReader.columns) FROM audit.event AS e WHERE e.tenant_id = current_setting('auditlog.tenant', true)"
+            var query: PostgresQuery = "SELECT \(unsafeSQL: EventReader.columns) FROM audit.event AS e WHERE e.tenant_id = \(tenant.rawValue)"
             if let from { query.append(" AND e.occurred_at >= \(from)") }
             if let to { query.append(" AND e.occurred_at < \(to)") }
             for row in try connection.query(query).rows {

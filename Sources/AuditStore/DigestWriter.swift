@@ -34,27 +34,27 @@ public struct DigestWriter: Sendable {
         let closedBefore = Timestamp.hourStart(watermark)
         var last = try connection.query("""
             SELECT position, signature, covered_until FROM audit.digest
-            WHERE tenant_id = current_setting('auditlog.tenant', true) ORDER BY position DESC LIMIT 1
+            WHERE tenant_id = \(tenant.rawValue) ORDER BY position DESC LIMIT 1
             """).rows.first.map { (try $0.decode(Int64.self, at: 0), try $0.decode(String.self, at: 1), try $0.decode(Date.self, at: 2)) }
         let since = last?.2 ?? Date(timeIntervalSince1970: 0)
         let lastClosedBefore = Timestamp.hourStart(since)
         // Hours with events received since the last digest, and hours that were still open then.
         let hours = try connection.query("""
             SELECT DISTINCT date_trunc('hour', occurred_at) FROM audit.event
-            WHERE tenant_id = current_setting('auditlog.tenant', true) AND received_at < \(watermark) AND occurred_at < \(closedBefore)
+            WHERE tenant_id = \(tenant.rawValue) AND received_at < \(watermark) AND occurred_at < \(closedBefore)
               AND (received_at >= \(since) OR occurred_at >= \(lastClosedBefore))
             ORDER BY 1
             """).rows.map { try $0.decode(Date.self, at: 0) }
         for hour in hours {
             let hashes = try connection.query("""
                 SELECT hash FROM audit.event
-                WHERE tenant_id = current_setting('auditlog.tenant', true) AND occurred_at >= \(hour)
+                WHERE tenant_id = \(tenant.rawValue) AND occurred_at >= \(hour)
                   AND occurred_at < \(hour.addingTimeInterval(3600)) AND received_at < \(watermark)
                 ORDER BY occurred_at, id
                 """).rows.map { try $0.decode(String.self, at: 0) }
             let sequence = try connection.query("""
                 SELECT coalesce(max(sequence) + 1, 0) FROM audit.digest
-                WHERE tenant_id = current_setting('auditlog.tenant', true) AND hour = \(hour)
+                WHERE tenant_id = \(tenant.rawValue) AND hour = \(hour)
                 """).rows[0].decode(Int.self, at: 0)
             var digest = Digest(tenant: tenant.rawValue, hour: hour, sequence: sequence, position: (last?.0 ?? 0) + 1,
                                 eventCount: hashes.count, eventsSHA256: Digest.eventsSHA256(hashes),

@@ -41,11 +41,11 @@ enum EventReader {
         """
 
     /// The time window of a filter: the tenant's retention unless narrowed.
-    static func window(_ filter: EventFilter, on connection: PostgresConnection, now: Date, defaultRetentionDays: Int) throws -> (Date, Date) {
+    static func window(_ filter: EventFilter, tenant: TenantID, on connection: PostgresConnection, now: Date, defaultRetentionDays: Int) throws -> (Date, Date) {
         var from = filter.from
         if from == nil {
             let days = try connection.query(
-                "SELECT retention_days FROM audit.tenant WHERE tenant_id = current_setting('auditlog.tenant', true)"
+                "SELECT retention_days FROM audit.tenant WHERE tenant_id = \(tenant.rawValue)"
             ).rows.first?.decode(Int.self, at: 0) ?? defaultRetentionDays
             from = now.addingTimeInterval(-Double(days) * 86_400)
         }
@@ -53,9 +53,9 @@ enum EventReader {
     }
 
     /// The WHERE conditions for a filter (after `WHERE`), as binds.
-    static func conditions(_ filter: EventFilter, from: Date, to: Date) -> PostgresQuery {
+    static func conditions(_ filter: EventFilter, tenant: TenantID, from: Date, to: Date) -> PostgresQuery {
         var query: PostgresQuery = """
-            e.tenant_id = current_setting('auditlog.tenant', true) AND e.occurred_at >= \(from) AND e.occurred_at < \(to)
+            e.tenant_id = \(tenant.rawValue) AND e.occurred_at >= \(from) AND e.occurred_at < \(to)
             """
         if !filter.categories.isEmpty { query.append(" AND e.category = ANY(\(filter.categories)::text[])") }
         switch filter.action {
@@ -69,7 +69,7 @@ enum EventReader {
         if let type = filter.targetType, let id = filter.targetID {
             query.append("""
                  AND (e.occurred_at, e.id) IN (SELECT t.occurred_at, t.event_id FROM audit.event_target AS t
-                    WHERE t.tenant_id = current_setting('auditlog.tenant', true) AND t.target_type = \(type) AND t.target_id = \(id)
+                    WHERE t.tenant_id = \(tenant.rawValue) AND t.target_type = \(type) AND t.target_id = \(id)
                     AND t.occurred_at >= \(from) AND t.occurred_at < \(to))
                 """)
         }
@@ -93,10 +93,10 @@ enum EventReader {
     /// Full-text and `changed:` searches go through `audit.search_events` (sql/0008), which
     /// slices the same way with every filter, the position and the limit applied inside.
     static func page(
-        _ filter: EventFilter, after cursor: PageCursor?, limit: Int, on connection: PostgresConnection,
+        _ filter: EventFilter, tenant: TenantID, after cursor: PageCursor?, limit: Int, on connection: PostgresConnection,
         now: Date, defaultRetentionDays: Int
     ) throws -> EventPage {
-        let (from, to) = try window(filter, on: connection, now: now, defaultRetentionDays: defaultRetentionDays)
+        let (from, to) = try window(filter, tenant: tenant, on: connection, now: now, defaultRetentionDays: defaultRetentionDays)
         var rows: [PostgresRow] = []
         if filter.textQuery != nil || !filter.changed.isEmpty {
             let call = searchCall(filter, from: from, to: to, after: cursor, limit: limit + 1)
@@ -113,14 +113,14 @@ enum EventReader {
                         SELECT \(unsafeSQL: columns) FROM audit.event_target AS t
                         CROSS JOIN LATERAL (SELECT * FROM audit.event AS e
                             WHERE e.tenant_id = t.tenant_id AND e.id = t.event_id AND e.occurred_at = t.occurred_at
-                              AND \(conditions(filter.withoutTarget, from: lower, to: upper)) OFFSET 0) AS e
-                        WHERE t.tenant_id = current_setting('auditlog.tenant', true) AND t.target_type = \(type) AND t.target_id = \(id)
+                              AND \(conditions(filter.withoutTarget, tenant: tenant, from: lower, to: upper)) OFFSET 0) AS e
+                        WHERE t.tenant_id = \(tenant.rawValue) AND t.target_type = \(type) AND t.target_id = \(id)
                           AND t.occurred_at >= \(lower) AND t.occurred_at < \(upper)
                         """
                     if let cursor { query.append(" AND (t.occurred_at, t.event_id) < (\(cursorTime(cursor)), \(cursor.id))") }
                     query.append(" ORDER BY t.occurred_at DESC, t.event_id DESC LIMIT \(limit + 1 - rows.count)")
                 } else {
-                    query = "SELECT \(unsafeSQL: columns) FROM audit.event AS e WHERE \(conditions(filter, from: lower, to: upper))"
+                    query = "SELECT \(unsafeSQL: columns) FROM audit.event AS e WHERE \(conditions(filter, tenant: tenant, from: lower, to: upper))"
                     if let cursor { query.append(" AND (e.occurred_at, e.id) < (\(cursorTime(cursor)), \(cursor.id))") }
                     query.append(" ORDER BY e.occurred_at DESC, e.id DESC LIMIT \(limit + 1 - rows.count)")
                 }
@@ -176,23 +176,23 @@ enum EventReader {
     }
 
     /// One event by id, or nil (another tenant's id is as absent as an unknown one).
-    static func find(id: String, on connection: PostgresConnection) throws -> JSONValue? {
+    static func find(id: String, tenant: TenantID, on connection: PostgresConnection) throws -> JSONValue? {
         try connection.query("""
             SELECT \(unsafeSQL: columns) FROM audit.event AS e
-            WHERE e.tenant_id = current_setting('auditlog.tenant', true) AND e.id = \(id)
+            WHERE e.tenant_id = \(tenant.rawValue) AND e.id = \(id)
             ORDER BY e.occurred_at DESC LIMIT 1
             """).rows.first.map(record)
     }
 
     /// Each category with its number of events in the filter's window.
     static func categories(
-        _ filter: EventFilter, on connection: PostgresConnection, now: Date, defaultRetentionDays: Int
+        _ filter: EventFilter, tenant: TenantID, on connection: PostgresConnection, now: Date, defaultRetentionDays: Int
     ) throws -> [CategoryCount] {
         var unfiltered = filter
         unfiltered.categories = []
-        let (from, to) = try window(unfiltered, on: connection, now: now, defaultRetentionDays: defaultRetentionDays)
+        let (from, to) = try window(unfiltered, tenant: tenant, on: connection, now: now, defaultRetentionDays: defaultRetentionDays)
         return try connection.query("""
-            SELECT e.category, count(*) FROM audit.event AS e WHERE \(conditions(unfiltered, from: from, to: to))
+            SELECT e.category, count(*) FROM audit.event AS e WHERE \(conditions(unfiltered, tenant: tenant, from: from, to: to))
             GROUP BY e.category ORDER BY count(*) DESC, e.category
             """).rows.map { CategoryCount(category: try $0.decode(String.self, at: 0), count: try $0.decode(Int.self, at: 1)) }
     }
