@@ -31,6 +31,17 @@ public final class DatabaseEndpoint: Sendable {
     public static func open(
         _ configuration: ServiceConfiguration, for purpose: EmbeddedDatabaseLease.Purpose, logger: Logger
     ) async throws -> DatabaseEndpoint {
+        if configuration.databaseURL == nil, let admin = configuration.databaseAdminURL {
+            // Only the owner's URL: the commands that need only the owner use it; the rest say
+            // what is missing rather than starting an embedded database nobody asked for.
+            guard case .command(let name) = purpose, ["migrate", "keys create"].contains(name) else {
+                throw ConfigurationError(message: """
+                    DATABASE_ADMIN_URL is set but DATABASE_URL is not: set DATABASE_URL to the service role \
+                    (auditlog_app) on the same database.
+                    """)
+            }
+            return DatabaseEndpoint(adminConninfo: admin, appConninfo: admin, lease: nil)
+        }
         if let url = configuration.databaseURL {
             return DatabaseEndpoint(
                 adminConninfo: configuration.databaseAdminURL ?? url, appConninfo: url,
