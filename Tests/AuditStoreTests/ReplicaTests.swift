@@ -63,7 +63,7 @@ struct ReplicaTests {
         #expect(try await store.readsServedByStandby(tenant: tenant) == false)
         #expect(await store.refreshReplicaState() == .unreachable)
         let report = await store.readiness()
-        #expect(report.primary == .ready || { if case .notMigrated = report.primary { return true }; return false }())
+        #expect(report.primary == .ready)
         #expect(report.replica == .unreachable)
     }
 }
