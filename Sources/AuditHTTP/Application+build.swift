@@ -35,6 +35,7 @@ func buildRouter(services: AppServices) -> Router<AuditRequestContext> {
     router.add(middleware: ErrorMiddleware())
     HealthController(database: services.database, metrics: services.metrics).addRoutes(to: router)
     ViewerController(frameAncestors: services.viewerFrameAncestors).addRoutes(to: router)
+    DigestController(services: services).addPublicRoutes(to: router)
     let v1 = router.group("/v1").add(middleware: AuthMiddleware(keys: services.keys, tokens: services.tokens))
     EventsController(services: services).addRoutes(to: v1)
     ExportController(services: services).addRoutes(to: v1)

@@ -38,8 +38,9 @@ extension AuditDatabase {
     }
 
     /// Recomputes `tenant`'s chain for the hours in `[from, to)` (`auditlog verify`).
-    public func verify(_ tenant: TenantID, from: Date?, to: Date?, key: [UInt8]) async throws -> ChainVerifier.Result {
-        var verifier = ChainVerifier(key: key)
+    /// `legacyKey` checks the HMAC digests written before there were digest keys.
+    public func verify(_ tenant: TenantID, from: Date?, to: Date?, legacyKey: [UInt8]?) async throws -> ChainVerifier.Result {
+        var verifier = ChainVerifier(legacyKey: legacyKey)
         verifier.engine = engine
         let ready = verifier
         return try await mappingErrors {

@@ -46,7 +46,7 @@ extension AuditDatabase {
         try await withReadTransaction(tenant, role: role) { connection in
             try connection.query("""
                 SELECT hour, sequence, position, event_count, events_sha256, covered_until, coalesce(previous_signature, ''),
-                       signature, retention_removed_at
+                       signature, retention_removed_at, key_id
                 FROM audit.digest WHERE tenant_id = \(tenant.rawValue) ORDER BY position
                 """).rows.map { row in
                 var digest = Digest(
@@ -55,7 +55,20 @@ extension AuditDatabase {
                     eventsSHA256: try row.decode(String.self, at: 4), coveredUntil: try row.decode(Date.self, at: 5),
                     previousSignature: try row.decode(String.self, at: 6))
                 digest.signature = try row.decode(String.self, at: 7)
+                digest.keyID = try row.decode(String?.self, at: 9)
                 return StoredDigest(digest: digest, retentionRemovedAt: try row.decode(Date?.self, at: 8))
+            }
+        }
+    }
+
+    /// Every public key that ever signed a digest, oldest first (public: no tenant, no role).
+    public func digestKeys() async throws -> [PublishedDigestKey] {
+        try await mappingErrors {
+            try await readPool.withConnection { connection in
+                try connection.query("SELECT key_id, algorithm, public_key, created_at FROM audit.digest_key ORDER BY created_at, key_id").rows.map {
+                    PublishedDigestKey(keyID: try $0.decode(String.self, at: 0), algorithm: try $0.decode(String.self, at: 1),
+                                       publicKey: Crypto.unhex(try $0.decode(String.self, at: 2)) ?? [], createdAt: try $0.decode(Date.self, at: 3))
+                }
             }
         }
     }
@@ -72,6 +85,14 @@ extension AuditDatabase {
     public func refreshReplicaState() async -> ReplicaState? {
         await replica?.refresh()
     }
+}
+
+/// A public key of the digest chain, as `GET /v1/digests/keys` lists it.
+public struct PublishedDigestKey: Sendable, Equatable {
+    public var keyID: String
+    public var algorithm: String
+    public var publicKey: [UInt8]
+    public var createdAt: Date
 }
 
 /// A category and how many events it has in the window.

@@ -21,20 +21,25 @@ public struct ChainVerifier: Sendable {
         public var intact: Bool { findings.isEmpty }
     }
 
-    let key: [UInt8]
+    /// The HMAC key of digests written before there were digest keys (`AUDITLOG_SIGNING_KEY`).
+    let legacyKey: [UInt8]?
     var engine: DatabaseEngine = .postgres
 
-    public init(key: [UInt8]) {
-        self.key = key
+    public init(legacyKey: [UInt8]?) {
+        self.legacyKey = legacyKey
     }
 
     /// Verifies `tenant` for the hours in `[from, to)` (the chain's links are always checked whole).
     func verify(_ tenant: TenantID, from: Date?, to: Date?, on connection: PostgresConnection) throws -> Result {
         return try engine.withTenantTransaction(tenant, roleName: AuditDatabase.maintenanceRole, on: connection) { connection in
             var result = Result()
+            var publicKeys: [String: [UInt8]] = [:]
+            for row in try connection.query("SELECT key_id, public_key FROM audit.digest_key").rows {
+                publicKeys[try row.decode(String.self, at: 0)] = Crypto.unhex(try row.decode(String.self, at: 1))
+            }
             let rows = try connection.query("""
                 SELECT hour, sequence, position, event_count, events_sha256, covered_until, coalesce(previous_signature, ''),
-                       signature, retention_removed_at IS NOT NULL
+                       signature, retention_removed_at IS NOT NULL, key_id
                 FROM audit.digest WHERE tenant_id = \(tenant.rawValue) ORDER BY position
                 """).rows
             var previous = ""
@@ -44,15 +49,28 @@ public struct ChainVerifier: Sendable {
                     tenant: tenant.rawValue, hour: try row.decode(Date.self, at: 0), sequence: try row.decode(Int.self, at: 1),
                     position: try row.decode(Int64.self, at: 2), eventCount: try row.decode(Int.self, at: 3),
                     eventsSHA256: try row.decode(String.self, at: 4), coveredUntil: try row.decode(Date.self, at: 5),
-                    previousSignature: try row.decode(String.self, at: 6), signature: try row.decode(String.self, at: 7))
+                    previousSignature: try row.decode(String.self, at: 6), signature: try row.decode(String.self, at: 7),
+                    keyID: try row.decode(String?.self, at: 9))
                 if digest.position != Int64(index + 1) {
                     result.findings.append(Finding(hour: digest.hour, message: "the chain skips from position \(index) to \(digest.position): a digest was removed"))
                 }
                 if digest.previousSignature != previous {
                     result.findings.append(Finding(hour: digest.hour, message: "digest \(digest.position) does not carry the previous digest's signature"))
                 }
-                if !Crypto.constantTimeEquals(Array(digest.expectedSignature(key: key).utf8), Array(digest.signature.utf8)) {
-                    result.findings.append(Finding(hour: digest.hour, message: "digest \(digest.position) (sequence \(digest.sequence)) was altered: its signature does not match"))
+                if let keyID = digest.keyID {
+                    if let publicKey = publicKeys[keyID] {
+                        if !digest.verify(publicKey: publicKey) {
+                            result.findings.append(Finding(hour: digest.hour, message: "digest \(digest.position) (sequence \(digest.sequence)) was altered: its signature does not match key \(keyID)"))
+                        }
+                    } else {
+                        result.findings.append(Finding(hour: digest.hour, message: "digest \(digest.position) names key \(keyID), which is not a published digest key"))
+                    }
+                } else if let legacyKey {
+                    if !Crypto.constantTimeEquals(Array(digest.expectedSignature(key: legacyKey).utf8), Array(digest.signature.utf8)) {
+                        result.findings.append(Finding(hour: digest.hour, message: "digest \(digest.position) (sequence \(digest.sequence)) was altered: its signature does not match"))
+                    }
+                } else {
+                    result.findings.append(Finding(hour: digest.hour, message: "digest \(digest.position) has an HMAC signature and no HMAC key was given to check it"))
                 }
                 previous = digest.signature
                 if let current = latest[digest.hour], current.0.sequence > digest.sequence { continue }

@@ -9,15 +9,20 @@ internal import PostgresLibPQ
 /// `now - grace` are covered, so a transaction still committing cannot slip in unseen.
 public struct DigestWriter: Sendable {
     public static let grace: TimeInterval = 300
-    let key: [UInt8]
+    let key: DigestSigningKey
     var engine: DatabaseEngine = .postgres
 
-    public init(key: [UInt8]) {
+    public init(key: DigestSigningKey) {
         self.key = key
     }
 
-    /// Writes the digests due at `now` for every tenant; returns how many it wrote.
+    /// Writes the digests due at `now` for every tenant; returns how many it wrote. The signing
+    /// key's public half is listed in `audit.digest_key` first, so every digest's key is known.
     func run(on connection: PostgresConnection, now: Date = Date()) throws -> Int {
+        try connection.query("""
+            INSERT INTO audit.digest_key (key_id, public_key) VALUES (\(key.keyID), \(Crypto.hex(key.publicKey)))
+            ON CONFLICT (key_id) DO NOTHING
+            """)
         let tenants = try connection.query("SELECT * FROM audit.tenant_ids()").rows.map { try $0.decode(String.self, at: 0) }
         var written = 0
         for raw in tenants {
@@ -59,12 +64,12 @@ public struct DigestWriter: Sendable {
             var digest = Digest(tenant: tenant.rawValue, hour: hour, sequence: sequence, position: (last?.0 ?? 0) + 1,
                                 eventCount: hashes.count, eventsSHA256: Digest.eventsSHA256(hashes),
                                 coveredUntil: watermark, previousSignature: last?.1 ?? "")
-            digest.signature = digest.expectedSignature(key: key)
+            digest.sign(with: key)
             try connection.query("""
                 INSERT INTO audit.digest (tenant_id, hour, sequence, position, event_count, events_sha256, covered_until,
-                    previous_signature, signature)
+                    previous_signature, signature, key_id)
                 VALUES (\(tenant.rawValue), \(hour), \(sequence), \(digest.position), \(hashes.count), \(digest.eventsSHA256),
-                    \(watermark), \(digest.previousSignature), \(digest.signature))
+                    \(watermark), \(digest.previousSignature), \(digest.signature), \(digest.keyID))
                 """)
             last = (digest.position, digest.signature, watermark)
         }

@@ -18,6 +18,8 @@ public struct ServiceConfiguration: Sendable {
     public var dataDirectory: URL
     /// `AUDITLOG_SIGNING_KEY` as given (hex or base64); see `signingKey(for:)`.
     public var signingKeyText: String?
+    /// `AUDITLOG_DIGEST_KEY` as given (hex or base64 of a 32-byte seed); see `digestKey(for:)`.
+    public var digestKeyText: String?
     /// Extra sensitive keys whose values are stored as "[redacted]" (`AUDITLOG_REDACT_KEYS`).
     public var redactKeys: [String]
     /// Who may frame the viewer page (`AUDITLOG_FRAME_ANCESTORS`, CSP source expressions such
@@ -54,6 +56,7 @@ public struct ServiceConfiguration: Sendable {
         store.maintenanceConnections = try integer("AUDITLOG_POOL_MAINTENANCE", default: store.maintenanceConnections, range: 1...100)
         dataDirectory = URL(fileURLWithPath: value("AUDITLOG_DATA_DIR") ?? ".auditlog")
         signingKeyText = value("AUDITLOG_SIGNING_KEY")
+        digestKeyText = value("AUDITLOG_DIGEST_KEY")
         redactKeys = (value("AUDITLOG_REDACT_KEYS") ?? "").split(separator: ",").map {
             $0.trimmingCharacters(in: .whitespaces)
         }.filter { !$0.isEmpty }
@@ -76,22 +79,43 @@ public struct ServiceConfiguration: Sendable {
         return sources.isEmpty ? "'none'" : sources.joined(separator: " ")
     }
 
-    /// The HMAC key for viewer tokens and digests: `AUDITLOG_SIGNING_KEY`, or in embedded mode
-    /// one generated once and kept in `<data dir>/signing.key` (mode 0600).
+    /// The HMAC key for viewer tokens: `AUDITLOG_SIGNING_KEY`, or in embedded mode one generated
+    /// once and kept in `<data dir>/signing.key` (mode 0600). It also checks the HMAC digests
+    /// written before digests had a key of their own.
     public func signingKey(embeddedDataDirectory: URL?) throws -> [UInt8] {
-        if let signingKeyText {
-            guard let key = SigningKey.parse(signingKeyText) else {
-                throw ConfigurationError(message: "AUDITLOG_SIGNING_KEY must be at least 32 bytes, written as hex or base64")
-            }
+        try Self.secret("AUDITLOG_SIGNING_KEY", given: signingKeyText, file: "signing.key", in: embeddedDataDirectory,
+                        describe: "at least 32 bytes, written as hex or base64", parse: SigningKey.parse)
+    }
+
+    /// The Ed25519 key that signs digests: `AUDITLOG_DIGEST_KEY` (a 32-byte seed, hex or base64),
+    /// or in embedded mode one generated once into `<data dir>/digest.key`. Never the token key.
+    public func digestKey(embeddedDataDirectory: URL?) throws -> DigestSigningKey {
+        let seed = try Self.secret("AUDITLOG_DIGEST_KEY", given: digestKeyText, file: "digest.key", in: embeddedDataDirectory,
+                                   describe: "a 32-byte Ed25519 seed, written as hex or base64") { text in
+            SigningKey.parse(text).flatMap { $0.count == 32 ? $0 : nil }
+        }
+        guard let key = DigestSigningKey(seed: seed) else {
+            throw ConfigurationError(message: "AUDITLOG_DIGEST_KEY is not a usable Ed25519 seed")
+        }
+        return key
+    }
+
+    /// A secret from its variable, else (embedded mode) from a file in the data directory, made
+    /// with 32 random bytes the first time.
+    static func secret(
+        _ variable: String, given: String?, file: String, in directory: URL?, describe: String, parse: (String) -> [UInt8]?
+    ) throws -> [UInt8] {
+        if let given {
+            guard let key = parse(given) else { throw ConfigurationError(message: "\(variable) must be \(describe)") }
             return key
         }
-        guard let directory = embeddedDataDirectory else {
-            throw ConfigurationError(message: "AUDITLOG_SIGNING_KEY is required with DATABASE_URL (32+ random bytes, hex or base64)")
+        guard let directory else {
+            throw ConfigurationError(message: "\(variable) is required with DATABASE_URL (\(describe))")
         }
-        let path = directory.appendingPathComponent("signing.key").path
+        let path = directory.appendingPathComponent(file).path
         if let text = try? String(contentsOfFile: path, encoding: .utf8) {
-            guard let key = SigningKey.parse(text) else {
-                throw ConfigurationError(message: "\(path) does not hold a valid signing key; remove it to make a new one")
+            guard let key = parse(text) else {
+                throw ConfigurationError(message: "\(path) does not hold a valid key for \(variable); remove it to make a new one")
             }
             return key
         }

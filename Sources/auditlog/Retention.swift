@@ -23,7 +23,7 @@ struct Retention: AsyncParsableCommand {
             let logger = CommandLogging.bootstrap(defaultLevel: .warning)
             let dryRun = dryRun
             let report = try await Migrations.withMigratedDatabase("retention run", logger: logger) { session in
-                let key = try session.configuration.signingKey(embeddedDataDirectory: session.endpoint.dataDirectory)
+                let key = try session.configuration.digestKey(embeddedDataDirectory: session.endpoint.dataDirectory)
                 let database = try await Migrations.store(session, logger: logger)
                 do {
                     let progress = PruneProgress()

@@ -35,7 +35,9 @@ struct Serve: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let services: AppServices
+        let digestKey: DigestSigningKey
         do {
+            digestKey = try configuration.digestKey(embeddedDataDirectory: endpoint.dataDirectory)
             let runner = try Migrations.runner(configuration: configuration, logger: logger)
             try await Migrations.apply(runner, endpoint: endpoint)
             let database = try await AuditDatabase.open(
@@ -70,7 +72,7 @@ struct Serve: AsyncParsableCommand {
             services: services,
             logger: logger)
         let maintenance = MaintenanceService(
-            database: services.database, digests: DigestWriter(key: services.tokens.key), interval: .seconds(3600), logger: logger)
+            database: services.database, digests: DigestWriter(key: digestKey), interval: .seconds(3600), logger: logger)
         let group = ServiceGroup(configuration: .init(
             // Stopped in reverse: maintenance, then HTTP (in-flight requests finish), then the
             // store (acknowledged writes commit, pools close), then the embedded database.

@@ -78,6 +78,23 @@ struct HealthTests {
         }
     }
 
+    @Test("the digest public keys are served without credentials")
+    func digestKeys() async throws {
+        let key = DigestSigningKey.generate()
+        try await database.asAdmin { connection in
+            try connection.query("INSERT INTO audit.digest_key (key_id, public_key) VALUES (\(key.keyID), \(Crypto.hex(key.publicKey)))")
+        }
+        try await app(conninfo: database.appConninfo).test { client in
+            let response = try await client.execute(uri: "/v1/digests/keys", method: .get)
+            #expect(response.status == .ok)
+            struct Keys: Decodable { struct Key: Decodable { var key_id: String; var algorithm: String; var public_key: String }; var keys: [Key] }
+            let keys = try JSONDecoder().decode(Keys.self, from: Data(buffer: response.body)).keys
+            #expect(keys.map(\.key_id) == [key.keyID])
+            #expect(keys.first?.algorithm == "ed25519")
+            #expect(keys.first?.public_key == Crypto.hex(key.publicKey))
+        }
+    }
+
     @Test("an unknown route is a 404 in the error format")
     func notFound() async throws {
         try await app(conninfo: database.appConninfo).test { client in

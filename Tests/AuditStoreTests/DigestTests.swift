@@ -8,7 +8,9 @@ import TestSupport
 @Suite("the digest chain and verify: intact, and every kind of tampering named by hour")
 struct DigestTests {
     let database: TestDatabase
-    let key = Array(repeating: UInt8(3), count: 32)
+    let key = DigestSigningKey(seed: Array(repeating: UInt8(3), count: 32))!
+    /// The token key of the tests: it must check nothing.
+    let tokenKey = Array(repeating: UInt8(7), count: 32)
 
     /// Nine events of org_v in three closed hours (2, 3 and 5 hours ago), ingested the normal way
     /// and received 10 minutes ago, so the digests' 5-minute grace has passed for them.
@@ -42,7 +44,7 @@ struct DigestTests {
     }
 
     func verify() async throws -> ChainVerifier.Result {
-        let verifier = ChainVerifier(key: key)
+        let verifier = ChainVerifier(legacyKey: tokenKey)
         return try await database.asApp { try verifier.verify(TenantID("org_v")!, from: nil, to: nil, on: $0) }
     }
 
@@ -71,6 +73,78 @@ struct DigestTests {
         result = try await verify()
         #expect(result.intact)
         #expect(result.digests == 4)
+    }
+
+    @Test("digests are Ed25519-signed under a published key; the token key verifies none of them")
+    func publicKeys() async throws {
+        #expect(try await writeDigests() == 3)
+        let store = try await database.store()
+        let keys = try await store.digestKeys()
+        await store.close()
+        #expect(keys.map(\.keyID) == [key.keyID])
+        #expect(keys.first?.publicKey == key.publicKey)
+        let digests = try await database.asAdmin { connection in
+            try connection.query("""
+                SELECT hour, sequence, position, event_count, events_sha256, covered_until, coalesce(previous_signature, ''), signature, key_id
+                FROM audit.digest ORDER BY position
+                """).rows.map { row in
+                Digest(tenant: "org_v", hour: try row.decode(Date.self, at: 0), sequence: try row.decode(Int.self, at: 1),
+                       position: try row.decode(Int64.self, at: 2), eventCount: try row.decode(Int.self, at: 3),
+                       eventsSHA256: try row.decode(String.self, at: 4), coveredUntil: try row.decode(Date.self, at: 5),
+                       previousSignature: try row.decode(String.self, at: 6), signature: try row.decode(String.self, at: 7),
+                       keyID: try row.decode(String?.self, at: 8))
+            }
+        }
+        #expect(digests.count == 3)
+        for digest in digests {
+            #expect(digest.keyID == key.keyID)
+            #expect(digest.verify(publicKey: try #require(keys.first).publicKey))
+            #expect(digest.signature != digest.expectedSignature(key: tokenKey))
+            #expect(!digest.verify(publicKey: DigestSigningKey(seed: tokenKey)!.publicKey))
+        }
+    }
+
+    @Test("an HMAC digest from before digest keys still verifies with the old key, and a digest under an unknown key is named")
+    func legacyAndUnknownKeys() async throws {
+        #expect(try await writeDigests() == 3)
+        // Position 1 re-signed as the earlier versions did (HMAC, no key id), the later ones signed
+        // again over the new links: a chain that began before digest keys existed.
+        func stored(_ position: Int) async throws -> Digest {
+            try await database.asAdmin { connection -> Digest in
+                let row = try connection.query("""
+                    SELECT hour, sequence, position, event_count, events_sha256, covered_until, coalesce(previous_signature, '')
+                    FROM audit.digest WHERE position = \(position)
+                    """).rows[0]
+                return Digest(tenant: "org_v", hour: try row.decode(Date.self, at: 0), sequence: try row.decode(Int.self, at: 1),
+                              position: try row.decode(Int64.self, at: 2), eventCount: try row.decode(Int.self, at: 3),
+                              eventsSHA256: try row.decode(String.self, at: 4), coveredUntil: try row.decode(Date.self, at: 5),
+                              previousSignature: try row.decode(String.self, at: 6))
+            }
+        }
+        var previous = ""
+        for position in 1...3 {
+            var digest = try await stored(position)
+            digest.previousSignature = previous
+            if position == 1 {
+                digest.signature = digest.expectedSignature(key: tokenKey)
+                digest.keyID = nil
+            } else {
+                digest.sign(with: key)
+            }
+            let (signature, keyID, link) = (digest.signature, digest.keyID, previous)
+            try await database.asAdmin { connection in
+                try connection.query("""
+                    UPDATE audit.digest SET signature = \(signature), key_id = \(keyID), previous_signature = \(link)
+                    WHERE position = \(position)
+                    """)
+            }
+            previous = signature
+        }
+        var result = try await verify()
+        #expect(result.intact, "\(result.findings)")
+        try await admin("UPDATE audit.digest SET key_id = 'ed25519:00000000000000ff' WHERE position = 3")
+        result = try await verify()
+        #expect(result.findings.contains { $0.description.contains("not a published digest key") })
     }
 
     @Test("tampering is found and named by hour", arguments: [
