@@ -65,7 +65,7 @@ extension AuditDatabase {
     public func digestKeys() async throws -> [PublishedDigestKey] {
         try await mappingErrors {
             try await readPool.withConnection { connection in
-                try connection.query("SELECT key_id, algorithm, public_key, created_at FROM audit.digest_key ORDER BY created_at, key_id").rows.map {
+                try connection.query("SELECT key_id, algorithm, public_key, created_at FROM audit.digest_keys()").rows.map {
                     PublishedDigestKey(keyID: try $0.decode(String.self, at: 0), algorithm: try $0.decode(String.self, at: 1),
                                        publicKey: Crypto.unhex(try $0.decode(String.self, at: 2)) ?? [], createdAt: try $0.decode(Date.self, at: 3))
                 }

@@ -34,7 +34,7 @@ public struct ChainVerifier: Sendable {
         return try engine.withTenantTransaction(tenant, roleName: AuditDatabase.maintenanceRole, on: connection) { connection in
             var result = Result()
             var publicKeys: [String: [UInt8]] = [:]
-            for row in try connection.query("SELECT key_id, public_key FROM audit.digest_key").rows {
+            for row in try connection.query("SELECT key_id, public_key FROM audit.digest_keys()").rows {
                 publicKeys[try row.decode(String.self, at: 0)] = Crypto.unhex(try row.decode(String.self, at: 1))
             }
             let rows = try connection.query("""

@@ -19,10 +19,7 @@ public struct DigestWriter: Sendable {
     /// Writes the digests due at `now` for every tenant; returns how many it wrote. The signing
     /// key's public half is listed in `audit.digest_key` first, so every digest's key is known.
     func run(on connection: PostgresConnection, now: Date = Date()) throws -> Int {
-        try connection.query("""
-            INSERT INTO audit.digest_key (key_id, public_key) VALUES (\(key.keyID), \(Crypto.hex(key.publicKey)))
-            ON CONFLICT (key_id) DO NOTHING
-            """)
+        try connection.query("SELECT audit.register_digest_key(\(key.keyID), \(Crypto.hex(key.publicKey)))")
         let tenants = try connection.query("SELECT * FROM audit.tenant_ids()").rows.map { try $0.decode(String.self, at: 0) }
         var written = 0
         for raw in tenants {
