@@ -43,38 +43,16 @@ extension AuditDatabase {
 
     /// The tenant's signed, chained digests, oldest first.
     public func digests(tenant: TenantID, role: AccessRole) async throws -> [StoredDigest] {
-        try await withReadTransaction(tenant, role: role) { connection in
-            try connection.query("""
-                SELECT hour, sequence, position, event_count, events_sha256, covered_until, coalesce(previous_signature, ''),
-                       signature, retention_removed_at, key_id
-                FROM audit.digest WHERE tenant_id = \(tenant.rawValue) ORDER BY position
-                """).rows.map { row in
-                var digest = Digest(
-                    tenant: tenant.rawValue, hour: try row.decode(Date.self, at: 0), sequence: try row.decode(Int.self, at: 1),
-                    position: try row.decode(Int64.self, at: 2), eventCount: try row.decode(Int.self, at: 3),
-                    eventsSHA256: try row.decode(String.self, at: 4), coveredUntil: try row.decode(Date.self, at: 5),
-                    previousSignature: try row.decode(String.self, at: 6))
-                digest.signature = try row.decode(String.self, at: 7)
-                digest.keyID = try row.decode(String?.self, at: 9)
-                return StoredDigest(digest: digest, retentionRemovedAt: try row.decode(Date?.self, at: 8))
-            }
-        }
+        try await withReadTransaction(tenant, role: role) { connection in try StoredDigest.all(of: tenant, on: connection) }
     }
 
     /// Every public key that ever signed a digest, oldest first (public: no tenant, no role).
     public func digestKeys() async throws -> [PublishedDigestKey] {
-        try await mappingErrors {
-            try await readPool.withConnection { connection in
-                try connection.query("SELECT key_id, algorithm, public_key, created_at FROM audit.digest_keys()").rows.map {
-                    PublishedDigestKey(keyID: try $0.decode(String.self, at: 0), algorithm: try $0.decode(String.self, at: 1),
-                                       publicKey: Crypto.unhex(try $0.decode(String.self, at: 2)) ?? [], createdAt: try $0.decode(Date.self, at: 3))
-                }
-            }
-        }
+        try await mappingErrors { try await readPool.withConnection { try PublishedDigestKey.all(on: $0) } }
     }
 
-    /// Runs `statement`-free probe `SELECT pg_is_in_recovery()` through the read routing: true when
-    /// reads for this tenant are served by a standby now (for tests and diagnostics).
+    /// `SELECT pg_is_in_recovery()` through the read routing: true when reads for this tenant are
+    /// served by a standby now (for tests and diagnostics).
     func readsServedByStandby(tenant: TenantID) async throws -> Bool {
         try await withReadTransaction(tenant, role: .publisher) { connection in
             try connection.query("SELECT pg_is_in_recovery()").rows[0].decode(Bool.self, at: 0)
@@ -87,22 +65,8 @@ extension AuditDatabase {
     }
 }
 
-/// A public key of the digest chain, as `GET /v1/digests/keys` lists it.
-public struct PublishedDigestKey: Sendable, Equatable {
-    public var keyID: String
-    public var algorithm: String
-    public var publicKey: [UInt8]
-    public var createdAt: Date
-}
-
 /// A category and how many events it has in the window.
 public struct CategoryCount: Sendable, Equatable {
     public var category: String
     public var count: Int
-}
-
-/// A digest as stored, with when retention removed the events it covers (if it did).
-public struct StoredDigest: Sendable {
-    public var digest: Digest
-    public var retentionRemovedAt: Date?
 }

@@ -33,24 +33,12 @@ public struct ChainVerifier: Sendable {
     func verify(_ tenant: TenantID, from: Date?, to: Date?, on connection: PostgresConnection) throws -> Result {
         return try engine.withTenantTransaction(tenant, roleName: AuditDatabase.maintenanceRole, on: connection) { connection in
             var result = Result()
-            var publicKeys: [String: [UInt8]] = [:]
-            for row in try connection.query("SELECT key_id, public_key FROM audit.digest_keys()").rows {
-                publicKeys[try row.decode(String.self, at: 0)] = Crypto.unhex(try row.decode(String.self, at: 1))
-            }
-            let rows = try connection.query("""
-                SELECT hour, sequence, position, event_count, events_sha256, covered_until, coalesce(previous_signature, ''),
-                       signature, retention_removed_at IS NOT NULL, key_id
-                FROM audit.digest WHERE tenant_id = \(tenant.rawValue) ORDER BY position
-                """).rows
+            let publicKeys = Dictionary(try PublishedDigestKey.all(on: connection).map { ($0.keyID, $0.publicKey) }) { first, _ in first }
+            let stored = try StoredDigest.all(of: tenant, on: connection)
             var previous = ""
             var latest: [Date: (Digest, Bool)] = [:]
-            for (index, row) in rows.enumerated() {
-                let digest = Digest(
-                    tenant: tenant.rawValue, hour: try row.decode(Date.self, at: 0), sequence: try row.decode(Int.self, at: 1),
-                    position: try row.decode(Int64.self, at: 2), eventCount: try row.decode(Int.self, at: 3),
-                    eventsSHA256: try row.decode(String.self, at: 4), coveredUntil: try row.decode(Date.self, at: 5),
-                    previousSignature: try row.decode(String.self, at: 6), signature: try row.decode(String.self, at: 7),
-                    keyID: try row.decode(String?.self, at: 9))
+            for (index, entry) in stored.enumerated() {
+                let digest = entry.digest
                 if digest.position != Int64(index + 1) {
                     result.findings.append(Finding(hour: digest.hour, message: "the chain skips from position \(index) to \(digest.position): a digest was removed"))
                 }
@@ -74,9 +62,9 @@ public struct ChainVerifier: Sendable {
                 }
                 previous = digest.signature
                 if let current = latest[digest.hour], current.0.sequence > digest.sequence { continue }
-                latest[digest.hour] = (digest, try row.decode(Bool.self, at: 8))
+                latest[digest.hour] = (digest, entry.retentionRemovedAt != nil)
             }
-            result.digests = rows.count
+            result.digests = stored.count
 
             for (hour, (digest, retained)) in latest.sorted(by: { $0.key < $1.key }) {
                 if let from, hour.addingTimeInterval(3600) <= from { continue }

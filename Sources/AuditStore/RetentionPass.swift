@@ -97,7 +97,6 @@ public struct RetentionPass: Sendable {
             return (written, dropped)
         }
         if !dropped.isEmpty { logger.info("dropped expired partitions", metadata: ["partitions": "\(dropped.joined(separator: ", "))"]) }
-        let minimumPause = Double(pause.components.seconds) + Double(pause.components.attoseconds) / 1e18
         let batchSize = self.batchSize
         for index in tenants.indices where !tenants[index].legalHold && tenants[index].removed > 0 {
             let tenant = tenants[index].tenant
@@ -114,7 +113,7 @@ public struct RetentionPass: Sendable {
                 // Rest twice as long as the batch took: the prune keeps to a third of one core,
                 // so ingest beside it keeps its latency (bench/run measures its p99 during a prune).
                 let took = started.duration(to: .now)
-                try await Task.sleep(for: max(.seconds(minimumPause), took * 2))
+                try await Task.sleep(for: max(pause, took * 2))
             }
             if removed > 0 {
                 logger.info("pruned tenant", metadata: ["tenant": "\(tenant)", "rows": "\(removed)"])

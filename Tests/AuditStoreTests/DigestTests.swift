@@ -83,18 +83,7 @@ struct DigestTests {
         await store.close()
         #expect(keys.map(\.keyID) == [key.keyID])
         #expect(keys.first?.publicKey == key.publicKey)
-        let digests = try await database.asAdmin { connection in
-            try connection.query("""
-                SELECT hour, sequence, position, event_count, events_sha256, covered_until, coalesce(previous_signature, ''), signature, key_id
-                FROM audit.digest ORDER BY position
-                """).rows.map { row in
-                Digest(tenant: "org_v", hour: try row.decode(Date.self, at: 0), sequence: try row.decode(Int.self, at: 1),
-                       position: try row.decode(Int64.self, at: 2), eventCount: try row.decode(Int.self, at: 3),
-                       eventsSHA256: try row.decode(String.self, at: 4), coveredUntil: try row.decode(Date.self, at: 5),
-                       previousSignature: try row.decode(String.self, at: 6), signature: try row.decode(String.self, at: 7),
-                       keyID: try row.decode(String?.self, at: 8))
-            }
-        }
+        let digests = try await database.asAdmin { try StoredDigest.all(of: TenantID("org_v")!, on: $0).map(\.digest) }
         #expect(digests.count == 3)
         for digest in digests {
             #expect(digest.keyID == key.keyID)
@@ -109,21 +98,10 @@ struct DigestTests {
         #expect(try await writeDigests() == 3)
         // Position 1 re-signed as the earlier versions did (HMAC, no key id), the later ones signed
         // again over the new links: a chain that began before digest keys existed.
-        func stored(_ position: Int) async throws -> Digest {
-            try await database.asAdmin { connection -> Digest in
-                let row = try connection.query("""
-                    SELECT hour, sequence, position, event_count, events_sha256, covered_until, coalesce(previous_signature, '')
-                    FROM audit.digest WHERE position = \(position)
-                    """).rows[0]
-                return Digest(tenant: "org_v", hour: try row.decode(Date.self, at: 0), sequence: try row.decode(Int.self, at: 1),
-                              position: try row.decode(Int64.self, at: 2), eventCount: try row.decode(Int.self, at: 3),
-                              eventsSHA256: try row.decode(String.self, at: 4), coveredUntil: try row.decode(Date.self, at: 5),
-                              previousSignature: try row.decode(String.self, at: 6))
-            }
-        }
+        let chain = try await database.asAdmin { try StoredDigest.all(of: TenantID("org_v")!, on: $0).map(\.digest) }
         var previous = ""
         for position in 1...3 {
-            var digest = try await stored(position)
+            var digest = chain[position - 1]
             digest.previousSignature = previous
             if position == 1 {
                 digest.signature = digest.expectedSignature(key: tokenKey)
