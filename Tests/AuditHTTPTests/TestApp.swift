@@ -21,7 +21,7 @@ struct TestApp {
     /// `offline`: the database is not expected to answer (the store then assumes 90 days).
     init(conninfo: String, expectedVersion: Int = TestApp.latestVersion, poolSize: Int = 4, offline: Bool = false,
          configure: (inout StoreConfiguration) -> Void = { _ in }) async throws {
-        var configuration = StoreConfiguration(poolSize: poolSize)
+        var configuration = StoreConfiguration.forTests(poolSize: poolSize)
         configure(&configuration)
         let database = offline
             ? AuditDatabase(primary: conninfo, configuration: configuration, expectedSchemaVersion: expectedVersion,

@@ -32,7 +32,7 @@ struct ReplicaTests {
 
         // Events written on the primary before the standby is made from it.
         let tenant = TenantID("org_replica")!
-        let writer = try await AuditDatabase.open(conninfo: primary.appConninfo(), configuration: StoreConfiguration(poolSize: 2),
+        let writer = try await AuditDatabase.open(conninfo: primary.appConninfo(), configuration: StoreConfiguration.forTests(poolSize: 2),
                                                   expectedSchemaVersion: 0)
         let validator = EventValidator(now: Date(), retentionDays: 90, redactor: Redactor())
         let events = try (0..<3).map { index in
@@ -46,7 +46,7 @@ struct ReplicaTests {
         await writer.close()
         try await runBlocking { try primary.startStandby(standby, logger: logger) }
 
-        var configuration = StoreConfiguration(poolSize: 2)
+        var configuration = StoreConfiguration.forTests(poolSize: 2)
         configuration.replicaConninfo = standby.appConninfo()
         let store = try await AuditDatabase.open(conninfo: primary.appConninfo(), configuration: configuration, expectedSchemaVersion: 0)
         defer { Task { await store.close() } }

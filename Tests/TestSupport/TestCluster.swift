@@ -124,7 +124,7 @@ public struct TestDatabase: Sendable {
     public func store(
         expectedSchemaVersion: Int = 0, configure: (inout StoreConfiguration) -> Void = { _ in }
     ) async throws -> AuditDatabase {
-        var configuration = StoreConfiguration(poolSize: 4)
+        var configuration = StoreConfiguration.forTests()
         configure(&configuration)
         return try await AuditDatabase.open(conninfo: appConninfo, configuration: configuration, expectedSchemaVersion: expectedSchemaVersion)
     }
@@ -139,5 +139,17 @@ public struct TestDatabase: Sendable {
     public func asApp<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
         let conninfo = appConninfo
         return try await runBlocking { try body(try PostgresConnection(conninfo: conninfo)) }
+    }
+}
+
+extension StoreConfiguration {
+    /// The product's budgets with time limits no test run can reach by load alone: on a loaded
+    /// 2-core CI machine a search can wait seconds for the CPU, and a test asserts behaviour, not
+    /// speed. Tests of the limits themselves set them short explicitly.
+    public static func forTests(poolSize: Int = 4) -> StoreConfiguration {
+        var configuration = StoreConfiguration(poolSize: poolSize, readTimeout: .seconds(120), writeTimeout: .seconds(120))
+        configuration.exportPageTimeout = .seconds(120)
+        configuration.acquireTimeout = .seconds(120)
+        return configuration
     }
 }
