@@ -1,32 +1,47 @@
 import Foundation
 
-/// One link of a tenant's integrity chain (see sql/0007_digests.sql).
+/// One link of a tenant's integrity chain (see sql/0007_digests.sql and sql/0013_integrity.sql).
 ///
-/// `signedText` is exactly what the signature covers, as UTF-8 (Ed25519 with the key `keyID`
-/// names; digests written before there were digest keys have no key id and an HMAC-SHA-256):
+/// A digest covers the hours `[hour, hourEnd)` of a tenant: one hour and its events, or a run
+/// of empty hours (`eventCount` 0). It counts the events of those hours received before
+/// `coveredUntil` and hashes them; `lateCount` says how many of them arrived after the hour
+/// was first sealed (a follow-up digest, `sequence` > 0). `signedText` is exactly what the
+/// Ed25519 signature (key `keyID`) covers, as UTF-8; format 2:
 ///
-///     auditlog-digest-v1\n<tenant>\n<hour>\n<sequence>\n<position>\n<event_count>\n
-///     <events_sha256>\n<covered_until>\n<previous_signature>\n
+///     auditlog-digest-v2\n<tenant>\n<hour>\n<hour_end>\n<sequence>\n<position>\n<event_count>\n
+///     <late_count>\n<events_sha256>\n<covered_until>\n<previous_signature>\n
 ///
-/// with times as `Timestamp.format` (UTC, six fraction digits) and an empty previous
-/// signature for a tenant's first digest. `events_sha256` is the SHA-256 of each covered
-/// event's hash (hex) followed by `\n`, in (occurred_at, id) order.
+/// Format 1 (digests written before 0013_integrity.sql, one hour each) omits hour_end and
+/// late_count and starts `auditlog-digest-v1`; those without a key id carry an HMAC-SHA-256.
+/// Times are `Timestamp.format` (UTC, six fraction digits); a tenant's first digest has an
+/// empty previous signature. `events_sha256` is the SHA-256 of each covered event's hash (hex)
+/// followed by `\n`, in (occurred_at, id) order.
 public struct Digest: Sendable, Equatable {
     public var tenant: String
     public var hour: Date
+    /// The end of the covered hours (`hour` + 1 h, or later for a run of empty hours).
+    public var hourEnd: Date
     public var sequence: Int
     public var position: Int64
     public var eventCount: Int
+    /// How many of the counted events arrived after the hour was first sealed.
+    public var lateCount: Int
     public var eventsSHA256: String
     public var coveredUntil: Date
     public var previousSignature: String
     public var signature: String
     /// The digest key that signed it (`ed25519:…`); nil for the HMAC digests of earlier versions.
     public var keyID: String?
+    /// 2 since sql/0013 (hour_end and late_count signed); 1 before.
+    public var format: Int
 
-    public init(tenant: String, hour: Date, sequence: Int, position: Int64, eventCount: Int, eventsSHA256: String,
-                coveredUntil: Date, previousSignature: String, signature: String = "", keyID: String? = nil) {
+    public init(tenant: String, hour: Date, hourEnd: Date? = nil, sequence: Int, position: Int64, eventCount: Int,
+                lateCount: Int = 0, eventsSHA256: String, coveredUntil: Date, previousSignature: String,
+                signature: String = "", keyID: String? = nil, format: Int = 2) {
         self.keyID = keyID
+        self.hourEnd = hourEnd ?? hour.addingTimeInterval(3600)
+        self.lateCount = lateCount
+        self.format = format
         self.tenant = tenant
         self.hour = hour
         self.sequence = sequence
@@ -39,8 +54,17 @@ public struct Digest: Sendable, Equatable {
     }
 
     public var signedText: String {
-        "auditlog-digest-v1\n\(tenant)\n\(Timestamp.format(hour))\n\(sequence)\n\(position)\n\(eventCount)\n"
-            + "\(eventsSHA256)\n\(Timestamp.format(coveredUntil))\n\(previousSignature)\n"
+        if format == 1 {
+            return "auditlog-digest-v1\n\(tenant)\n\(Timestamp.format(hour))\n\(sequence)\n\(position)\n\(eventCount)\n"
+                + "\(eventsSHA256)\n\(Timestamp.format(coveredUntil))\n\(previousSignature)\n"
+        }
+        return "auditlog-digest-v2\n\(tenant)\n\(Timestamp.format(hour))\n\(Timestamp.format(hourEnd))\n\(sequence)\n\(position)\n"
+            + "\(eventCount)\n\(lateCount)\n\(eventsSHA256)\n\(Timestamp.format(coveredUntil))\n\(previousSignature)\n"
+    }
+
+    /// The hours this digest covers, in order.
+    public var hours: [Date] {
+        stride(from: hour.timeIntervalSince1970, to: hourEnd.timeIntervalSince1970, by: 3600).map { Date(timeIntervalSince1970: $0) }
     }
 
     /// The HMAC-SHA-256 (hex) of the digests written before there were digest keys.

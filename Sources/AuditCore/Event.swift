@@ -113,14 +113,16 @@ public struct StoredEvent: Sendable, Hashable {
         hash = Crypto.hex(Crypto.sha256(Array(hashedDocument.canonicalText.utf8)))
     }
 
-    /// What the hash covers: every stored field except the hash, times as
-    /// `Timestamp.format` (UTC, six fraction digits), serialised by `JSONValue.canonicalText`.
+    /// What the hash covers: every field the event was sent with (all stored fields but the hash
+    /// and `received_at`, which the database sets), times as `Timestamp.format` (UTC, six
+    /// fraction digits), serialised by `JSONValue.canonicalText`. The same event sent twice has
+    /// the same hash, which is how a retry is told from a different event with the same id.
+    /// (Events stored before 0013_integrity.sql also hashed `received_at`; see `ChainVerifier`.)
     public var hashedDocument: JSONValue {
         .object([
             "tenant": .string(tenant.rawValue),
             "id": .string(id),
             "occurred_at": .string(Timestamp.format(occurredAt)),
-            "received_at": .string(Timestamp.format(receivedAt)),
             "action": .string(action),
             "category": .string(category),
             "actor": actor.json,

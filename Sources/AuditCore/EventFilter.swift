@@ -17,6 +17,8 @@ public struct EventFilter: Sendable, Hashable {
     /// Field paths that must have changed (all of them).
     public var changed: [String] = []
     public var outcome: Outcome?
+    /// `late:true`: only events that arrived after their hour was first sealed by a digest.
+    public var lateOnly = false
     /// Full-text terms from `q`.
     public var text: [TextTerm] = []
 

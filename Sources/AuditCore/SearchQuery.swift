@@ -16,7 +16,7 @@ public struct QueryError: Error, Sendable, Equatable {
 /// before:2026-11-20 changed:plan outcome:failure "payment method" -sync acme*`.
 public enum SearchQuery {
     public static let maxLength = 1000
-    static let keys = ["actor", "action", "category", "target", "after", "before", "from", "to", "changed", "outcome"]
+    static let keys = ["actor", "action", "category", "target", "after", "before", "from", "to", "changed", "outcome", "late"]
 
     /// Adds what `q` says to `filter`.
     public static func apply(_ q: String, to filter: inout EventFilter) throws(QueryError) {
@@ -146,6 +146,9 @@ public enum SearchQuery {
         case "outcome":
             guard let outcome = Outcome(rawValue: value) else { throw bad("'\(token)': outcome is success or failure") }
             filter.outcome = outcome
+        case "late":
+            guard value == "true" else { throw bad("'\(token)': late takes true (events that arrived after their hour was sealed)") }
+            filter.lateOnly = true
         default:
             throw bad("unknown filter '\(key)'")
         }

@@ -92,6 +92,11 @@ public enum Timestamp {
     }
 
     /// The start of the UTC hour holding `date`.
+    /// Microseconds since the epoch (as stored).
+    public static func micros(_ date: Date) -> Int64 {
+        Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
+    }
+
     public static func hourStart(_ date: Date) -> Date {
         Date(timeIntervalSince1970: (date.timeIntervalSince1970 / 3600).rounded(.down) * 3600)
     }

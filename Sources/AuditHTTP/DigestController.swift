@@ -34,24 +34,39 @@ struct DigestController: Sendable {
     func digests(_ request: Request, _ context: AuditRequestContext) async throws -> Response {
         let scope = try ReadScope.resolve(request, context, allowed: \.canRead)
         let database = services.database
-        let rows = try await context.whileClientConnected { try await database.digests(tenant: scope.tenant, role: scope.role) }
-            .map { stored -> JSONValue in
-                let digest = stored.digest
-                return .object([
-                    "tenant": .string(digest.tenant),
-                    "hour": .string(Timestamp.format(digest.hour)),
-                    "sequence": .number(Double(digest.sequence)),
-                    "position": .number(Double(digest.position)),
-                    "event_count": .number(Double(digest.eventCount)),
-                    "events_sha256": .string(digest.eventsSHA256),
-                    "covered_until": .string(Timestamp.format(digest.coveredUntil)),
-                    "previous_signature": .string(digest.previousSignature),
-                    "signature": .string(digest.signature),
-                    "retention_removed_at": stored.retentionRemovedAt.map { .string(Timestamp.format($0)) } ?? .null,
-                    "key_id": digest.keyID.map(JSONValue.string) ?? .null,
-                ])
-            }
+        let chain = try await context.whileClientConnected { try await database.digests(tenant: scope.tenant, role: scope.role) }
+        let late = LateArrival.from(chain.filter { $0.retentionRemovedAt == nil }.map(\.link)).map { late -> JSONValue in
+            .object([
+                "hour": .string(Timestamp.format(late.hour)),
+                "events": .number(Double(late.count)),
+                "sealed_at": .string(Timestamp.format(late.sealedAt)),
+                "message": .string(late.description),
+            ])
+        }
         try await ReadController(services: services).recordSupportRead(scope, view: "digests", request: nil, path: request.uri.path)
-        return JSONValue.object(["digests": .array(rows)]).response()
+        return JSONValue.object(["digests": .array(chain.map(Self.json)), "late_arrivals": .array(late)]).response()
+    }
+
+    /// A digest as the API and the export bundle show it: every signed field, and what is
+    /// known besides (when it was written, when retention removed its events).
+    static func json(_ stored: StoredDigest) -> JSONValue {
+        let digest = stored.digest
+        return .object([
+            "tenant": .string(digest.tenant),
+            "hour": .string(Timestamp.format(digest.hour)),
+            "hour_end": .string(Timestamp.format(digest.hourEnd)),
+            "sequence": .number(Double(digest.sequence)),
+            "position": .number(Double(digest.position)),
+            "event_count": .number(Double(digest.eventCount)),
+            "late_count": .number(Double(digest.lateCount)),
+            "events_sha256": .string(digest.eventsSHA256),
+            "covered_until": .string(Timestamp.format(digest.coveredUntil)),
+            "previous_signature": .string(digest.previousSignature),
+            "signature": .string(digest.signature),
+            "key_id": digest.keyID.map(JSONValue.string) ?? .null,
+            "format": .number(Double(digest.format)),
+            "sealed_at": .string(Timestamp.format(stored.createdAt)),
+            "retention_removed_at": stored.retentionRemovedAt.map { .string(Timestamp.format($0)) } ?? .null,
+        ])
     }
 }

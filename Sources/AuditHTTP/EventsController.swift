@@ -57,7 +57,13 @@ struct EventsController: Sendable {
             let result = try await services.ingestor.ingest(events)
             return EditedResponse(status: .created, response: Created(ids: result.ids, duplicates: result.duplicates))
         } catch let rejection as IngestRejection {
-            throw APIError.invalidEvents(rejection.problems, total: rawEvents.count)
+            switch rejection.kind {
+            case .invalid: throw APIError.invalidEvents(rejection.problems, total: rawEvents.count)
+            case .idConflict:
+                throw APIError(.conflict, code: "id_conflict",
+                               message: "An event id is already stored with different content (an id names one event, whatever its occurred_at); nothing was written.",
+                               details: rejection.problems.map { .init(index: $0.index, field: $0.field, message: $0.message) })
+            }
         }
     }
 

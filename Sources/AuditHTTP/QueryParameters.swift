@@ -7,7 +7,7 @@ import Hummingbird
 struct ReadRequest: Sendable {
     static let known: Set<String> = [
         "q", "category", "action", "actor", "target_type", "target_id", "from", "to", "changed", "outcome",
-        "limit", "cursor", "tenant", "format",
+        "late", "limit", "cursor", "tenant", "format",
     ]
 
     var filter = EventFilter()
@@ -33,7 +33,7 @@ struct ReadRequest: Sendable {
             do {
                 switch key {
                 case "q": try SearchQuery.apply(value, to: &filter)
-                case "category", "action", "actor", "from", "to", "changed", "outcome":
+                case "category", "action", "actor", "from", "to", "changed", "outcome", "late":
                     try SearchQuery.applyKey(key, value, token: key, to: &filter)
                 case "target_type": targetType = value
                 case "target_id": targetID = value

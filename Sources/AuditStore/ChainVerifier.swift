@@ -2,24 +2,12 @@ import AuditCore
 import Foundation
 internal import PostgresLibPQ
 
-/// Recomputes a tenant's integrity chain from the stored events (`auditlog verify`).
+/// Recomputes a tenant's integrity chain from the stored events (`auditlog verify`): the checks
+/// of `ChainCheck` (the same the offline bundle verifier runs), and what only the database holds:
+/// that every target row is one its event names, and every event holds its id's claim.
 public struct ChainVerifier: Sendable {
-    public struct Finding: Sendable, Equatable, CustomStringConvertible {
-        public var hour: Date?
-        public var message: String
-        public var description: String {
-            (hour.map { "hour \(Timestamp.format($0).prefix(13)):00Z: " } ?? "") + message
-        }
-    }
-
-    public struct Result: Sendable {
-        public var digests = 0
-        public var hoursChecked = 0
-        public var hoursRemovedByRetention = 0
-        public var events = 0
-        public var findings: [Finding] = []
-        public var intact: Bool { findings.isEmpty }
-    }
+    public typealias Finding = ChainCheck.Finding
+    public typealias Result = ChainCheck.Report
 
     /// The HMAC key of digests written before there were digest keys (`AUDITLOG_SIGNING_KEY`).
     let legacyKey: [UInt8]?
@@ -31,76 +19,86 @@ public struct ChainVerifier: Sendable {
 
     /// Verifies `tenant` for the hours in `[from, to)` (the chain's links are always checked whole).
     func verify(_ tenant: TenantID, from: Date?, to: Date?, on connection: PostgresConnection) throws -> Result {
-        return try engine.withTenantTransaction(tenant, roleName: AuditDatabase.maintenanceRole, on: connection) { connection in
-            var result = Result()
-            let publicKeys = Dictionary(try PublishedDigestKey.all(on: connection).map { ($0.keyID, $0.publicKey) }) { first, _ in first }
-            let stored = try StoredDigest.all(of: tenant, on: connection)
-            var previous = ""
-            var latest: [Date: (Digest, Bool)] = [:]
-            for (index, entry) in stored.enumerated() {
-                let digest = entry.digest
-                if digest.position != Int64(index + 1) {
-                    result.findings.append(Finding(hour: digest.hour, message: "the chain skips from position \(index) to \(digest.position): a digest was removed"))
-                }
-                if digest.previousSignature != previous {
-                    result.findings.append(Finding(hour: digest.hour, message: "digest \(digest.position) does not carry the previous digest's signature"))
-                }
-                if let keyID = digest.keyID {
-                    if let publicKey = publicKeys[keyID] {
-                        if !digest.verify(publicKey: publicKey) {
-                            result.findings.append(Finding(hour: digest.hour, message: "digest \(digest.position) (sequence \(digest.sequence)) was altered: its signature does not match key \(keyID)"))
-                        }
-                    } else {
-                        result.findings.append(Finding(hour: digest.hour, message: "digest \(digest.position) names key \(keyID), which is not a published digest key"))
-                    }
-                } else if let legacyKey {
-                    if !Crypto.constantTimeEquals(Array(digest.expectedSignature(key: legacyKey).utf8), Array(digest.signature.utf8)) {
-                        result.findings.append(Finding(hour: digest.hour, message: "digest \(digest.position) (sequence \(digest.sequence)) was altered: its signature does not match"))
-                    }
-                } else {
-                    result.findings.append(Finding(hour: digest.hour, message: "digest \(digest.position) has an HMAC signature and no HMAC key was given to check it"))
-                }
-                previous = digest.signature
-                if let current = latest[digest.hour], current.0.sequence > digest.sequence { continue }
-                latest[digest.hour] = (digest, entry.retentionRemovedAt != nil)
-            }
-            result.digests = stored.count
-
-            for (hour, (digest, retained)) in latest.sorted(by: { $0.key < $1.key }) {
-                if let from, hour.addingTimeInterval(3600) <= from { continue }
-                if let to, hour >= to { continue }
-                if retained { result.hoursRemovedByRetention += 1; continue }
-                let hashes = try connection.query("""
-                    SELECT hash FROM audit.event WHERE tenant_id = \(tenant.rawValue)
-                      AND occurred_at >= \(hour) AND occurred_at < \(hour.addingTimeInterval(3600)) AND received_at < \(digest.coveredUntil)
-                    ORDER BY occurred_at, id
-                    """).rows.map { try $0.decode(String.self, at: 0) }
-                result.hoursChecked += 1
-                if hashes.count < digest.eventCount {
-                    result.findings.append(Finding(hour: hour, message: "\(digest.eventCount - hashes.count) event(s) removed (digest counts \(digest.eventCount), \(hashes.count) remain)"))
-                } else if hashes.count > digest.eventCount {
-                    result.findings.append(Finding(hour: hour, message: "\(hashes.count - digest.eventCount) event(s) inserted outside the normal path (digest counts \(digest.eventCount), \(hashes.count) found)"))
-                } else if Digest.eventsSHA256(hashes) != digest.eventsSHA256 {
-                    result.findings.append(Finding(hour: hour, message: "an event's hash was changed: the hour's events no longer match its digest"))
-                }
-            }
-
-            // Each event's stored hash against its recomputed canonical form.
+        try engine.withTenantTransaction(tenant, roleName: AuditDatabase.maintenanceRole, on: connection) { connection in
+            let now = try connection.query("SELECT now()").rows[0].decode(Date.self, at: 0)
+            let keys = Dictionary(try PublishedDigestKey.all(on: connection).map { ($0.keyID, $0.publicKey) }) { first, _ in first }
+            let chain = try StoredDigest.all(of: tenant, on: connection).map(\.link)
+            let lower = from.map(Timestamp.hourStart)
             var query: PostgresQuery = "SELECT \(unsafeSQL: EventReader.columns) FROM audit.event AS e WHERE e.tenant_id = \(tenant.rawValue)"
-            if let from { query.append(" AND e.occurred_at >= \(from)") }
+            if let lower { query.append(" AND e.occurred_at >= \(lower)") }
             if let to { query.append(" AND e.occurred_at < \(to)") }
+            query.append(#" ORDER BY e.occurred_at, e.id COLLATE "C""#)
+            var events: [ChainCheck.Event] = []
+            var findings: [Finding] = []
             for row in try connection.query(query).rows {
-                result.events += 1
-                guard case .object(var members) = try EventReader.record(row), case .string(let stored)? = members.removeValue(forKey: "hash") else { continue }
-                let computed = Crypto.hex(Crypto.sha256(Array(JSONValue.object(members).canonicalText.utf8)))
-                if computed != stored {
-                    let micros = try row.decode(Int64.self, at: EventEncoding.Column.occurredMicros)
-                    let hour = Timestamp.hourStart(Date(timeIntervalSince1970: Double(micros) / 1_000_000))
-                    result.findings.append(Finding(hour: hour, message: "event \(try row.decode(String.self, at: 0)) was altered: its content does not match its hash"))
-                }
+                guard case .object(let record) = try EventReader.record(row), let event = ChainCheck.Event(record: record) else { continue }
+                events.append(event)
             }
+            var result = ChainCheck.run(chain: chain, events: events, keys: keys, legacyKey: legacyKey,
+                                        from: lower, to: to, now: now)
+            findings += try targetFindings(tenant, events: events, from: lower, to: to, on: connection)
+            findings += try idFindings(tenant, events: events, on: connection)
+            result.findings += findings
             result.findings.sort { ($0.hour ?? .distantPast) < ($1.hour ?? .distantPast) }
             return result
         }
+    }
+
+    /// Every `audit.event_target` row is one of its event's own targets, and each target has its row.
+    func targetFindings(_ tenant: TenantID, events: [ChainCheck.Event], from: Date?, to: Date?, on connection: PostgresConnection) throws -> [Finding] {
+        func key(_ type: String, _ id: String, _ micros: Int64, _ event: String) -> String { "\(type)\u{0}\(id)\u{0}\(micros)\u{0}\(event)" }
+        var expected: [String: Date] = [:]
+        for event in events {
+            guard case .array(let targets)? = event.record["targets"] else { continue }
+            for case .object(let target) in targets {
+                guard case .string(let type)? = target["type"], case .string(let id)? = target["id"] else { continue }
+                expected[key(type, id, Timestamp.micros(event.occurredAt), event.id)] = event.occurredAt
+            }
+        }
+        var query: PostgresQuery = """
+            SELECT target_type, target_id, (extract(epoch FROM occurred_at) * 1000000)::bigint, event_id
+            FROM audit.event_target WHERE tenant_id = \(tenant.rawValue)
+            """
+        if let from { query.append(" AND occurred_at >= \(from)") }
+        if let to { query.append(" AND occurred_at < \(to)") }
+        var findings: [Finding] = []
+        for row in try connection.query(query).rows {
+            let (type, id, micros, event) = (try row.decode(String.self, at: 0), try row.decode(String.self, at: 1),
+                                             try row.decode(Int64.self, at: 2), try row.decode(String.self, at: 3))
+            if expected.removeValue(forKey: key(type, id, micros, event)) == nil {
+                findings.append(Finding(hour: Timestamp.hourStart(Date(timeIntervalSince1970: Double(micros) / 1_000_000)),
+                                        message: "a target row lists event \(event) under \(type)/\(id), which that event does not name"))
+            }
+        }
+        for (missing, occurred) in expected {
+            let parts = missing.split(separator: "\u{0}", omittingEmptySubsequences: false)
+            findings.append(Finding(hour: Timestamp.hourStart(occurred),
+                                    message: "event \(parts[3]) names \(parts[0])/\(parts[1]) but has no target row (that target's view misses it)"))
+        }
+        return findings
+    }
+
+    /// Each event holds its id's claim in `audit.event_id` (same time, same hash).
+    func idFindings(_ tenant: TenantID, events: [ChainCheck.Event], on connection: PostgresConnection) throws -> [Finding] {
+        guard !events.isEmpty else { return [] }
+        var claims: [String: (Int64, String)] = [:]
+        for row in try connection.query("""
+            SELECT id, (extract(epoch FROM occurred_at) * 1000000)::bigint, hash FROM audit.event_id
+            WHERE tenant_id = \(tenant.rawValue) AND id = ANY(\(events.map(\.id))::text[])
+            """).rows {
+            claims[try row.decode(String.self, at: 0)] = (try row.decode(Int64.self, at: 1), try row.decode(String.self, at: 2))
+        }
+        var findings: [Finding] = []
+        for event in events {
+            let hour = Timestamp.hourStart(event.occurredAt)
+            guard let claim = claims[event.id] else {
+                findings.append(Finding(hour: hour, message: "event \(event.id) has no id claim: it was written outside the ingest path"))
+                continue
+            }
+            if claim.0 != Timestamp.micros(event.occurredAt) || claim.1 != event.hash {
+                findings.append(Finding(hour: hour, message: "event \(event.id) is a second event under an id another event holds"))
+            }
+        }
+        return findings
     }
 }

@@ -2,26 +2,37 @@ import AuditCore
 import Foundation
 internal import PostgresLibPQ
 
-/// A digest as stored, with when retention removed the events it covers (if it did).
+/// A digest as stored, with when it was written and when retention removed the events it
+/// covers (if it did).
 public struct StoredDigest: Sendable {
+    public var link: ChainCheck.Link {
+        ChainCheck.Link(digest: digest, sealedAt: createdAt, removedByRetention: retentionRemovedAt != nil)
+    }
+
     public var digest: Digest
+    public var createdAt: Date
     public var retentionRemovedAt: Date?
 
     /// `tenant`'s chain in position order, inside a transaction for that tenant.
-    static func all(of tenant: TenantID, on connection: PostgresConnection) throws -> [StoredDigest] {
-        try connection.query("""
-            SELECT hour, sequence, position, event_count, events_sha256, covered_until, coalesce(previous_signature, ''),
-                   signature, key_id, retention_removed_at
-            FROM audit.digest WHERE tenant_id = \(tenant.rawValue) ORDER BY position
-            """).rows.map { row in
+    /// With `newest`, only that many of the latest, newest first.
+    static func all(of tenant: TenantID, newest: Int? = nil, on connection: PostgresConnection) throws -> [StoredDigest] {
+        var query: PostgresQuery = """
+            SELECT hour, hour_end, sequence, position, event_count, late_count, events_sha256, covered_until,
+                   coalesce(previous_signature, ''), signature, key_id, format, created_at, retention_removed_at
+            FROM audit.digest WHERE tenant_id = \(tenant.rawValue)
+            """
+        if let newest { query.append(" ORDER BY position DESC LIMIT \(newest)") } else { query.append(" ORDER BY position") }
+        return try connection.query(query).rows.map { row in
             StoredDigest(
                 digest: Digest(
-                    tenant: tenant.rawValue, hour: try row.decode(Date.self, at: 0), sequence: try row.decode(Int.self, at: 1),
-                    position: try row.decode(Int64.self, at: 2), eventCount: try row.decode(Int.self, at: 3),
-                    eventsSHA256: try row.decode(String.self, at: 4), coveredUntil: try row.decode(Date.self, at: 5),
-                    previousSignature: try row.decode(String.self, at: 6), signature: try row.decode(String.self, at: 7),
-                    keyID: try row.decode(String?.self, at: 8)),
-                retentionRemovedAt: try row.decode(Date?.self, at: 9))
+                    tenant: tenant.rawValue, hour: try row.decode(Date.self, at: 0), hourEnd: try row.decode(Date.self, at: 1),
+                    sequence: try row.decode(Int.self, at: 2), position: try row.decode(Int64.self, at: 3),
+                    eventCount: try row.decode(Int.self, at: 4), lateCount: try row.decode(Int.self, at: 5),
+                    eventsSHA256: try row.decode(String.self, at: 6), coveredUntil: try row.decode(Date.self, at: 7),
+                    previousSignature: try row.decode(String.self, at: 8), signature: try row.decode(String.self, at: 9),
+                    keyID: try row.decode(String?.self, at: 10), format: try row.decode(Int.self, at: 11)),
+                createdAt: try row.decode(Date.self, at: 12),
+                retentionRemovedAt: try row.decode(Date?.self, at: 13))
         }
     }
 }

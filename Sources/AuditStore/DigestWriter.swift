@@ -3,73 +3,137 @@ import Foundation
 import Logging
 internal import PostgresLibPQ
 
-/// Appends digests for closed hours to each tenant's chain (part of the maintenance pass).
+/// Seals every closed hour of every tenant into its chain (part of the maintenance pass).
 ///
-/// An hour is closed once it ended more than `grace` ago; only events received before
-/// `now - grace` are covered, so a transaction still committing cannot slip in unseen.
+/// An hour is closed once it ended more than `sealDelay` ago (`AUDITLOG_SEAL_DELAY`); a digest
+/// covers the events received before the watermark `now - sealDelay`, so a transaction still
+/// committing cannot slip in unseen (keep the delay above `AUDITLOG_WRITE_TIMEOUT`). Each pass:
+///
+/// - seals the hours closed since the last pass, from the chain's end to the watermark's hour:
+///   an hour with events gets its own digest, a run of empty hours one digest for the run;
+///   a tenant's first pass starts at the oldest hour its retention could hold (or its oldest
+///   event), so no hour in reach of a backdated event is left unsealed;
+/// - writes a follow-up digest for every sealed hour that received events since the last
+///   digest, counting those that arrived after the hour's first seal (`late_count`).
+///
+/// Stored times are never trusted past the watermark: a digest claiming a `covered_until` or
+/// `hour_end` in the future (only a forgery can) cannot stop later events from being sealed.
 public struct DigestWriter: Sendable {
-    public static let grace: TimeInterval = 300
+    public static let defaultSealDelay: TimeInterval = 300
     let key: DigestSigningKey
+    let sealDelay: TimeInterval
     var engine: DatabaseEngine = .postgres
 
-    public init(key: DigestSigningKey) {
+    public init(key: DigestSigningKey, sealDelay: TimeInterval = DigestWriter.defaultSealDelay) {
         self.key = key
+        self.sealDelay = max(0, sealDelay)
     }
 
     /// Writes the digests due at `now` for every tenant; returns how many it wrote. The signing
     /// key's public half is listed in `audit.digest_key` first, so every digest's key is known.
     func run(on connection: PostgresConnection, now: Date = Date()) throws -> Int {
         try connection.query("SELECT audit.register_digest_key(\(key.keyID), \(Crypto.hex(key.publicKey)))")
-        let tenants = try connection.query("SELECT * FROM audit.tenant_ids()").rows.map { try $0.decode(String.self, at: 0) }
+        let tenants = try connection.query("SELECT tenant_id, origin FROM audit.tenants_to_seal()").rows.map {
+            (try $0.decode(String.self, at: 0), try $0.decode(Date.self, at: 1))
+        }
         var written = 0
-        for raw in tenants {
+        for (raw, origin) in tenants {
             guard let tenant = TenantID(raw) else { continue }
             written += try engine.withTenantTransaction(tenant, roleName: AuditDatabase.maintenanceRole, on: connection) {
-                try append(tenant, on: $0, now: now)
+                try append(tenant, origin: origin, on: $0, now: now)
             }
         }
         return written
     }
 
-    func append(_ tenant: TenantID, on connection: PostgresConnection, now: Date) throws -> Int {
-        let watermark = Timestamp.truncatedToMicroseconds(now.addingTimeInterval(-Self.grace))
+    struct Link {
+        var position: Int64
+        var signature: String
+    }
+
+    func append(_ tenant: TenantID, origin: Date, on connection: PostgresConnection, now: Date) throws -> Int {
+        let watermark = Timestamp.truncatedToMicroseconds(now.addingTimeInterval(-sealDelay))
         let closedBefore = Timestamp.hourStart(watermark)
-        var last = try connection.query("""
-            SELECT position, signature, covered_until FROM audit.digest
-            WHERE tenant_id = \(tenant.rawValue) ORDER BY position DESC LIMIT 1
-            """).rows.first.map { (try $0.decode(Int64.self, at: 0), try $0.decode(String.self, at: 1), try $0.decode(Date.self, at: 2)) }
-        let since = last?.2 ?? Date(timeIntervalSince1970: 0)
-        let lastClosedBefore = Timestamp.hourStart(since)
-        // Hours with events received since the last digest, and hours that were still open then.
-        let hours = try connection.query("""
-            SELECT DISTINCT date_trunc('hour', occurred_at) FROM audit.event
-            WHERE tenant_id = \(tenant.rawValue) AND received_at < \(watermark) AND occurred_at < \(closedBefore)
-              AND (received_at >= \(since) OR occurred_at >= \(lastClosedBefore))
-            ORDER BY 1
-            """).rows.map { try $0.decode(Date.self, at: 0) }
-        for hour in hours {
+        let t = tenant.rawValue
+        // The chain goes on from its head; what is already sealed is read from the newest digest
+        // whose signature holds (a forged one cannot hold back later events).
+        let recent = try StoredDigest.all(of: tenant, newest: 50, on: connection)
+        var last = recent.first.map { Link(position: $0.digest.position, signature: $0.digest.signature) }
+        let keys = Dictionary(try PublishedDigestKey.all(on: connection).map { ($0.keyID, $0.publicKey) }) { first, _ in first }
+        let trusted = recent.first { stored in
+            guard let keyID = stored.digest.keyID else { return true }  // an HMAC digest of an earlier version
+            return keys[keyID].map { stored.digest.verify(publicKey: $0) } ?? false
+        }
+        let since = min(trusted?.digest.coveredUntil ?? Date(timeIntervalSince1970: 0), watermark)
+        let sealedThrough: Date
+        if recent.isEmpty {
+            let oldest = try connection.query("""
+                SELECT min(occurred_at) FROM audit.event WHERE tenant_id = \(t) AND received_at < \(watermark)
+                """).rows[0].decode(Date?.self, at: 0)
+            sealedThrough = Timestamp.hourStart(min(origin, oldest ?? origin))
+        } else {
+            sealedThrough = try connection.query("""
+                SELECT max(hour_end) FROM audit.digest WHERE tenant_id = \(t) AND hour_end <= \(closedBefore)
+                """).rows[0].decode(Date?.self, at: 0) ?? Timestamp.hourStart(origin)
+        }
+
+        var written = 0
+        func write(hour: Date, hourEnd: Date, lateSince: Date?) throws {
             let hashes = try connection.query("""
-                SELECT hash FROM audit.event
-                WHERE tenant_id = \(tenant.rawValue) AND occurred_at >= \(hour)
-                  AND occurred_at < \(hour.addingTimeInterval(3600)) AND received_at < \(watermark)
-                ORDER BY occurred_at, id
-                """).rows.map { try $0.decode(String.self, at: 0) }
+                SELECT hash, received_at >= \(lateSince ?? watermark) FROM audit.event
+                WHERE tenant_id = \(t) AND occurred_at >= \(hour) AND occurred_at < \(hourEnd) AND received_at < \(watermark)
+                ORDER BY occurred_at, id COLLATE "C"
+                """).rows.map { (try $0.decode(String.self, at: 0), try $0.decode(Bool.self, at: 1)) }
             let sequence = try connection.query("""
-                SELECT coalesce(max(sequence) + 1, 0) FROM audit.digest
-                WHERE tenant_id = \(tenant.rawValue) AND hour = \(hour)
+                SELECT greatest(
+                    (SELECT count(*) FROM audit.digest WHERE tenant_id = \(t) AND hour <= \(hour) AND hour_end > \(hour)),
+                    (SELECT coalesce(max(sequence) + 1, 0) FROM audit.digest WHERE tenant_id = \(t) AND hour = \(hour)))
                 """).rows[0].decode(Int.self, at: 0)
-            var digest = Digest(tenant: tenant.rawValue, hour: hour, sequence: sequence, position: (last?.0 ?? 0) + 1,
-                                eventCount: hashes.count, eventsSHA256: Digest.eventsSHA256(hashes),
-                                coveredUntil: watermark, previousSignature: last?.1 ?? "")
+            var digest = Digest(tenant: t, hour: hour, hourEnd: hourEnd, sequence: sequence, position: (last?.position ?? 0) + 1,
+                                eventCount: hashes.count, lateCount: hashes.filter(\.1).count,
+                                eventsSHA256: Digest.eventsSHA256(hashes.map(\.0)), coveredUntil: watermark,
+                                previousSignature: last?.signature ?? "")
             digest.sign(with: key)
             try connection.query("""
-                INSERT INTO audit.digest (tenant_id, hour, sequence, position, event_count, events_sha256, covered_until,
-                    previous_signature, signature, key_id)
-                VALUES (\(tenant.rawValue), \(hour), \(sequence), \(digest.position), \(hashes.count), \(digest.eventsSHA256),
-                    \(watermark), \(digest.previousSignature), \(digest.signature), \(digest.keyID))
+                INSERT INTO audit.digest (tenant_id, hour, hour_end, sequence, position, event_count, late_count, events_sha256,
+                    covered_until, previous_signature, signature, key_id, format)
+                VALUES (\(t), \(hour), \(hourEnd), \(sequence), \(digest.position), \(digest.eventCount), \(digest.lateCount),
+                    \(digest.eventsSHA256), \(watermark), \(digest.previousSignature), \(digest.signature), \(digest.keyID), 2)
                 """)
-            last = (digest.position, digest.signature, watermark)
+            last = Link(position: digest.position, signature: digest.signature)
+            written += 1
         }
-        return hours.count
+
+        // Late: sealed hours that received events since the last digest, each against the
+        // covered_until of the first digest that sealed it.
+        do {
+            let late = try connection.query("""
+                SELECT h.hour, (SELECT d.covered_until FROM audit.digest AS d
+                                 WHERE d.tenant_id = \(t) AND d.hour <= h.hour AND d.hour_end > h.hour
+                                 ORDER BY d.position LIMIT 1)
+                FROM (SELECT DISTINCT date_trunc('hour', occurred_at, 'UTC') AS hour FROM audit.event
+                      WHERE tenant_id = \(t) AND occurred_at < \(sealedThrough)
+                        AND received_at >= \(since) AND received_at < \(watermark)) AS h
+                ORDER BY 1
+                """).rows.map { (try $0.decode(Date.self, at: 0), try $0.decode(Date?.self, at: 1)) }
+            for (hour, firstSeal) in late {
+                try write(hour: hour, hourEnd: hour.addingTimeInterval(3600), lateSince: firstSeal)
+            }
+        }
+
+        // Newly closed hours: each hour with events alone, each run of empty hours together.
+        guard sealedThrough < closedBefore else { return written }
+        let busy = try connection.query("""
+            SELECT DISTINCT date_trunc('hour', occurred_at, 'UTC') FROM audit.event
+            WHERE tenant_id = \(t) AND occurred_at >= \(sealedThrough) AND occurred_at < \(closedBefore) AND received_at < \(watermark)
+            ORDER BY 1
+            """).rows.map { try $0.decode(Date.self, at: 0) }
+        var cursor = sealedThrough
+        for hour in busy + [closedBefore] {
+            if cursor < hour { try write(hour: cursor, hourEnd: hour, lateSince: nil) }
+            if hour < closedBefore { try write(hour: hour, hourEnd: hour.addingTimeInterval(3600), lateSince: nil) }
+            cursor = hour.addingTimeInterval(3600)
+        }
+        return written
     }
 }

@@ -74,6 +74,7 @@ enum EventReader {
                 """)
         }
         if let outcome = filter.outcome { query.append(" AND e.outcome = \(outcome.rawValue)") }
+        if filter.lateOnly { query.append(" AND \(lateCondition(tenant))") }
         let textQuery = filter.textQuery
         if textQuery != nil || !filter.changed.isEmpty {
             let changed: [String]? = filter.changed.isEmpty ? nil : filter.changed
@@ -157,6 +158,18 @@ enum EventReader {
         "(timestamptz 'epoch' + \(cursor.micros)::bigint * interval '1 microsecond')"
     }
 
+    /// An event that arrived after its hour was first sealed: received at or after the
+    /// `covered_until` of the sequence-0 digest covering its hour (an hour is sealed only once
+    /// it ended, so the cheap comparison goes first). Same as in `audit.search_events`.
+    static func lateCondition(_ tenant: TenantID) -> PostgresQuery {
+        """
+        e.received_at >= date_trunc('hour', e.occurred_at, 'UTC') + interval '1 hour'
+          AND e.received_at >= (SELECT CASE WHEN d.hour <= e.occurred_at THEN d.covered_until END FROM audit.digest AS d
+                                 WHERE d.tenant_id = \(tenant.rawValue) AND d.sequence = 0 AND d.hour_end > e.occurred_at
+                                 ORDER BY d.hour_end LIMIT 1)
+        """
+    }
+
     /// `audit.search_events(…)` with the filter's values as binds.
     static func searchCall(_ filter: EventFilter, from: Date, to: Date, after cursor: PageCursor?, limit: Int) -> PostgresQuery {
         var exact: String?, prefix: String?
@@ -171,16 +184,17 @@ enum EventReader {
         return """
             audit.search_events(to_tsquery('simple', \(filter.textQuery)), \(changed)::text[], \(from)::timestamptz, \(to)::timestamptz,
                 \(categories)::text[], \(filter.actor)::text, \(exact)::text, \(prefix)::text, \(filter.outcome?.rawValue)::text,
-                \(filter.targetType)::text, \(filter.targetID)::text, \(after), \(cursor?.id)::text, \(limit)::integer)
+                \(filter.targetType)::text, \(filter.targetID)::text, \(after), \(cursor?.id)::text, \(limit)::integer, \(filter.lateOnly))
             """
     }
 
     /// One event by id, or nil (another tenant's id is as absent as an unknown one).
+    /// The event an id names: `audit.event_id` gives its time, so one partition is read.
     static func find(id: String, tenant: TenantID, on connection: PostgresConnection) throws -> JSONValue? {
         try connection.query("""
-            SELECT \(unsafeSQL: columns) FROM audit.event AS e
-            WHERE e.tenant_id = \(tenant.rawValue) AND e.id = \(id)
-            ORDER BY e.occurred_at DESC LIMIT 1
+            SELECT \(unsafeSQL: columns) FROM audit.event_id AS i
+            JOIN audit.event AS e ON e.tenant_id = i.tenant_id AND e.id = i.id AND e.occurred_at = i.occurred_at
+            WHERE i.tenant_id = \(tenant.rawValue) AND i.id = \(id) AND e.tenant_id = \(tenant.rawValue)
             """).rows.first.map(record)
     }
 

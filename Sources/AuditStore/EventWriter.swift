@@ -8,22 +8,29 @@ internal import PostgresLibPQ
 /// security policies check every row even when one transaction carries many tenants.
 /// Rows travel as one JSON array per tenant (`jsonb_to_recordset`): one bind, one parse.
 enum EventWriter {
+    /// Claims each id in `audit.event_id` first; only an event whose claim is new is written
+    /// (with its target rows). `received_at` is not among the columns: the database sets it.
+    /// The input holds each id once (`write` keeps the first of a request's repeats).
     static let insertSQL = """
         WITH input AS (
             SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(
-                tenant_id text, id text, occurred_at timestamptz, received_at timestamptz, action text,
+                tenant_id text, id text, occurred_at timestamptz, action text,
                 category text, actor_type text, actor_id text, actor_name text, actor_email text,
                 targets jsonb, message text, changes jsonb, changed_fields text[], context jsonb,
                 metadata jsonb, outcome text, hash text)
+        ), claimed AS (
+            INSERT INTO audit.event_id (tenant_id, id, occurred_at, hash)
+            SELECT tenant_id, id, occurred_at, hash FROM input
+            ON CONFLICT DO NOTHING
+            RETURNING id
         ), inserted AS (
-            INSERT INTO audit.event (tenant_id, id, occurred_at, received_at, action, category, actor_type,
+            INSERT INTO audit.event (tenant_id, id, occurred_at, action, category, actor_type,
                 actor_id, actor_name, actor_email, targets, message, changes, changed_fields, context,
                 metadata, outcome, hash)
-            SELECT tenant_id, id, occurred_at, received_at, action, category, actor_type, actor_id,
+            SELECT tenant_id, id, occurred_at, action, category, actor_type, actor_id,
                 actor_name, actor_email, targets, message, changes, changed_fields, context, metadata,
                 outcome, hash
-            FROM input
-            ON CONFLICT DO NOTHING
+            FROM input WHERE id IN (SELECT id FROM claimed)
             RETURNING tenant_id, id, occurred_at, targets
         ), linked AS (
             INSERT INTO audit.event_target (tenant_id, target_type, target_id, occurred_at, event_id)
@@ -31,7 +38,7 @@ enum EventWriter {
             FROM inserted AS i, jsonb_array_elements(i.targets) AS t
             ON CONFLICT DO NOTHING
         )
-        SELECT id, (extract(epoch FROM occurred_at) * 1000000)::bigint FROM inserted
+        SELECT id FROM inserted
         """
 
     /// One submission: a request's events with their positions in that request.
@@ -57,19 +64,43 @@ enum EventWriter {
                 try connection.executeScript(unsafeSQL: try engine.contextPreamble(tenant: tenant, roleName: AccessRole.publisher.rawValue, on: connection))
                 let retention = try retentionDays(of: tenant, on: connection)
                 try checkRetention(items, days: retention)
-                let inserted = try connection.query(PostgresQuery(unsafeSQL: insertSQL, binds: [rowsJSON(items)])).rows
-                var written = Set<String>()
-                for row in inserted {
-                    written.insert("\(try row.decode(String.self, at: 0))|\(try row.decode(Int64.self, at: 1))")
-                }
-                // A row counts once: the same (id, occurred_at) twice in one request (or in two
-                // requests sharing this transaction) is stored once, and every later copy is a duplicate.
+                // One row per id: a repeat of the same event is a duplicate, any other event
+                // with that id a conflict (tagged with its submission).
+                var first: [String: Item] = [:]
+                var unique: [Item] = []
+                var conflicts: [Item] = []
                 for item in items {
-                    if written.remove(key(item.event)) == nil { duplicates[item.submission] += 1 }
+                    if let earlier = first[item.event.id] {
+                        if earlier.event.hash == item.event.hash { duplicates[item.submission] += 1 } else { conflicts.append(item) }
+                    } else {
+                        first[item.event.id] = item
+                        unique.append(item)
+                    }
                 }
+                try throwConflicts(conflicts)
+                let written = Set(try connection.query(PostgresQuery(unsafeSQL: insertSQL, binds: [rowsJSON(unique)])).rows.map {
+                    try $0.decode(String.self, at: 0)
+                })
+                let refused = unique.filter { !written.contains($0.event.id) }
+                guard !refused.isEmpty else { continue }
+                let stored = Dictionary(try connection.query("""
+                    SELECT id, hash FROM audit.event_id WHERE tenant_id = \(tenant.rawValue) AND id = ANY(\(refused.map(\.event.id))::text[])
+                    """).rows.map { (try $0.decode(String.self, at: 0), try $0.decode(String.self, at: 1)) }) { first, _ in first }
+                for item in refused {
+                    if stored[item.event.id] == item.event.hash { duplicates[item.submission] += 1 } else { conflicts.append(item) }
+                }
+                try throwConflicts(conflicts)
             }
         }
         return duplicates
+    }
+
+    /// A different event under an id already taken refuses its whole request (409 id_conflict).
+    static func throwConflicts(_ conflicts: [Item]) throws {
+        guard !conflicts.isEmpty else { return }
+        throw TaggedRejection(submissions: Set(conflicts.map(\.submission)), rejection: IngestRejection(kind: .idConflict, problems: conflicts.map {
+            EventProblem(index: $0.index, field: "id", message: "'\($0.event.id)' is already stored as a different event")
+        }))
     }
 
     /// The tenant's retention, creating the tenant (default settings) on its first event.
@@ -85,10 +116,6 @@ enum EventWriter {
             throw PostgresError(code: .server, message: "tenant \(tenant) could not be created or read")
         }
         return try row.decode(Int.self, at: 0)
-    }
-
-    static func key(_ event: StoredEvent) -> String {
-        "\(event.id)|\(Int64((event.occurredAt.timeIntervalSince1970 * 1_000_000).rounded()))"
     }
 
     /// A tenant that chose a shorter retention refuses events it would delete at once.
@@ -108,7 +135,6 @@ enum EventWriter {
                 "tenant_id": .string(event.tenant.rawValue),
                 "id": .string(event.id),
                 "occurred_at": .string(Timestamp.format(event.occurredAt)),
-                "received_at": .string(Timestamp.format(event.receivedAt)),
                 "action": .string(event.action),
                 "category": .string(event.category),
                 "actor_type": .string(event.actor.type),

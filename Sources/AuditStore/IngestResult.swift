@@ -8,8 +8,15 @@ public struct IngestResult: Sendable, Equatable {
     public var duplicates: Int
 }
 
-/// Events refused inside the transaction (e.g. older than their tenant's own retention);
-/// nothing of the request was written.
+/// Events refused inside the transaction (older than their tenant's own retention, or an id
+/// already stored as a different event); nothing of the request was written.
 public struct IngestRejection: Error, Sendable {
+    public enum Kind: Sendable {
+        /// 422 invalid_events.
+        case invalid
+        /// 409 id_conflict.
+        case idConflict
+    }
+    public var kind: Kind = .invalid
     public var problems: [EventProblem]
 }

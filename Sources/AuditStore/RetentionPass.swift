@@ -36,6 +36,8 @@ public struct RetentionPass: Sendable {
     public var pause: Duration
     /// Writes the closed hours' digests before anything is pruned (nil: no digests).
     public var digests: DigestWriter?
+    /// Only seal closed hours (the frequent tick between full passes); nothing is pruned.
+    public var sealOnly = false
     /// Called after each prune batch with the tenant and the rows it removed (progress, tests).
     public var onBatch: (@Sendable (String, Int) async -> Void)?
     public var logger: Logger
@@ -71,6 +73,10 @@ public struct RetentionPass: Sendable {
     }
 
     private func run(_ lease: Lease, dryRun: Bool) async throws -> Report {
+        if sealOnly, let digests, !dryRun {
+            let written = try await lease.run { try digests.run(on: $0) }
+            return Report(ran: true, dryRun: false, partitionsCreated: 0, partitionsDropped: [], tenants: [], digestsWritten: written)
+        }
         let (created, planned) = try await lease.run { connection in
             let global = try connection.query("SELECT audit.global_retention_days()").rows[0].decode(Int.self, at: 0)
             var created = 0

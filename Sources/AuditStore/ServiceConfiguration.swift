@@ -20,6 +20,9 @@ public struct ServiceConfiguration: Sendable {
     public var signingKeyText: String?
     /// `AUDITLOG_DIGEST_KEY` as given (hex or base64 of a 32-byte seed); see `digestKey(for:)`.
     public var digestKeyText: String?
+    /// `AUDITLOG_SEAL_DELAY` (seconds, default 300): how long after an hour ends it is sealed.
+    /// Keep it above `AUDITLOG_WRITE_TIMEOUT`, so no transaction still committing is passed by.
+    public var sealDelay: TimeInterval = DigestWriter.defaultSealDelay
     /// Extra sensitive keys whose values are stored as "[redacted]" (`AUDITLOG_REDACT_KEYS`).
     public var redactKeys: [String]
     /// Who may frame the viewer page (`AUDITLOG_FRAME_ANCESTORS`, CSP source expressions such
@@ -57,6 +60,7 @@ public struct ServiceConfiguration: Sendable {
         dataDirectory = URL(fileURLWithPath: value("AUDITLOG_DATA_DIR") ?? ".auditlog")
         signingKeyText = value("AUDITLOG_SIGNING_KEY")
         digestKeyText = value("AUDITLOG_DIGEST_KEY")
+        sealDelay = TimeInterval(try integer("AUDITLOG_SEAL_DELAY", default: Int(DigestWriter.defaultSealDelay), range: 0...86_400))
         redactKeys = (value("AUDITLOG_REDACT_KEYS") ?? "").split(separator: ",").map {
             $0.trimmingCharacters(in: .whitespaces)
         }.filter { !$0.isEmpty }

@@ -2,20 +2,29 @@ import AuditStore
 import Logging
 import ServiceLifecycle
 
-/// Runs a retention pass when `serve` starts and then every `interval`; stops between passes
-/// on graceful shutdown. Several replicas may run it: the pass's advisory lock lets one work.
+/// Runs a retention pass when `serve` starts and then every `interval`, and seals closed hours
+/// every `sealInterval` between them (so a digest follows an hour's close by about
+/// `AUDITLOG_SEAL_DELAY`, not by up to an hour); stops between passes on graceful shutdown.
+/// Several replicas may run it: the pass's advisory lock lets one work.
 struct MaintenanceService: Service {
     let database: AuditDatabase
     let digests: DigestWriter
     let interval: Duration
+    var sealInterval: Duration = .seconds(60)
     let logger: Logger
 
     func run() async throws {
         try await cancelWhenGracefulShutdown {
+            var lastFull: ContinuousClock.Instant?
             while !Task.isCancelled {
                 do {
-                    let report = try await database.runRetention(RetentionPass(digests: digests, logger: logger), dryRun: false)
-                    if report.ran {
+                    var pass = RetentionPass(digests: digests, logger: logger)
+                    pass.sealOnly = lastFull.map { $0.duration(to: .now) < interval } ?? false
+                    if !pass.sealOnly { lastFull = .now }
+                    let report = try await database.runRetention(pass, dryRun: false)
+                    if pass.sealOnly {
+                        if report.digestsWritten > 0 { logger.info("sealed closed hours", metadata: ["digests_written": "\(report.digestsWritten)"]) }
+                    } else if report.ran {
                         logger.info("retention pass done", metadata: [
                             "partitions_created": "\(report.partitionsCreated)",
                             "partitions_dropped": "\(report.partitionsDropped.count)",
@@ -31,7 +40,7 @@ struct MaintenanceService: Service {
                 } catch {
                     logger.error("retention pass failed; will retry", metadata: ["error": "\(error)"])
                 }
-                do { try await Task.sleep(for: interval) } catch { return }  // shutting down
+                do { try await Task.sleep(for: min(interval, sealInterval)) } catch { return }  // shutting down
             }
         }
     }

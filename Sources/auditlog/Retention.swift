@@ -27,7 +27,7 @@ struct Retention: AsyncParsableCommand {
                 let database = try await Migrations.store(session, logger: logger)
                 do {
                     let progress = PruneProgress()
-                    let pass = RetentionPass(digests: DigestWriter(key: key), onBatch: { tenant, removed in
+                    let pass = RetentionPass(digests: DigestWriter(key: key, sealDelay: session.configuration.sealDelay), onBatch: { tenant, removed in
                         await progress.add(removed, for: tenant)
                     }, logger: logger)
                     let report = try await database.runRetention(pass, dryRun: dryRun)

@@ -72,7 +72,7 @@ struct Serve: AsyncParsableCommand {
             services: services,
             logger: logger)
         let maintenance = MaintenanceService(
-            database: services.database, digests: DigestWriter(key: digestKey), interval: .seconds(3600), logger: logger)
+            database: services.database, digests: DigestWriter(key: digestKey, sealDelay: configuration.sealDelay), interval: .seconds(3600), logger: logger)
         let group = ServiceGroup(configuration: .init(
             // Stopped in reverse: maintenance, then HTTP (in-flight requests finish), then the
             // store (acknowledged writes commit, pools close), then the embedded database.

@@ -35,9 +35,16 @@ struct Verify: AsyncParsableCommand {
             defer { Task { await database.close() } }
             return try await database.verify(tenant, from: from, to: to, legacyKey: legacyKey)
         }
+        try Self.report(result, subject: tenant.rawValue)
+    }
+
+    /// Prints a report (tampering, then late arrivals, then the summary); exit 2 unless intact.
+    static func report(_ result: ChainCheck.Report, subject: String) throws {
         for finding in result.findings { print("TAMPERED \(finding)") }
-        print("\(tenant): \(result.digests) digest(s), \(result.hoursChecked) hour(s) checked, "
-              + "\(result.hoursRemovedByRetention) removed by retention, \(result.events) event hash(es) recomputed: "
+        for late in result.lateArrivals { print("LATE \(late)") }
+        print("\(subject): \(result.digests) digest(s), \(result.hoursChecked) hour(s) checked, "
+              + "\(result.hoursRemovedByRetention) removed by retention, \(result.events) event hash(es) recomputed, "
+              + "\(result.lateArrivals.count) hour(s) with late arrivals: "
               + (result.intact ? "intact." : "\(result.findings.count) problem(s)."))
         if !result.intact { throw ExitCode(2) }
     }

@@ -142,6 +142,36 @@ struct IngestTests {
         #expect(try await count("SELECT count(*) FROM audit.event WHERE tenant_id = 'org_retry'") == 1)
     }
 
+    @Test("one event per id: the same id at another time or with other content is 409 id_conflict, and the first stays")
+    func idConflict() async throws {
+        let t1 = Timestamp.format(Date().addingTimeInterval(-120)), t2 = Timestamp.format(Date().addingTimeInterval(-60))
+        @Sendable func event(_ id: String, _ time: String, action: String = "client.renamed") -> String {
+            #"{"id": "\#(id)", "occurred_at": "\#(time)", "tenant": "org_ids", "action": "\#(action)", "actor": {"id": "u_7"}}"#
+        }
+        try await TestApp(conninfo: database.appConninfo).test { client in
+            #expect(try await post(client, event("dup", t1)).status == .created)
+            let retry = try await post(client, event("dup", t1))
+            #expect(retry.status == .created)
+            #expect(try JSONDecoder().decode(Created.self, from: Data(buffer: retry.body)).duplicates == 1)
+            for body in [event("dup", t2), event("dup", t1, action: "client.deleted"), Self.batch([event("fresh", t2), event("dup", t2)])] {
+                let response = try await post(client, body)
+                #expect(response.status == .conflict)
+                let error = try ErrorBody(response.body).error
+                #expect(error.code == "id_conflict")
+                #expect(error.details.first?.field == "id")
+            }
+            // Two different events under one id in one batch: the same answer.
+            let twice = try await post(client, Self.batch([event("pair", t1), event("pair", t2)]))
+            #expect(twice.status == .conflict)
+            let shown = try await client.execute(uri: "/v1/events/dup", method: .get,
+                                                 headers: [.authorization: "Bearer \(TestApp.token("org_ids", .admin))"])
+            #expect(shown.status == .ok)
+            #expect(String(buffer: shown.body).contains(#""occurred_at":"\#(t1)""#))
+        }
+        #expect(try await count("SELECT count(*) FROM audit.event WHERE tenant_id = 'org_ids'") == 1)
+        #expect(try await count("SELECT count(*) FROM audit.event_id WHERE tenant_id = 'org_ids'") == 1)
+    }
+
     @Test("a 5 MiB body is refused with 413 before it is read")
     func tooLarge() async throws {
         let big = Self.batch(Array(repeating: Self.event(extra: #", "message": "\#(String(repeating: "x", count: 4000))""#), count: 1300))

@@ -42,7 +42,7 @@ struct MigrationTests {
             try connection.withTransaction(preamble: "SET LOCAL auditlog.tenant = 'org_locks'; SET LOCAL auditlog.role = 'admin'") { connection in
                 _ = try connection.query("""
                     SELECT count(*) FROM audit.search_events(NULL, NULL, now() - interval '400 days', now() + interval '1 day',
-                        NULL, NULL, NULL, NULL, NULL, 'client', 'c1', NULL, NULL, 51)
+                        NULL, NULL, NULL, NULL, NULL, 'client', 'c1', NULL, NULL, 51, false)
                     """)
                 let row = try connection.query("""
                     SELECT (SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'relation'),

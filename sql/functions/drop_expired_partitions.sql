@@ -17,6 +17,8 @@ DECLARE
     day date;
     events text;
     targets text;
+    lower_bound timestamptz;
+    upper_bound timestamptz;
     cutoff timestamptz := now() - make_interval(days => audit.global_retention_days());
 BEGIN
     FOR events IN
@@ -34,6 +36,10 @@ BEGIN
                   AND e.occurred_at >= day::timestamp AT TIME ZONE 'UTC'
                   AND e.occurred_at < (day + 1)::timestamp AT TIME ZONE 'UTC'));
         targets := 'event_target_p' || to_char(day, 'YYYYMMDD');
+        -- The day's id claims go with its events (no held tenant has events that day).
+        lower_bound := day::timestamp AT TIME ZONE 'UTC';
+        upper_bound := (day + 1)::timestamp AT TIME ZONE 'UTC';
+        DELETE FROM audit.event_id AS i WHERE i.occurred_at >= lower_bound AND i.occurred_at < upper_bound;
         EXECUTE format('DROP TABLE audit.%I', events);
         IF to_regclass(format('audit.%I', targets)) IS NOT NULL THEN
             EXECUTE format('DROP TABLE audit.%I', targets);

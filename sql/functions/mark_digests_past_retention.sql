@@ -24,9 +24,9 @@ BEGIN
     -- One tenant at a time, with the cutoff computed here: on Citus each UPDATE then goes to one
     -- shard, and no time arithmetic on a column (a STABLE function) runs inside it.
     FOR tenant IN SELECT t.tenant_id, t.retention_days FROM audit.tenant AS t WHERE NOT t.legal_hold LOOP
-        last_hour := stamp - make_interval(days => least(tenant.retention_days, global_days)) - interval '1 hour';
+        last_hour := stamp - make_interval(days => least(tenant.retention_days, global_days));
         UPDATE audit.digest AS d SET retention_removed_at = stamp
-        WHERE d.tenant_id = tenant.tenant_id AND d.retention_removed_at IS NULL AND d.hour <= last_hour;
+        WHERE d.tenant_id = tenant.tenant_id AND d.retention_removed_at IS NULL AND d.hour_end <= last_hour;
         GET DIAGNOSTICS counted = ROW_COUNT;
         marked := marked + counted;
     END LOOP;

@@ -44,6 +44,9 @@ BEGIN
         DELETE FROM audit.event AS e USING doomed AS d
         WHERE e.tenant_id = tenant AND e.occurred_at = d.occurred_at AND e.id = d.id
         RETURNING e.occurred_at, e.id, e.targets
+    ), unclaimed AS (
+        DELETE FROM audit.event_id AS i USING gone AS g
+        WHERE i.tenant_id = tenant AND i.id = g.id AND i.occurred_at = g.occurred_at
     ), links AS (
         SELECT DISTINCT g.occurred_at, g.id, x ->> 'type' AS target_type, x ->> 'id' AS target_id
         FROM gone AS g CROSS JOIN LATERAL jsonb_array_elements(g.targets) AS x

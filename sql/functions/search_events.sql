@@ -7,10 +7,11 @@
 -- reuses one kept generic plan; a large one is planned per slice.
 --
 -- Until this file, the function was defined by 0010_cached_search_plans.sql; from now on it changes here only.
+-- 0013_integrity.sql dropped the signature without only_late.
 
 SET LOCAL ROLE auditlog_owner;
 
-CREATE OR REPLACE FUNCTION audit.search_events(text_query tsquery, changed text[], since timestamp with time zone, until timestamp with time zone, categories text[], actor text, action_exact text, action_prefix text, outcome text, target_type text, target_id text, after_at timestamp with time zone, after_id text, page_limit integer)
+CREATE OR REPLACE FUNCTION audit.search_events(text_query tsquery, changed text[], since timestamp with time zone, until timestamp with time zone, categories text[], actor text, action_exact text, action_prefix text, outcome text, target_type text, target_id text, after_at timestamp with time zone, after_id text, page_limit integer, only_late boolean)
  RETURNS SETOF audit.event
  LANGUAGE plpgsql
  STABLE SECURITY DEFINER
@@ -55,6 +56,13 @@ BEGIN
     IF action_exact IS NOT NULL THEN statement := statement || ' AND e.action = $8'; END IF;
     IF action_prefix IS NOT NULL THEN statement := statement || ' AND starts_with(e.action, $9)'; END IF;
     IF outcome IS NOT NULL THEN statement := statement || ' AND e.outcome = $10'; END IF;
+    -- Late: received after the hour's first digest was cut (an hour is only sealed once it
+    -- ended, so the cheap test first), see 0013_integrity.sql.
+    IF only_late THEN
+        statement := statement || ' AND e.received_at >= date_trunc(''hour'', e.occurred_at, ''UTC'') + interval ''1 hour'''
+            || ' AND e.received_at >= (SELECT CASE WHEN d.hour <= e.occurred_at THEN d.covered_until END FROM audit.digest AS d'
+            || ' WHERE d.tenant_id = $1 AND d.sequence = 0 AND d.hour_end > e.occurred_at ORDER BY d.hour_end LIMIT 1)';
+    END IF;
     IF by_target THEN
         IF by_cursor THEN statement := statement || ' AND (t.occurred_at, t.event_id) < ($13, $14)'; END IF;
         statement := statement || ' ORDER BY t.occurred_at DESC, t.event_id DESC LIMIT $15';
@@ -85,6 +93,12 @@ BEGIN
                    AND (action_prefix IS NULL OR starts_with(e.action, action_prefix))
                    AND (search_events.outcome IS NULL OR e.outcome = search_events.outcome)
                    AND (NOT by_cursor OR (e.occurred_at, e.id) < (after_at, after_id))
+                   AND (NOT coalesce(only_late, false) OR (
+                        e.received_at >= date_trunc('hour', e.occurred_at, 'UTC') + interval '1 hour'
+                        AND e.received_at >= (SELECT CASE WHEN d.hour <= e.occurred_at THEN d.covered_until END
+                                                FROM audit.digest AS d
+                                               WHERE d.tenant_id = tenant AND d.sequence = 0 AND d.hour_end > e.occurred_at
+                                               ORDER BY d.hour_end LIMIT 1)))
                  ORDER BY e.occurred_at DESC, e.id DESC
                  LIMIT page_limit - found;
         ELSE
@@ -100,5 +114,5 @@ BEGIN
 END
 $function$;
 
-REVOKE ALL ON FUNCTION audit.search_events(text_query tsquery, changed text[], since timestamp with time zone, until timestamp with time zone, categories text[], actor text, action_exact text, action_prefix text, outcome text, target_type text, target_id text, after_at timestamp with time zone, after_id text, page_limit integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION audit.search_events(text_query tsquery, changed text[], since timestamp with time zone, until timestamp with time zone, categories text[], actor text, action_exact text, action_prefix text, outcome text, target_type text, target_id text, after_at timestamp with time zone, after_id text, page_limit integer) TO auditlog_app;
+REVOKE ALL ON FUNCTION audit.search_events(text_query tsquery, changed text[], since timestamp with time zone, until timestamp with time zone, categories text[], actor text, action_exact text, action_prefix text, outcome text, target_type text, target_id text, after_at timestamp with time zone, after_id text, page_limit integer, only_late boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit.search_events(text_query tsquery, changed text[], since timestamp with time zone, until timestamp with time zone, categories text[], actor text, action_exact text, action_prefix text, outcome text, target_type text, target_id text, after_at timestamp with time zone, after_id text, page_limit integer, only_late boolean) TO auditlog_app;

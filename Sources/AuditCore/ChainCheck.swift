@@ -1,0 +1,240 @@
+import Foundation
+
+/// The integrity check itself, on values alone: a chain of digests, the events of the hours
+/// to check, and the public keys. `auditlog verify` feeds it from the database,
+/// `auditlog verify --bundle` from an export bundle (no database), so both say the same.
+public enum ChainCheck {
+    /// A digest with what is known about it besides its signed fields.
+    public struct Link: Sendable {
+        public var digest: Digest
+        public var sealedAt: Date
+        public var removedByRetention: Bool
+
+        public init(digest: Digest, sealedAt: Date, removedByRetention: Bool) {
+            self.digest = digest
+            self.sealedAt = sealedAt
+            self.removedByRetention = removedByRetention
+        }
+    }
+
+    /// An event as stored: its API record (with `received_at` and `hash`).
+    public struct Event: Sendable {
+        public var id: String
+        public var occurredAt: Date
+        public var receivedAt: Date
+        public var hash: String
+        public var record: [String: JSONValue]
+
+        /// From an API record; nil when a field the check needs is missing or malformed.
+        public init?(record: [String: JSONValue]) {
+            guard case .string(let id)? = record["id"], case .string(let occurred)? = record["occurred_at"],
+                  case .string(let received)? = record["received_at"], case .string(let hash)? = record["hash"],
+                  let occurredAt = Timestamp.parse(occurred), let receivedAt = Timestamp.parse(received) else { return nil }
+            self.id = id
+            self.occurredAt = occurredAt
+            self.receivedAt = receivedAt
+            self.hash = hash
+            self.record = record
+        }
+
+        /// True when `hash` is the SHA-256 of the record's canonical form without `hash` and
+        /// `received_at` (or, for events stored before 0013_integrity.sql, with `received_at`).
+        public var hashMatches: Bool {
+            var members = record
+            members.removeValue(forKey: "hash")
+            let legacy = Crypto.hex(Crypto.sha256(Array(JSONValue.object(members).canonicalText.utf8)))
+            members.removeValue(forKey: "received_at")
+            let current = Crypto.hex(Crypto.sha256(Array(JSONValue.object(members).canonicalText.utf8)))
+            return current == hash || legacy == hash
+        }
+    }
+
+    public struct Finding: Sendable, Equatable, CustomStringConvertible {
+        public var hour: Date?
+        public var message: String
+
+        public init(hour: Date?, message: String) {
+            self.hour = hour
+            self.message = message
+        }
+
+        public var description: String {
+            (hour.map { "hour \(Timestamp.format($0).prefix(13)):00Z: " } ?? "") + message
+        }
+    }
+
+    public struct Report: Sendable {
+        public var digests = 0
+        public var hoursChecked = 0
+        public var hoursRemovedByRetention = 0
+        public var events = 0
+        public var findings: [Finding] = []
+        public var lateArrivals: [LateArrival] = []
+        public var intact: Bool { findings.isEmpty }
+
+        public init() {}
+    }
+
+    /// Checks `chain` (consecutive positions, in order) and `events` (in stored order) for the
+    /// hours `[from, to)`. `previousSignature` is what the chain's first digest must carry (the
+    /// signature of the digest before it; "" from a tenant's first). `requireEveryHour`: every
+    /// hour of the window must be sealed (a bundle's window is whole sealed hours).
+    public static func run(
+        chain: [Link], previousSignature: String = "", events: [Event], keys: [String: [UInt8]], legacyKey: [UInt8]?,
+        from: Date?, to: Date?, now: Date, requireEveryHour: Bool = false
+    ) -> Report {
+        var report = Report()
+        report.digests = chain.count
+        var previous = previousSignature
+        var expectedPosition = chain.first?.digest.position
+        var latest: [Date: Link] = [:]
+        var retained: Set<Date> = []
+        for link in chain {
+            let digest = link.digest
+            if let expected = expectedPosition, digest.position != expected {
+                report.findings.append(Finding(hour: digest.hour, message: "the chain skips from position \(expected - 1) to \(digest.position): a digest was removed"))
+            }
+            expectedPosition = digest.position + 1
+            if digest.previousSignature != previous {
+                report.findings.append(Finding(hour: digest.hour, message: "digest \(digest.position) does not carry the previous digest's signature"))
+            }
+            previous = digest.signature
+            if let keyID = digest.keyID {
+                if let publicKey = keys[keyID] {
+                    if !digest.verify(publicKey: publicKey) {
+                        report.findings.append(Finding(hour: digest.hour, message: "digest \(digest.position) (sequence \(digest.sequence)) was altered: its signature does not match key \(keyID)"))
+                    }
+                } else {
+                    report.findings.append(Finding(hour: digest.hour, message: "digest \(digest.position) names key \(keyID), which is not a trusted digest key"))
+                }
+            } else if let legacyKey {
+                if !Crypto.constantTimeEquals(Array(digest.expectedSignature(key: legacyKey).utf8), Array(digest.signature.utf8)) {
+                    report.findings.append(Finding(hour: digest.hour, message: "digest \(digest.position) (sequence \(digest.sequence)) was altered: its signature does not match"))
+                }
+            } else {
+                report.findings.append(Finding(hour: digest.hour, message: "digest \(digest.position) has an HMAC signature and no HMAC key was given to check it"))
+            }
+            if digest.coveredUntil > now.addingTimeInterval(60) || digest.hourEnd > now.addingTimeInterval(3600) {
+                report.findings.append(Finding(hour: digest.hour, message: "digest \(digest.position) claims to cover a time that has not come yet (\(Timestamp.format(digest.coveredUntil))): it was forged"))
+            }
+            for hour in digest.hours {
+                if link.removedByRetention { retained.insert(hour) } else { latest[hour] = link }
+            }
+        }
+
+        func inWindow(_ hour: Date) -> Bool {
+            if let from, hour.addingTimeInterval(3600) <= from { return false }
+            if let to, hour >= to { return false }
+            return true
+        }
+
+        // Every hour from the chain's first to its last sealed hour is sealed (and in a bundle,
+        // every hour of the window).
+        let sealedHours = Set(latest.keys).union(retained)
+        if let first = sealedHours.min(), let last = sealedHours.max() {
+            var lower = requireEveryHour ? (from.map(Timestamp.hourStart) ?? first) : first
+            let upper = requireEveryHour ? (to ?? last.addingTimeInterval(3600)) : last.addingTimeInterval(3600)
+            var gaps: [Date] = []
+            while lower < upper {
+                if !sealedHours.contains(lower), inWindow(lower) { gaps.append(lower) }
+                lower.addTimeInterval(3600)
+            }
+            for hour in gaps.prefix(50) {
+                report.findings.append(Finding(hour: hour, message: "no digest seals this hour"))
+            }
+            if gaps.count > 50 { report.findings.append(Finding(hour: nil, message: "\(gaps.count - 50) more unsealed hours")) }
+        } else if requireEveryHour, let from, let to, from < to {
+            report.findings.append(Finding(hour: Timestamp.hourStart(from), message: "no digest seals any hour of the window"))
+        }
+
+        // Events by hour, in the order given; each one's hash recomputed.
+        var byHour: [Date: [Event]] = [:]
+        var previousEvent: Event?
+        for event in events {
+            report.events += 1
+            let hour = Timestamp.hourStart(event.occurredAt)
+            byHour[hour, default: []].append(event)
+            if !event.hashMatches {
+                report.findings.append(Finding(hour: hour, message: "event \(event.id) was altered: its content does not match its hash"))
+            }
+            if event.receivedAt > now.addingTimeInterval(60) {
+                report.findings.append(Finding(hour: hour, message: "event \(event.id) claims to have been received at \(Timestamp.format(event.receivedAt)), which has not come yet"))
+            }
+            if let earlier = previousEvent, (earlier.occurredAt, earlier.id) >= (event.occurredAt, event.id) {
+                report.findings.append(Finding(hour: hour, message: "event \(event.id) is out of (occurred_at, id) order after \(earlier.id)"))
+            }
+            previousEvent = event
+        }
+
+        var pending: [Date: Int] = [:]
+        for (hour, link) in latest.sorted(by: { $0.key < $1.key }) where inWindow(hour) {
+            let digest = link.digest
+            let hourEvents = byHour[hour] ?? []
+            let covered = hourEvents.filter { $0.receivedAt < digest.coveredUntil }
+            let waiting = hourEvents.count - covered.count
+            if waiting > 0 { pending[hour] = waiting }
+            if digest.hourEnd == digest.hour.addingTimeInterval(3600) || !covered.isEmpty || hour == digest.hour {
+                report.hoursChecked += 1
+            }
+            if digest.hourEnd > digest.hour.addingTimeInterval(3600) {
+                // A run of empty hours: none of them may hold an event it covers.
+                if !covered.isEmpty {
+                    report.findings.append(Finding(hour: hour, message: "\(covered.count) event(s) inserted outside the normal path (digest \(digest.position) sealed this hour empty)"))
+                }
+                continue
+            }
+            if covered.count < digest.eventCount {
+                report.findings.append(Finding(hour: hour, message: "\(digest.eventCount - covered.count) event(s) removed (digest counts \(digest.eventCount), \(covered.count) remain)"))
+            } else if covered.count > digest.eventCount {
+                report.findings.append(Finding(hour: hour, message: "\(covered.count - digest.eventCount) event(s) inserted outside the normal path (digest counts \(digest.eventCount), \(covered.count) found)"))
+            } else if Digest.eventsSHA256(covered.map(\.hash)) != digest.eventsSHA256 {
+                report.findings.append(Finding(hour: hour, message: "an event's hash was changed or the events were reordered: the hour's events no longer match digest \(digest.position)"))
+            }
+        }
+        report.hoursRemovedByRetention = retained.filter(inWindow).count
+        report.lateArrivals = LateArrival.from(chain.filter { !$0.removedByRetention }, pending: pending).filter { inWindow($0.hour) }
+        report.findings.sort { ($0.hour ?? .distantPast) < ($1.hour ?? .distantPast) }
+        return report
+    }
+}
+
+/// An hour that received events after it was first sealed, as `GET /v1/digests` and
+/// `auditlog verify` report it: "3 events arrived for 2026-11-21T10:00Z after it was sealed at 11:05Z".
+public struct LateArrival: Sendable, Equatable, CustomStringConvertible {
+    public var hour: Date
+    public var count: Int
+    public var sealedAt: Date
+    /// Of `count`, how many a follow-up digest counts already; the rest await the next one.
+    public var sealedCount: Int
+
+    public init(hour: Date, count: Int, sealedAt: Date, sealedCount: Int) {
+        self.hour = hour
+        self.count = count
+        self.sealedAt = sealedAt
+        self.sealedCount = sealedCount
+    }
+
+    public var description: String {
+        "\(count) event\(count == 1 ? "" : "s") arrived for \(Timestamp.format(hour).prefix(13)):00Z after it was sealed at "
+            + "\(Timestamp.format(sealedAt).prefix(16))Z" + (sealedCount < count ? " (\(count - sealedCount) not yet in a follow-up digest)" : "")
+    }
+
+    /// From a chain in position order: per hour, the latest follow-up's late count, against the
+    /// time the hour was first sealed. `pending` adds events of sealed hours no digest counts yet.
+    public static func from(_ chain: [ChainCheck.Link], pending: [Date: Int] = [:]) -> [LateArrival] {
+        var firstSeal: [Date: Date] = [:]
+        var latest: [Date: Int] = [:]
+        for link in chain {
+            for hour in link.digest.hours where firstSeal[hour] == nil { firstSeal[hour] = link.sealedAt }
+            if link.digest.sequence > 0 || link.digest.lateCount > 0 { latest[link.digest.hour] = link.digest.lateCount }
+        }
+        var result: [LateArrival] = []
+        for hour in Set(latest.keys).union(pending.keys).sorted() {
+            let sealed = latest[hour] ?? 0
+            let count = sealed + (pending[hour] ?? 0)
+            guard count > 0, let sealedAt = firstSeal[hour] else { continue }
+            result.append(LateArrival(hour: hour, count: count, sealedAt: sealedAt, sealedCount: sealed))
+        }
+        return result
+    }
+}
