@@ -29,30 +29,35 @@ public struct ChainVerifier: Sendable {
             if let to { query.append(" AND e.occurred_at < \(to)") }
             query.append(#" ORDER BY e.occurred_at, e.id COLLATE "C""#)
             var events: [ChainCheck.Event] = []
-            var findings: [Finding] = []
             for row in try connection.query(query).rows {
                 guard case .object(let record) = try EventReader.record(row), let event = ChainCheck.Event(record: record) else { continue }
                 events.append(event)
             }
             var result = ChainCheck.run(chain: chain, events: events, keys: keys, legacyKey: legacyKey,
                                         from: lower, to: to, now: now)
-            findings += try targetFindings(tenant, events: events, from: lower, to: to, on: connection)
-            findings += try idFindings(tenant, events: events, on: connection)
-            result.findings += findings
+            result.findings += try targetFindings(tenant, events: events, from: lower, to: to, on: connection)
+            result.findings += try idFindings(tenant, events: events, on: connection)
             result.findings.sort { ($0.hour ?? .distantPast) < ($1.hour ?? .distantPast) }
             return result
         }
     }
 
+    /// One `audit.event_target` row: a target, and the event (by time and id) it lists.
+    struct TargetRow: Hashable {
+        var type: String
+        var id: String
+        var micros: Int64
+        var event: String
+    }
+
     /// Every `audit.event_target` row is one of its event's own targets, and each target has its row.
     func targetFindings(_ tenant: TenantID, events: [ChainCheck.Event], from: Date?, to: Date?, on connection: PostgresConnection) throws -> [Finding] {
-        func key(_ type: String, _ id: String, _ micros: Int64, _ event: String) -> String { "\(type)\u{0}\(id)\u{0}\(micros)\u{0}\(event)" }
-        var expected: [String: Date] = [:]
+        var expected: Set<TargetRow> = []
         for event in events {
             guard case .array(let targets)? = event.record["targets"] else { continue }
             for case .object(let target) in targets {
                 guard case .string(let type)? = target["type"], case .string(let id)? = target["id"] else { continue }
-                expected[key(type, id, Timestamp.micros(event.occurredAt), event.id)] = event.occurredAt
+                expected.insert(TargetRow(type: type, id: id, micros: Timestamp.micros(event.occurredAt), event: event.id))
             }
         }
         var query: PostgresQuery = """
@@ -61,19 +66,17 @@ public struct ChainVerifier: Sendable {
             """
         if let from { query.append(" AND occurred_at >= \(from)") }
         if let to { query.append(" AND occurred_at < \(to)") }
+        func hour(_ row: TargetRow) -> Date { Timestamp.hourStart(Date(timeIntervalSince1970: Double(row.micros) / 1_000_000)) }
         var findings: [Finding] = []
-        for row in try connection.query(query).rows {
-            let (type, id, micros, event) = (try row.decode(String.self, at: 0), try row.decode(String.self, at: 1),
-                                             try row.decode(Int64.self, at: 2), try row.decode(String.self, at: 3))
-            if expected.removeValue(forKey: key(type, id, micros, event)) == nil {
-                findings.append(Finding(hour: Timestamp.hourStart(Date(timeIntervalSince1970: Double(micros) / 1_000_000)),
-                                        message: "a target row lists event \(event) under \(type)/\(id), which that event does not name"))
+        for result in try connection.query(query).rows {
+            let row = TargetRow(type: try result.decode(String.self, at: 0), id: try result.decode(String.self, at: 1),
+                                micros: try result.decode(Int64.self, at: 2), event: try result.decode(String.self, at: 3))
+            if expected.remove(row) == nil {
+                findings.append(Finding(hour: hour(row), message: "a target row lists event \(row.event) under \(row.type)/\(row.id), which that event does not name"))
             }
         }
-        for (missing, occurred) in expected {
-            let parts = missing.split(separator: "\u{0}", omittingEmptySubsequences: false)
-            findings.append(Finding(hour: Timestamp.hourStart(occurred),
-                                    message: "event \(parts[3]) names \(parts[0])/\(parts[1]) but has no target row (that target's view misses it)"))
+        for missing in expected {
+            findings.append(Finding(hour: hour(missing), message: "event \(missing.event) names \(missing.type)/\(missing.id) but has no target row (that target's view misses it)"))
         }
         return findings
     }

@@ -36,11 +36,13 @@ public struct DigestWriter: Sendable {
         let tenants = try connection.query("SELECT tenant_id, origin FROM audit.tenants_to_seal()").rows.map {
             (try $0.decode(String.self, at: 0), try $0.decode(Date.self, at: 1))
         }
+        // Read once per pass: the keys a stored digest's signature may hold under.
+        let keys = Dictionary(try PublishedDigestKey.all(on: connection).map { ($0.keyID, $0.publicKey) }) { first, _ in first }
         var written = 0
         for (raw, origin) in tenants {
             guard let tenant = TenantID(raw) else { continue }
             written += try engine.withTenantTransaction(tenant, roleName: AuditDatabase.maintenanceRole, on: connection) {
-                try append(tenant, origin: origin, on: $0, now: now)
+                try append(tenant, origin: origin, keys: keys, on: $0, now: now)
             }
         }
         return written
@@ -51,7 +53,7 @@ public struct DigestWriter: Sendable {
         var signature: String
     }
 
-    func append(_ tenant: TenantID, origin: Date, on connection: PostgresConnection, now: Date) throws -> Int {
+    func append(_ tenant: TenantID, origin: Date, keys: [String: [UInt8]], on connection: PostgresConnection, now: Date) throws -> Int {
         let watermark = Timestamp.truncatedToMicroseconds(now.addingTimeInterval(-sealDelay))
         let closedBefore = Timestamp.hourStart(watermark)
         let t = tenant.rawValue
@@ -59,7 +61,6 @@ public struct DigestWriter: Sendable {
         // whose signature holds (a forged one cannot hold back later events).
         let recent = try StoredDigest.all(of: tenant, newest: 50, on: connection)
         var last = recent.first.map { Link(position: $0.digest.position, signature: $0.digest.signature) }
-        let keys = Dictionary(try PublishedDigestKey.all(on: connection).map { ($0.keyID, $0.publicKey) }) { first, _ in first }
         let trusted = recent.first { stored in
             guard let keyID = stored.digest.keyID else { return true }  // an HMAC digest of an earlier version
             return keys[keyID].map { stored.digest.verify(publicKey: $0) } ?? false
@@ -106,19 +107,17 @@ public struct DigestWriter: Sendable {
 
         // Late: sealed hours that received events since the last digest, each against the
         // covered_until of the first digest that sealed it.
-        do {
-            let late = try connection.query("""
-                SELECT h.hour, (SELECT d.covered_until FROM audit.digest AS d
-                                 WHERE d.tenant_id = \(t) AND d.hour <= h.hour AND d.hour_end > h.hour
-                                 ORDER BY d.position LIMIT 1)
-                FROM (SELECT DISTINCT date_trunc('hour', occurred_at, 'UTC') AS hour FROM audit.event
-                      WHERE tenant_id = \(t) AND occurred_at < \(sealedThrough)
-                        AND received_at >= \(since) AND received_at < \(watermark)) AS h
-                ORDER BY 1
-                """).rows.map { (try $0.decode(Date.self, at: 0), try $0.decode(Date?.self, at: 1)) }
-            for (hour, firstSeal) in late {
-                try write(hour: hour, hourEnd: hour.addingTimeInterval(3600), lateSince: firstSeal)
-            }
+        let late = try connection.query("""
+            SELECT h.hour, (SELECT d.covered_until FROM audit.digest AS d
+                             WHERE d.tenant_id = \(t) AND d.hour <= h.hour AND d.hour_end > h.hour
+                             ORDER BY d.position LIMIT 1)
+            FROM (SELECT DISTINCT date_trunc('hour', occurred_at, 'UTC') AS hour FROM audit.event
+                  WHERE tenant_id = \(t) AND occurred_at < \(sealedThrough)
+                    AND received_at >= \(since) AND received_at < \(watermark)) AS h
+            ORDER BY 1
+            """).rows.map { (try $0.decode(Date.self, at: 0), try $0.decode(Date?.self, at: 1)) }
+        for (hour, firstSeal) in late {
+            try write(hour: hour, hourEnd: hour.addingTimeInterval(3600), lateSince: firstSeal)
         }
 
         // Newly closed hours: each hour with events alone, each run of empty hours together.

@@ -83,9 +83,9 @@ enum EventWriter {
                 })
                 let refused = unique.filter { !written.contains($0.event.id) }
                 guard !refused.isEmpty else { continue }
-                let stored = Dictionary(try connection.query("""
+                let stored = Dictionary(uniqueKeysWithValues: try connection.query("""
                     SELECT id, hash FROM audit.event_id WHERE tenant_id = \(tenant.rawValue) AND id = ANY(\(refused.map(\.event.id))::text[])
-                    """).rows.map { (try $0.decode(String.self, at: 0), try $0.decode(String.self, at: 1)) }) { first, _ in first }
+                    """).rows.map { (try $0.decode(String.self, at: 0), try $0.decode(String.self, at: 1)) })
                 for item in refused {
                     if stored[item.event.id] == item.event.hash { duplicates[item.submission] += 1 } else { conflicts.append(item) }
                 }
