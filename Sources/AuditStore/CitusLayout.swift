@@ -40,4 +40,11 @@ enum CitusLayout {
         }
         return done
     }
+
+    /// After the repeatable scripts: the coordinator evaluates `received_at`'s default and names
+    /// the column in each shard's INSERT, so the service role needs INSERT on it on Citus; the
+    /// `event_write` policy bounds the value to the moment of the insert (sql/policies/event.sql).
+    static func grantCoordinatorEvaluatedColumns(_ connection: PostgresConnection) throws {
+        try connection.executeScript(unsafeSQL: "GRANT INSERT (received_at) ON audit.event TO auditlog_app")
+    }
 }

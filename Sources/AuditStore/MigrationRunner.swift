@@ -85,6 +85,7 @@ public struct MigrationRunner: Sendable {
         }
         if citus { appliedNow += try CitusLayout.distribute(connection, logger: logger) }
         appliedNow += try applyRepeatables(connection)
+        if citus { try CitusLayout.grantCoordinatorEvaluatedColumns(connection) }
         if let retentionDays {
             try connection.query("UPDATE audit.retention_policy SET global_days = \(retentionDays)::integer")
         }

@@ -22,4 +22,16 @@ CREATE POLICY event_read ON audit.event FOR SELECT TO auditlog_app
 
 DROP POLICY IF EXISTS event_write ON audit.event;
 CREATE POLICY event_write ON audit.event FOR INSERT TO auditlog_app
-    WITH CHECK (((tenant_id = current_setting('auditlog.tenant'::text, true)) AND (current_setting('auditlog.role'::text, true) = 'publisher'::text)));
+    WITH CHECK (((tenant_id = current_setting('auditlog.tenant'::text, true)) AND (current_setting('auditlog.role'::text, true) = 'publisher'::text)
+                 AND received_at <= clock_timestamp() + interval '5 seconds' AND received_at >= now() - interval '1 minute'));
+
+-- Privileges: the service role writes every column but received_at, whose default the database
+-- sets (0013_integrity.sql), and event_write bounds received_at to the moment of the insert.
+-- On Citus the coordinator evaluates that default and names the column in the statement it
+-- sends to the shard, so there the service role holds INSERT on received_at too (CitusLayout)
+-- and the policy's bound is what holds. Stated here as well because Citus gives a shard only
+-- the column privileges granted after create_distributed_table, and these scripts run after it.
+REVOKE INSERT ON audit.event FROM auditlog_app;
+GRANT INSERT (tenant_id, id, occurred_at, action, category, actor_type, actor_id, actor_name, actor_email,
+              targets, message, changes, changed_fields, context, metadata, outcome, hash)
+    ON audit.event TO auditlog_app;
