@@ -8,12 +8,60 @@ public enum ChainCheck {
     public struct Link: Sendable {
         public var digest: Digest
         public var sealedAt: Date
-        public var removedByRetention: Bool
+        /// When retention removed the events it covers (their absence is then by policy).
+        public var retentionRemovedAt: Date?
+        public var removedByRetention: Bool { retentionRemovedAt != nil }
 
-        public init(digest: Digest, sealedAt: Date, removedByRetention: Bool) {
+        public init(digest: Digest, sealedAt: Date, retentionRemovedAt: Date?) {
             self.digest = digest
             self.sealedAt = sealedAt
-            self.removedByRetention = removedByRetention
+            self.retentionRemovedAt = retentionRemovedAt
+        }
+
+        /// As `GET /v1/digests` and the export bundle show it: every signed field, and what is
+        /// known besides (`sealed_at`, `retention_removed_at`).
+        public var json: JSONValue {
+            .object([
+                "tenant": .string(digest.tenant),
+                "hour": .string(Timestamp.format(digest.hour)),
+                "hour_end": .string(Timestamp.format(digest.hourEnd)),
+                "sequence": .number(Double(digest.sequence)),
+                "position": .number(Double(digest.position)),
+                "event_count": .number(Double(digest.eventCount)),
+                "late_count": .number(Double(digest.lateCount)),
+                "events_sha256": .string(digest.eventsSHA256),
+                "covered_until": .string(Timestamp.format(digest.coveredUntil)),
+                "previous_signature": .string(digest.previousSignature),
+                "signature": .string(digest.signature),
+                "key_id": digest.keyID.map(JSONValue.string) ?? .null,
+                "format": .number(Double(digest.format)),
+                "sealed_at": .string(Timestamp.format(sealedAt)),
+                "retention_removed_at": retentionRemovedAt.map { .string(Timestamp.format($0)) } ?? .null,
+            ])
+        }
+
+        /// From that JSON; nil when a field is missing or malformed.
+        public init?(json: JSONValue) {
+            guard case .object(let m) = json else { return nil }
+            func string(_ key: String) -> String? { if case .string(let value)? = m[key] { return value }; return nil }
+            func time(_ key: String) -> Date? { string(key).flatMap(Timestamp.parse) }
+            func int(_ key: String) -> Int? {
+                if case .number(let value)? = m[key], value == value.rounded(), abs(value) < 9e15 { return Int(value) }
+                return nil
+            }
+            guard let tenant = string("tenant"), let hour = time("hour"), let hourEnd = time("hour_end"),
+                  let sequence = int("sequence"), let position = int("position"), let eventCount = int("event_count"),
+                  let lateCount = int("late_count"), let eventsSHA256 = string("events_sha256"),
+                  let coveredUntil = time("covered_until"), let previous = string("previous_signature"),
+                  let signature = string("signature"), let format = int("format"), let sealedAt = time("sealed_at") else { return nil }
+            let keyID = string("key_id")
+            if m["key_id"] != .null, keyID == nil { return nil }
+            let removed = time("retention_removed_at")
+            if m["retention_removed_at"] != .null, removed == nil { return nil }
+            self.init(digest: Digest(tenant: tenant, hour: hour, hourEnd: hourEnd, sequence: sequence, position: Int64(position),
+                                     eventCount: eventCount, lateCount: lateCount, eventsSHA256: eventsSHA256, coveredUntil: coveredUntil,
+                                     previousSignature: previous, signature: signature, keyID: keyID, format: format),
+                      sealedAt: sealedAt, retentionRemovedAt: removed)
         }
     }
 

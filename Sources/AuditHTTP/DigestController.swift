@@ -44,29 +44,6 @@ struct DigestController: Sendable {
             ])
         }
         try await ReadController(services: services).recordSupportRead(scope, view: "digests", request: nil, path: request.uri.path)
-        return JSONValue.object(["digests": .array(chain.map(Self.json)), "late_arrivals": .array(late)]).response()
-    }
-
-    /// A digest as the API and the export bundle show it: every signed field, and what is
-    /// known besides (when it was written, when retention removed its events).
-    static func json(_ stored: StoredDigest) -> JSONValue {
-        let digest = stored.digest
-        return .object([
-            "tenant": .string(digest.tenant),
-            "hour": .string(Timestamp.format(digest.hour)),
-            "hour_end": .string(Timestamp.format(digest.hourEnd)),
-            "sequence": .number(Double(digest.sequence)),
-            "position": .number(Double(digest.position)),
-            "event_count": .number(Double(digest.eventCount)),
-            "late_count": .number(Double(digest.lateCount)),
-            "events_sha256": .string(digest.eventsSHA256),
-            "covered_until": .string(Timestamp.format(digest.coveredUntil)),
-            "previous_signature": .string(digest.previousSignature),
-            "signature": .string(digest.signature),
-            "key_id": digest.keyID.map(JSONValue.string) ?? .null,
-            "format": .number(Double(digest.format)),
-            "sealed_at": .string(Timestamp.format(stored.createdAt)),
-            "retention_removed_at": stored.retentionRemovedAt.map { .string(Timestamp.format($0)) } ?? .null,
-        ])
+        return JSONValue.object(["digests": .array(chain.map(\.link.json)), "late_arrivals": .array(late)]).response()
     }
 }

@@ -18,8 +18,9 @@ struct ExportController: Sendable {
         let scope = try ReadScope.resolve(request, context, allowed: \.canExport)
         let read = try ReadRequest(request)
         let formatText = try ReadRequest.parameters(request.uri.query ?? "").first { $0.0 == "format" }?.1 ?? "csv"
+        if formatText == "bundle" { return try await bundle(request, context, scope: scope, read: read) }
         guard let format = ExportFormat(rawValue: formatText) else {
-            throw ReadRequest.bad("format", "must be csv or ndjson")
+            throw ReadRequest.bad("format", "must be csv, ndjson or bundle")
         }
         let now = Date()
         let database = services.database
@@ -77,6 +78,70 @@ struct ExportController: Sendable {
         return Response(status: .ok, headers: [
             .contentType: format.contentType,
             .contentDisposition: "attachment; filename=\"\(filename)\"",
+            .cacheControl: "no-store",
+        ], body: body)
+    }
+
+    /// `format=bundle`: every event of whole sealed hours with the digests covering them, the
+    /// chain link before them and the public keys, for `auditlog verify --bundle` (see
+    /// `ExportBundle`). Only `from` and `to` apply: a bundle is whole hours or it proves nothing.
+    func bundle(_ request: Request, _ context: AuditRequestContext, scope: ReadScope, read: ReadRequest) async throws -> Response {
+        if let other = read.echo.keys.sorted().first(where: { !["from", "to", "format"].contains($0) }) {
+            throw ReadRequest.bad(other, "does not apply to a bundle, which holds every event of whole hours; give only from and to")
+        }
+        let now = Date()
+        let database = services.database
+        let (from, to) = try await context.whileClientConnected {
+            try await database.window(of: read.filter, tenant: scope.tenant, role: scope.role, now: now)
+        }
+        guard let plan = try await context.whileClientConnected({
+            try await database.bundlePlan(tenant: scope.tenant, role: scope.role, from: from, to: min(to, now), now: now)
+        }) else {
+            throw ReadRequest.bad("to", "no hour between from and to is sealed yet: an hour is sealed AUDITLOG_SEAL_DELAY after it ends")
+        }
+        @Sendable func fetch(after cursor: PageCursor?) async throws -> EventPage {
+            try await database.bundlePage(tenant: scope.tenant, role: scope.role, from: plan.from, to: plan.to, after: cursor, limit: Self.pageSize)
+        }
+        let first = try await context.whileClientConnected { try await fetch(after: nil) }
+        try await AccessRecorder(services: services).record("audit_log.exported", scope: scope, metadata: [
+            "format": "bundle", "from": .string(Timestamp.format(plan.from)), "to": .string(Timestamp.format(plan.to)),
+        ])
+        var head = [UInt8]()
+        for line in [ExportBundle.header(tenant: scope.tenant.rawValue, from: plan.from, to: plan.to, exportedAt: now)]
+            + plan.keys.map({ ExportBundle.key(id: $0.keyID, publicKey: $0.publicKey) })
+            + (plan.link.map { [ExportBundle.link($0, first: true)] } ?? [])
+            + plan.chain.map({ ExportBundle.link($0, first: false) }) {
+            head += Array(line.canonicalText.utf8)
+            head.append(10)
+        }
+        let logger = context.logger
+        let body = ResponseBody { [head] writer in
+            try await writer.write(ByteBuffer(bytes: head))
+            var page = first
+            var written = 0
+            while true {
+                let pending = page.nextCursor.map { cursor in Task { try await fetch(after: cursor) } }
+                var bytes = [UInt8]()
+                bytes.reserveCapacity(page.count * 800)
+                page.writeBundleLines(to: &bytes)
+                do {
+                    try await writer.write(ByteBuffer(bytes: bytes))
+                    written += page.count
+                    guard let pending else { break }
+                    page = try await pending.value
+                } catch {
+                    pending?.cancel()
+                    logger.error("bundle export ended early", metadata: ["tenant": "\(scope.tenant)", "events_sent": "\(written)", "error": "\(String(reflecting: error))"])
+                    throw error
+                }
+            }
+            try await writer.write(ByteBuffer(string: ExportBundle.end(events: written).canonicalText + "\n"))
+            try await writer.finish(nil)
+        }
+        let hour = { (date: Date) in String(Timestamp.format(date).prefix(13)).replacingOccurrences(of: "-", with: "") }
+        return Response(status: .ok, headers: [
+            .contentType: "application/x-ndjson",
+            .contentDisposition: "attachment; filename=\"auditlog-\(scope.tenant.rawValue)-\(hour(plan.from))-\(hour(plan.to)).bundle.jsonl\"",
             .cacheControl: "no-store",
         ], body: body)
     }

@@ -6,7 +6,7 @@ internal import PostgresLibPQ
 /// covers (if it did).
 public struct StoredDigest: Sendable {
     public var link: ChainCheck.Link {
-        ChainCheck.Link(digest: digest, sealedAt: createdAt, removedByRetention: retentionRemovedAt != nil)
+        ChainCheck.Link(digest: digest, sealedAt: createdAt, retentionRemovedAt: retentionRemovedAt)
     }
 
     public var digest: Digest

@@ -19,6 +19,17 @@ public struct EventPage: Sendable {
         }
     }
 
+    /// The events as export bundle lines (`{"event":{…},"type":"event"}`, keys sorted like
+    /// every bundle line).
+    public func writeBundleLines(to output: inout [UInt8]) {
+        for row in rows {
+            output.append(contentsOf: #"{"event":"#.utf8)
+            EventEncoding.writeJSON(row, to: &output)
+            output.append(contentsOf: #","type":"event"}"#.utf8)
+            output.append(10)
+        }
+    }
+
     /// The events as export lines.
     public func write(_ format: ExportFormat, to output: inout [UInt8]) {
         for row in rows { format.write(row, to: &output) }

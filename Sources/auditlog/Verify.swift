@@ -6,12 +6,31 @@ import Logging
 
 struct Verify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check a tenant's integrity chain against its stored events.",
-        discussion: "Exit 0 when intact; exit 2 when something was altered, removed or inserted, naming the hour and what differs."
+        abstract: "Check a tenant's integrity chain against its stored events, or an export bundle with no database.",
+        discussion: """
+            auditlog verify --tenant T [--from D] [--to D]: from the database.
+            auditlog verify --bundle FILE [--public-key KEY]... [--since DIGEST]: from a bundle of \
+            GET /v1/events/export?format=bundle alone (no database, no credentials).
+            Exit 0 when intact (late arrivals are listed, not failures); exit 2 when something was altered, \
+            removed or inserted, naming the hour and what differs.
+            """
     )
 
-    @Option(help: "The tenant to verify.")
-    var tenant: String
+    @Option(help: "The tenant to verify (from the database).")
+    var tenant: String?
+
+    @Option(help: ArgumentHelp("An export bundle to verify offline.", valueName: "file"))
+    var bundle: String?
+
+    @Option(name: .customLong("public-key"), help: ArgumentHelp(
+        "Trust only this Ed25519 public key (hex or base64, as GET /v1/digests/keys shows it); repeatable. Default: the bundle's own keys.",
+        valueName: "key"))
+    var publicKeys: [String] = []
+
+    @Option(help: ArgumentHelp(
+        "The last digest of an earlier bundle (its line, or a file holding it): this bundle's chain must still hold it unchanged.",
+        valueName: "digest"))
+    var since: String?
 
     @Option(help: "Only hours from this date or RFC 3339 time.")
     var from: String?
@@ -20,13 +39,23 @@ struct Verify: AsyncParsableCommand {
     var to: String?
 
     func validate() throws {
+        if bundle != nil {
+            guard tenant == nil, from == nil, to == nil else { throw ValidationError("--bundle verifies the file's own hours; leave out --tenant, --from and --to") }
+            for key in publicKeys where ExportBundle.publicKey(key) == nil {
+                throw ValidationError("--public-key must be a 32-byte Ed25519 public key in hex or base64: \(key.prefix(80))")
+            }
+            return
+        }
+        guard publicKeys.isEmpty, since == nil else { throw ValidationError("--public-key and --since go with --bundle") }
+        guard let tenant else { throw ValidationError("give --tenant (from the database) or --bundle FILE (offline)") }
         guard TenantID(tenant) != nil else { throw ValidationError("--tenant must be 1-128 characters of A-Z, a-z, 0-9, _ . : -") }
         if let from, SearchQuery.parseDate(from) == nil { throw ValidationError("--from must be a date (2026-11-01) or an RFC 3339 time") }
         if let to, SearchQuery.parseDate(to) == nil { throw ValidationError("--to must be a date (2026-11-20) or an RFC 3339 time") }
     }
 
     func run() async throws {
-        let (tenant, from, to) = (TenantID(tenant)!, from.flatMap(SearchQuery.parseDate), to.flatMap(SearchQuery.parseDate))
+        if let bundle { return try verifyBundle(bundle) }
+        let (tenant, from, to) = (TenantID(tenant!)!, from.flatMap(SearchQuery.parseDate), to.flatMap(SearchQuery.parseDate))
         let logger = CommandLogging.bootstrap(defaultLevel: .warning)
         let result = try await Migrations.withMigratedDatabase("verify", logger: logger) { session in
             // The token key checks only the HMAC digests of earlier versions; without it, those are reported unchecked.
@@ -36,6 +65,24 @@ struct Verify: AsyncParsableCommand {
             return try await database.verify(tenant, from: from, to: to, legacyKey: legacyKey)
         }
         try Self.report(result, subject: tenant.rawValue)
+    }
+
+    /// Checks a bundle file with no database.
+    func verifyBundle(_ path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("cannot read the bundle \(path)")
+        }
+        var kept: ChainCheck.Link?
+        if let since {
+            let text = FileManager.default.contents(atPath: since).map { String(decoding: $0, as: UTF8.self) } ?? since
+            guard let digest = ExportBundle.keptDigest(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+                throw ValidationError("--since must be a digest line of an earlier bundle, or a file holding one")
+            }
+            kept = digest
+        }
+        let trusted = publicKeys.isEmpty ? nil : publicKeys.compactMap(ExportBundle.publicKey)
+        let result = ExportBundle.verify(Array(data), trusted: trusted, since: kept)
+        try Self.report(result, subject: path)
     }
 
     /// Prints a report (tampering, then late arrivals, then the summary); exit 2 unless intact.

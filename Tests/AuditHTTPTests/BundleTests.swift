@@ -1,0 +1,187 @@
+import AuditCore
+@testable import AuditHTTP
+@testable import AuditStore
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import PostgresLibPQ
+import Testing
+import TestSupport
+
+/// Bundles this suite writes for the independent verifier (`tests/verifier/run`, run by
+/// `.ci/run`): `<name>.jsonl` and a line `<name>\t<exit>\t<args>` in `cases.tsv`.
+enum BundleFiles {
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../../.build/test-bundles").standardizedFileURL
+
+    static func write(_ name: String, _ lines: [String], expectedExit: Int, arguments: String = "") throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: directory.appendingPathComponent("\(name).jsonl"))
+        try Data("\(name)\t\(expectedExit)\t\(arguments)\n".utf8).write(to: directory.appendingPathComponent("\(name).case"))
+    }
+}
+
+@Suite("export bundles: verified offline, every tampering named by hour")
+struct BundleTests {
+    let database: TestDatabase
+    let key = DigestSigningKey(seed: Array(repeating: UInt8(5), count: 32))!
+
+    init() async throws {
+        database = try await TestCluster.shared.database("bundles")
+    }
+
+    func hourStart(_ hoursAgo: Int) -> Date {
+        Timestamp.hourStart(Date().addingTimeInterval(Double(-hoursAgo) * 3600))
+    }
+
+    /// Events of `tenant` in the hours 4, 3 and 2 hours ago (none 1 hour ago), ingested the
+    /// normal way, then sealed with no delay.
+    func seed(_ app: TestApp, tenant: String) async throws {
+        let validator = EventValidator(now: Date(), retentionDays: 90, redactor: Redactor())
+        let events = try (0..<9).map { index in
+            let occurred = hourStart([4, 3, 2][index / 3]).addingTimeInterval(Double(index % 3 * 600 + 30))
+            let draft = try validator.validate(.object([
+                "tenant": .string(tenant), "id": .string("e\(index)"), "occurred_at": .string(Timestamp.format(occurred)),
+                "action": .string("client.renamed"), "actor": .object(["id": .string("u_1"), "name": .string("Zoë \"Z\"")]),
+                "targets": .array([.object(["type": "client", "id": "c_1", "name": "Acme\tLtd"])]),
+                "before": .object(["fee": .number(1.25), "n": .number(1)]), "after": .object(["fee": .number(1e-7), "n": .number(2)]),
+            ]), index: 0).get()
+            return StoredEvent(draft: draft, receivedAt: Date(), message: "renamed ✓")
+        }
+        _ = try await app.database.ingestor.ingest(events)
+        try await seal(app)
+    }
+
+    func seal(_ app: TestApp) async throws {
+        _ = try await app.database.runRetention(RetentionPass(digests: DigestWriter(key: key, sealDelay: 0)), dryRun: false)
+    }
+
+    func bundle(_ client: any TestClientProtocol, _ tenant: String, from: Date, to: Date? = nil) async throws -> TestResponse {
+        var query = "format=bundle&from=\(Timestamp.format(from))"
+        if let to { query += "&to=\(Timestamp.format(to))" }
+        return try await client.execute(uri: "/v1/events/export?\(query)", method: .get,
+                                        headers: [.authorization: "Bearer \(TestApp.token(tenant, .owner))"])
+    }
+
+    func lines(_ response: TestResponse) -> [String] {
+        String(buffer: response.body).split(separator: "\n").map(String.init)
+    }
+
+    func verify(_ lines: [String], trusted: [[UInt8]]? = nil, since: ChainCheck.Link? = nil) -> ChainCheck.Report {
+        ExportBundle.verify(Array((lines.joined(separator: "\n") + "\n").utf8), trusted: trusted, since: since)
+    }
+
+    /// Replaces the first line of `type` for which `match` holds.
+    func edit(_ lines: [String], where match: (String) -> Bool, _ change: (String) -> String?) -> [String] {
+        var result = lines
+        if let index = result.firstIndex(where: match) {
+            if let changed = change(result[index]) { result[index] = changed } else { result.remove(at: index) }
+        }
+        return result
+    }
+
+    @Test("a bundle of whole sealed hours verifies intact offline; each tampering is named by hour")
+    func intactAndTampered() async throws {
+        let app = try await TestApp(conninfo: database.appConninfo)
+        try await seed(app, tenant: "org_bundle")
+        let intact = try await app.test { client in
+            let response = try await bundle(client, "org_bundle", from: hourStart(4).addingTimeInterval(1800))
+            #expect(response.status == .ok)
+            #expect(response.headers[.contentDisposition]?.contains(".bundle.jsonl") == true)
+            return lines(response)
+        }
+        // Whole hours: from is widened to the hour, to cut at the last sealed one (now's hour is open).
+        let header = try #require(JSONValue.parse(Array(intact[0].utf8))?.objectValue)
+        #expect(header["from"] == .string(Timestamp.format(hourStart(4))))
+        #expect(header["to"] == .string(Timestamp.format(hourStart(0))))
+        #expect(intact.filter { $0.hasPrefix(#"{"event":"#) }.count == 9)
+        #expect(intact.last == #"{"events":9,"type":"end"}"#)
+        let report = verify(intact)
+        #expect(report.intact, "\(report.findings)")
+        #expect(report.events == 9)
+        try BundleFiles.write("intact", intact, expectedExit: 0)
+        try BundleFiles.write("intact-pinned-key", intact, expectedExit: 0, arguments: "--public-key \(Crypto.hex(key.publicKey))")
+
+        let hour3 = String(Timestamp.format(hourStart(3)).prefix(13))
+        let eventLines = intact.indices.filter { intact[$0].hasPrefix(#"{"event":"#) }
+        let digestLines = intact.indices.filter { intact[$0].contains(#""type":"digest""#) }
+        var swapped = intact
+        swapped.swapAt(eventLines[3], eventLines[4])
+        let cases: [(String, [String], String)] = [
+            ("altered-event", edit(intact, where: { $0.contains(#""id":"e4""#) }) { $0.replacingOccurrences(of: "renamed ✓", with: "nothing to see") },
+             "event e4 was altered"),
+            ("deleted-event", edit(intact, where: { $0.contains(#""id":"e4""#) }) { _ in nil }
+                .map { $0 == #"{"events":9,"type":"end"}"# ? #"{"events":8,"type":"end"}"# : $0 },
+             "1 event(s) removed"),
+            ("reordered-events", swapped, "out of (occurred_at, id) order"),
+            ("removed-digest", edit(intact, where: { $0.contains(#""type":"digest""#) && $0.contains(#""hour":"\#(hour3)"#) }) { _ in nil },
+             "a digest was removed"),
+            ("altered-digest", edit(intact, where: { $0.contains(#""type":"digest""#) && $0.contains(#""hour":"\#(hour3)"#) }) {
+                $0.replacingOccurrences(of: #""event_count":3"#, with: #""event_count":2"#) }, "signature does not match"),
+            ("cut-short", Array(intact.prefix(eventLines[6])), "cut short"),
+        ]
+        #expect(digestLines.count >= 4)
+        for (name, tampered, expected) in cases {
+            #expect(tampered != intact, "\(name) changed nothing")
+            let result = verify(tampered)
+            #expect(!result.intact, "\(name)")
+            #expect(result.findings.contains { $0.description.contains(expected) }, "\(name): \(result.findings)")
+            if name != "cut-short" {
+                #expect(result.findings.contains { $0.hour != nil && $0.description.contains(hour3) }, "\(name) is named by hour: \(result.findings)")
+            }
+            try BundleFiles.write("tampered-\(name)", tampered, expectedExit: 2)
+        }
+
+        // Another key: nothing verifies under it; the token key is no digest key.
+        let other = DigestSigningKey(seed: Array(repeating: UInt8(7), count: 32))!
+        #expect(verify(intact, trusted: [other.publicKey]).findings.contains { $0.description.contains("not a trusted digest key") })
+        try BundleFiles.write("tampered-wrong-key", intact, expectedExit: 2, arguments: "--public-key \(Crypto.hex(other.publicKey))")
+
+        // --since: the last digest kept from this bundle still holds in a later one; a rewritten one does not.
+        let kept = try #require(ExportBundle.keptDigest(intact[digestLines.last!]))
+        #expect(verify(intact, since: kept).intact)
+        var forged = kept
+        forged.digest.signature = String(repeating: "0", count: 128)
+        #expect(verify(intact, since: forged).findings.contains { $0.description.contains("rewritten") })
+        try Data(intact[digestLines.last!].utf8).write(to: BundleFiles.directory.appendingPathComponent("kept-digest.json"))
+        try BundleFiles.write("intact-since", intact, expectedExit: 0, arguments: "--since \(BundleFiles.directory.appendingPathComponent("kept-digest.json").path)")
+    }
+
+    @Test("what the service role slips into a sealed hour shows in the next bundle as a late arrival that does not match its hash")
+    func serviceRoleInsertion() async throws {
+        let app = try await TestApp(conninfo: database.appConninfo)
+        try await seed(app, tenant: "org_slip")
+        let hour = Timestamp.format(hourStart(3).addingTimeInterval(1500))
+        try await database.asApp { connection in
+            try connection.executeScript(unsafeSQL: """
+                BEGIN; SET LOCAL auditlog.tenant = 'org_slip'; SET LOCAL auditlog.role = 'publisher';
+                INSERT INTO audit.event_id (tenant_id, id, occurred_at, hash) VALUES ('org_slip', 'slipped', '\(hour)', repeat('e', 64));
+                INSERT INTO audit.event (tenant_id, id, occurred_at, action, category, actor_type, actor_id, message, hash)
+                VALUES ('org_slip', 'slipped', '\(hour)', 'a.b', 'a', 'user', 'u', 'm', repeat('e', 64));
+                COMMIT
+                """)
+        }
+        try await seal(app)
+        let slipped = try await app.test { client in lines(try await bundle(client, "org_slip", from: hourStart(5))) }
+        let result = verify(slipped)
+        #expect(result.findings.contains { $0.description.contains("event slipped was altered") })
+        #expect(result.lateArrivals.map(\.hour) == [hourStart(3)])
+        try BundleFiles.write("tampered-service-role-slipped", slipped, expectedExit: 2)
+    }
+
+    @Test("a bundle refuses filters, support readers, and windows with no sealed hour")
+    func refusals() async throws {
+        try await TestApp(conninfo: database.appConninfo).test { client in
+            let filtered = try await client.execute(uri: "/v1/events/export?format=bundle&category=billing", method: .get,
+                                                    headers: [.authorization: "Bearer \(TestApp.token("org_none", .owner))"])
+            #expect(filtered.status == .badRequest)
+            #expect(try ErrorBody(filtered.body).error.details.first?.field == "category")
+            let support = try await client.execute(uri: "/v1/events/export?format=bundle", method: .get,
+                                                   headers: [.authorization: "Bearer \(TestApp.token("org_none", .support))"])
+            #expect(support.status == .forbidden)
+            let unsealed = try await bundle(client, "org_none", from: hourStart(2))
+            #expect(unsealed.status == .badRequest)
+            #expect(try ErrorBody(unsealed.body).error.message.contains("sealed"))
+        }
+    }
+}
