@@ -169,6 +169,36 @@ struct BundleTests {
         try BundleFiles.write("tampered-service-role-slipped", slipped, expectedExit: 2)
     }
 
+    @Test("a backdated POST into a sealed hour is 201; then GET /v1/digests and late:true report the late arrival")
+    func backdatedPost() async throws {
+        let admin = database.adminConninfo
+        let key = try await runBlocking { try PublisherKeys.create(name: "late", tenant: TenantID("org_late"), adminConninfo: admin).key }
+        let app = try await TestApp(conninfo: database.appConninfo)
+        try await seed(app, tenant: "org_late")
+        let occurred = Timestamp.format(hourStart(3).addingTimeInterval(2000))
+        let (posted, digests, late) = try await app.test { client in
+            let posted = try await client.execute(uri: "/v1/events", method: .post,
+                headers: [.authorization: "Bearer \(key)", .contentType: "application/json"],
+                body: ByteBuffer(string: #"{"tenant":"org_late","id":"backdated","occurred_at":"\#(occurred)","action":"client.renamed","actor":{"id":"u_2"}}"#))
+            try await seal(app)
+            let owner: HTTPFields = [.authorization: "Bearer \(TestApp.token("org_late", .owner))"]
+            let digests = try await client.execute(uri: "/v1/digests", method: .get, headers: owner)
+            let late = try await client.execute(uri: "/v1/events?q=late:true", method: .get, headers: owner)
+            return (posted.status, String(buffer: digests.body), String(buffer: late.body))
+        }
+        #expect(posted == .created)
+        let body = try #require(JSONValue.parse(Array(digests.utf8))?.objectValue)
+        guard case .array(let arrivals)? = body["late_arrivals"] else { Issue.record("no late_arrivals: \(digests)"); return }
+        #expect(arrivals.count == 1)
+        let arrival = try #require(arrivals.first?.objectValue)
+        #expect(arrival["hour"] == .string(Timestamp.format(hourStart(3))))
+        #expect(arrival["events"] == .number(1))
+        guard case .string(let message)? = arrival["message"] else { Issue.record("no message"); return }
+        #expect(message.hasPrefix("1 event arrived for \(Timestamp.format(hourStart(3)).prefix(13)):00Z after it was sealed at "))
+        #expect(late.contains(#""id":"backdated""#))
+        #expect(!late.contains(#""id":"e3""#))
+    }
+
     @Test("a bundle refuses filters, support readers, and windows with no sealed hour")
     func refusals() async throws {
         try await TestApp(conninfo: database.appConninfo).test { client in
