@@ -147,26 +147,48 @@ struct BundleTests {
         try BundleFiles.write("intact-since", intact, expectedExit: 0, arguments: "--since \(BundleFiles.directory.appendingPathComponent("kept-digest.json").path)")
     }
 
-    @Test("what the service role slips into a sealed hour shows in the next bundle as a late arrival that does not match its hash")
+    @Test("what the service role slips into a sealed hour or an empty one, and a digest it forges, show in the next bundle by hour")
     func serviceRoleInsertion() async throws {
         let app = try await TestApp(conninfo: database.appConninfo)
         try await seed(app, tenant: "org_slip")
-        let hour = Timestamp.format(hourStart(3).addingTimeInterval(1500))
-        try await database.asApp { connection in
-            try connection.executeScript(unsafeSQL: """
-                BEGIN; SET LOCAL auditlog.tenant = 'org_slip'; SET LOCAL auditlog.role = 'publisher';
-                INSERT INTO audit.event_id (tenant_id, id, occurred_at, hash) VALUES ('org_slip', 'slipped', '\(hour)', repeat('e', 64));
-                INSERT INTO audit.event (tenant_id, id, occurred_at, action, category, actor_type, actor_id, message, hash)
-                VALUES ('org_slip', 'slipped', '\(hour)', 'a.b', 'a', 'user', 'u', 'm', repeat('e', 64));
-                COMMIT
-                """)
+        for (id, hours) in [("slipped", 3), ("empty_hour", 1)] {
+            let hour = Timestamp.format(hourStart(hours).addingTimeInterval(1500))
+            try await database.asApp { connection in
+                try connection.executeScript(unsafeSQL: """
+                    BEGIN; SET LOCAL auditlog.tenant = 'org_slip'; SET LOCAL auditlog.role = 'publisher';
+                    INSERT INTO audit.event_id (tenant_id, id, occurred_at, hash) VALUES ('org_slip', '\(id)', '\(hour)', repeat('e', 64));
+                    INSERT INTO audit.event (tenant_id, id, occurred_at, action, category, actor_type, actor_id, message, hash)
+                    VALUES ('org_slip', '\(id)', '\(hour)', 'a.b', 'a', 'user', 'u', 'm', repeat('e', 64));
+                    COMMIT
+                    """)
+            }
         }
         try await seal(app)
         let slipped = try await app.test { client in lines(try await bundle(client, "org_slip", from: hourStart(5))) }
-        let result = verify(slipped)
-        #expect(result.findings.contains { $0.description.contains("event slipped was altered") })
-        #expect(result.lateArrivals.map(\.hour) == [hourStart(3)])
+        var result = verify(slipped)
+        #expect(result.findings.contains { $0.description.contains("event slipped was altered") && $0.hour == hourStart(3) })
+        #expect(result.findings.contains { $0.description.contains("event empty_hour was altered") && $0.hour == hourStart(1) })
+        #expect(result.lateArrivals.map(\.hour) == [hourStart(3), hourStart(1)])
         try BundleFiles.write("tampered-service-role-slipped", slipped, expectedExit: 2)
+
+        // A digest the maintenance role appends with covered_until in 2099 and a signature of its own making.
+        try await database.asApp { connection in
+            try connection.executeScript(unsafeSQL: """
+                BEGIN; SET LOCAL auditlog.tenant = 'org_slip'; SET LOCAL auditlog.role = 'maintenance';
+                INSERT INTO audit.digest (tenant_id, hour, hour_end, sequence, position, event_count, late_count, events_sha256,
+                    covered_until, previous_signature, signature, key_id, format)
+                SELECT 'org_slip', hour, hour_end, 9, position + 1, 0, 0, repeat('0', 64), '2099-01-01', signature, repeat('a', 128), key_id, 2
+                FROM audit.digest ORDER BY position DESC LIMIT 1;
+                COMMIT
+                """)
+        }
+        let forged = try await TestApp(conninfo: database.appConninfo).test { client in
+            lines(try await bundle(client, "org_slip", from: hourStart(5)))
+        }
+        result = verify(forged)
+        #expect(result.findings.contains { $0.description.contains("has not come yet") && $0.hour != nil }, "\(result.findings)")
+        #expect(result.findings.contains { $0.description.contains("signature does not match") && $0.hour != nil })
+        try BundleFiles.write("tampered-service-role-forged-digest", forged, expectedExit: 2)
     }
 
     @Test("a backdated POST into a sealed hour is 201; then GET /v1/digests and late:true report the late arrival")
