@@ -107,8 +107,13 @@ struct DigestTests {
         var filter = EventFilter()
         try SearchQuery.apply("late:true", to: &filter)
         let page = try await store.page(filter, after: nil, limit: 50, tenant: TenantID("org_v")!, role: .admin)
+        // And through the full-text path (audit.search_events).
+        var text = EventFilter()
+        try SearchQuery.apply("late:true renamed", to: &text)
+        let searched = try await store.page(text, after: nil, limit: 50, tenant: TenantID("org_v")!, role: .admin)
         await store.close()
         #expect(try page.rows.map { try $0.decode(String.self, at: 0) } == ["late"])
+        #expect(try searched.rows.map { try $0.decode(String.self, at: 0) } == ["late"])
     }
 
     @Test("attacks with the service role's own privileges are refused or named by hour")
