@@ -2,7 +2,8 @@
 ///
 /// Foundation's `JSONDecoder` into an enum tries each case in turn and throws on every
 /// miss; on ingest that was most of the server's CPU. This parser reads each byte once,
-/// rejects invalid UTF-8, and stops at `maxDepth` instead of recursing without bound.
+/// rejects invalid UTF-8 and objects that name a member twice, and stops at `maxDepth` instead of
+/// recursing without bound.
 struct JSONParser {
     static let maxDepth = 64
 
@@ -63,7 +64,8 @@ struct JSONParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return nil }
             index += 1
             guard let member = value(depth: depth) else { return nil }
-            members[key] = member
+            // A name given twice is ambiguous (which "role" or "tenant" counts?): refused.
+            guard members.updateValue(member, forKey: key) == nil else { return nil }
             skipWhitespace()
             guard index < bytes.count else { return nil }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }

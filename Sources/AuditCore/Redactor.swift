@@ -1,51 +1,124 @@
-/// Replaces values under sensitive keys with `"[redacted]"`, at any depth, before anything
-/// is stored or logged.
+/// Replaces secrets with `"[redacted]"`, at any depth of `context`, `metadata` and `changes`,
+/// before anything is stored or logged (README "Redaction").
 ///
-/// A key is sensitive when, lowercased with `-` read as `_`, it is one of the configured
-/// keys, or one of its `_`-separated words is a sensitive word (`password`, `secret`,
-/// `token`, …): so `access_token` and `client_secret` are caught, `company` is not.
+/// **By key.** A key is split into words (camelCase, snake_case, kebab-case, dots and spaces:
+/// `clientSecret`, `refresh_tokens`, `Set-Cookie` → client secret, refresh tokens, set cookie),
+/// lowercased, plurals read as singular, and it is sensitive when one of its words is a secret
+/// word (`password`, `token`, `cookie`, …), two neighbouring words form a secret phrase
+/// (`api key`, `card number`, `session id`, …), or its words are one of the configured keys
+/// (`AUDITLOG_REDACT_KEYS`). So `accessToken` and `client_secret` are caught; `company`,
+/// `tokenizer_version` and `passage` are not (no word of theirs is a secret word).
+///
+/// **By value.** A string that looks like a well-known secret is redacted whatever its key:
+/// `Bearer …`, a JWT, Stripe/GitHub/Slack/AWS key formats, a PEM private key, and a card
+/// number (13–19 digits passing the Luhn check).
+///
+/// Not redacted: free text (the message, actor and target names) and values under ordinary keys
+/// that do not have a secret's shape.
 public struct Redactor: Sendable {
     public static let marker = JSONValue.string("[redacted]")
-    public static let defaultKeys: Set<String> = [
-        "password", "secret", "token", "card", "card_number", "pan", "cvv", "iban", "api_key",
-    ]
-    static let sensitiveWords: Set<String> = ["password", "passwd", "passphrase", "secret", "token", "cvv", "cvc", "iban", "pan"]
-    static let sensitivePhrases = ["api_key", "apikey", "card_number", "cardnumber", "private_key"]
 
+    /// Words that make any key holding them sensitive (singular; plurals are read as these).
+    static let secretWords: Set<String> = [
+        "password", "passwd", "pwd", "passphrase", "passcode", "secret", "credential", "token", "authorization",
+        "cookie", "bearer", "jwt", "otp", "totp", "csrf", "xsrf", "cvv", "cvc", "cvv2", "pan", "iban", "ssn",
+        "card", "creditcard", "cardnumber", "apikey", "privatekey", "sessionid",
+    ]
+    /// Two neighbouring words that make a key sensitive.
+    static let secretPhrases: Set<String> = [
+        "api key", "private key", "secret key", "access key", "signing key", "encryption key", "session id",
+        "session key", "card number", "credit card", "debit card", "account number", "routing number",
+        "sort code", "bank account", "national id", "tax id", "social security", "security code", "mfa code",
+        "recovery code", "backup code", "verification code", "auth code", "pin code",
+    ]
+
+    /// The configured keys (`AUDITLOG_REDACT_KEYS`), each as its words joined by a space.
     public let keys: Set<String>
 
     /// `extraKeys` comes from `AUDITLOG_REDACT_KEYS` (comma-separated).
     public init(extraKeys: [String] = []) {
-        keys = Self.defaultKeys.union(extraKeys.map { Self.normalize($0.trimmingCharacters(in: .whitespaces)) }.filter { !$0.isEmpty })
+        keys = Set(extraKeys.map { Self.words($0).joined(separator: " ") }.filter { !$0.isEmpty })
     }
 
-    /// ASCII-lowercased, `-` and spaces read as `_` (checked for every key of every event, so no Foundation here).
-    static func normalize(_ key: String) -> String {
-        var bytes = Array(key.utf8)
-        for index in bytes.indices {
-            switch bytes[index] {
-            case 65...90: bytes[index] += 32
-            case UInt8(ascii: "-"), UInt8(ascii: " "): bytes[index] = UInt8(ascii: "_")
-            default: break
-            }
+    /// The key's words, lowercased, singular: `refreshTokens` → [refresh, token].
+    static func words(_ key: String) -> [String] {
+        var words: [String] = []
+        var current: [UInt8] = []
+        let bytes = Array(key.utf8)
+        func flush() {
+            guard !current.isEmpty else { return }
+            var word = String(decoding: current, as: UTF8.self)
+            if word.utf8.count > 3, word.hasSuffix("s"), !word.hasSuffix("ss") { word.removeLast() }
+            words.append(word)
+            current.removeAll(keepingCapacity: true)
         }
-        return String(decoding: bytes, as: UTF8.self)
+        for (index, byte) in bytes.enumerated() {
+            let isUpper = (65...90).contains(byte), isLower = (97...122).contains(byte), isDigit = (48...57).contains(byte)
+            guard isUpper || isLower || isDigit || byte >= 0x80 else { flush(); continue }
+            if isUpper, !current.isEmpty {
+                let last = bytes[index - 1]  // as written (current holds it lowercased)
+                let lastIsLower = (97...122).contains(last) || (48...57).contains(last)
+                let nextIsLower = index + 1 < bytes.count && (97...122).contains(bytes[index + 1])
+                // fooBar → foo Bar; HTTPHeader → HTTP Header
+                if lastIsLower || ((65...90).contains(last) && nextIsLower) { flush() }
+            }
+            current.append(isUpper ? byte + 32 : byte)
+        }
+        flush()
+        return words
     }
 
     public func isSensitive(_ key: String) -> Bool {
-        let normalized = Self.normalize(key)
-        if keys.contains(normalized) { return true }
-        if normalized.utf8.split(separator: UInt8(ascii: "_")).contains(where: { Self.sensitiveWords.contains(String(decoding: $0, as: UTF8.self)) }) {
-            return true
-        }
-        return Self.sensitivePhrases.contains { phrase in
-            let needle = Array(phrase.utf8), haystack = Array(normalized.utf8)
-            guard haystack.count >= needle.count else { return false }
-            return (0...(haystack.count - needle.count)).contains { haystack[$0..<$0 + needle.count].elementsEqual(needle) }
-        }
+        let words = Self.words(key)
+        if words.contains(where: Self.secretWords.contains) { return true }
+        for index in words.indices.dropFirst() where Self.secretPhrases.contains(words[index - 1] + " " + words[index]) { return true }
+        return !keys.isEmpty && keys.contains(words.joined(separator: " "))
     }
 
-    /// The value with every member under a sensitive key replaced, at any depth.
+    /// True when `text` has the shape of a well-known secret, whatever key holds it.
+    public static func looksSecret(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard bytes.count >= 13, bytes.count <= 16_384 else { return false }
+        func hasPrefix(_ prefix: String, caseInsensitive: Bool = false) -> Bool {
+            let start = Array(prefix.utf8)
+            guard bytes.count > start.count else { return false }
+            return zip(bytes, start).allSatisfy { caseInsensitive ? ($0 | 0x20) == ($1 | 0x20) : $0 == $1 }
+        }
+        if hasPrefix("bearer ", caseInsensitive: true) || hasPrefix("basic ", caseInsensitive: true) { return true }
+        for prefix in ["sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_", "ghp_", "gho_", "ghs_", "ghu_", "github_pat_",
+                       "xoxb-", "xoxp-", "xoxa-", "glpat-", "AKIA", "ASIA"] where hasPrefix(prefix) {
+            return prefix.hasPrefix("A") ? bytes.count == 20 && bytes.allSatisfy { (65...90).contains($0) || (48...57).contains($0) } : true
+        }
+        if text.contains("-----BEGIN"), text.contains("PRIVATE KEY") { return true }
+        // A JWT: three base64url parts, the first a JSON header.
+        if hasPrefix("eyJ") {
+            let parts = bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+            if parts.count == 3, parts.allSatisfy({ part in part.allSatisfy { isBase64URL($0) } }), parts[1].count >= 4 { return true }
+        }
+        return isCardNumber(bytes)
+    }
+
+    static func isBase64URL(_ byte: UInt8) -> Bool {
+        (65...90).contains(byte) || (97...122).contains(byte) || (48...57).contains(byte) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "=")
+    }
+
+    /// 13 to 19 digits, spaces or dashes between them allowed, passing the Luhn check.
+    static func isCardNumber(_ bytes: [UInt8]) -> Bool {
+        var digits: [Int] = []
+        for byte in bytes {
+            if (48...57).contains(byte) { digits.append(Int(byte - 48)) }
+            else if byte != UInt8(ascii: " "), byte != UInt8(ascii: "-") { return false }
+        }
+        guard (13...19).contains(digits.count) else { return false }
+        var sum = 0
+        for (offset, digit) in digits.reversed().enumerated() {
+            let doubled = offset % 2 == 1 ? digit * 2 : digit
+            sum += doubled > 9 ? doubled - 9 : doubled
+        }
+        return sum % 10 == 0
+    }
+
+    /// The value with every member under a sensitive key, and every secret-shaped string, replaced.
     public func redact(_ value: JSONValue) -> JSONValue {
         switch value {
         case .object(let members):
@@ -56,6 +129,8 @@ public struct Redactor: Sendable {
             return .object(result)
         case .array(let items):
             return .array(items.map(redact))
+        case .string(let text):
+            return Self.looksSecret(text) ? Self.marker : value
         default:
             return value
         }
@@ -78,5 +153,3 @@ public struct Redactor: Sendable {
         return result
     }
 }
-
-import Foundation

@@ -22,7 +22,7 @@ public struct ViewerClaims: Sendable, Hashable {
 
 /// Why a token was refused; all of them answer 401, the reason goes to the logs.
 public enum ViewerTokenError: Error, Sendable, Equatable {
-    case malformed, unsupportedAlgorithm, badSignature, expired, invalidClaims
+    case malformed, unsupportedAlgorithm, badSignature, expired, notYetValid, invalidClaims
 }
 
 /// JWT with HS256 only, signed with `AUDITLOG_SIGNING_KEY` (HMAC-SHA-256 from OpenSSL,
@@ -33,7 +33,7 @@ public struct ViewerTokenCodec: Sendable {
     /// Longest lifetime a token may be minted with.
     public static let maxLifetime: TimeInterval = 24 * 3600
 
-    /// The signing key (`AUDITLOG_SIGNING_KEY`), also used for digests.
+    /// The signing key (`AUDITLOG_SIGNING_KEY`); digests have a key of their own.
     public let key: [UInt8]
 
     public init(key: [UInt8]) {
@@ -77,11 +77,15 @@ public struct ViewerTokenCodec: Sendable {
             guard case .string(let text) = value, text.count <= 256, !text.utf8.contains(0) else { throw .invalidClaims }
             name = text
         }
-        var issued = Date(timeIntervalSince1970: expires)
-        if let value = payload["iat"] {
-            guard case .number(let iat) = value else { throw .invalidClaims }
-            issued = Date(timeIntervalSince1970: iat)
-            guard issued <= now.addingTimeInterval(Self.clockSkew) else { throw .invalidClaims }
+        // iat and exp both required, at most 24 hours apart; nbf honoured (duplicate claims were
+        // refused by the parser: a payload naming "role" twice is malformed).
+        guard case .number(let iat)? = payload["iat"], iat.isFinite, expires.isFinite, iat < expires,
+              expires - iat <= Self.maxLifetime else { throw .invalidClaims }
+        let issued = Date(timeIntervalSince1970: iat)
+        guard issued <= now.addingTimeInterval(Self.clockSkew) else { throw .invalidClaims }
+        if let value = payload["nbf"], !value.isNull {
+            guard case .number(let notBefore) = value, notBefore.isFinite else { throw .invalidClaims }
+            guard now.timeIntervalSince1970 >= notBefore - Self.clockSkew else { throw .notYetValid }
         }
         guard now.timeIntervalSince1970 < expires + Self.clockSkew else { throw .expired }
         return ViewerClaims(tenant: tenant, role: role, actorID: subject, actorName: name,

@@ -30,6 +30,7 @@ public func buildApplication(
 
 func buildRouter(services: AppServices) -> Router<AuditRequestContext> {
     let router = Router(context: AuditRequestContext.self)
+    router.add(middleware: SecurityHeadersMiddleware())
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: CloseAfterResponseMiddleware())
     router.add(middleware: ErrorMiddleware())

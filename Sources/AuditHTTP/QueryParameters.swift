@@ -7,12 +7,15 @@ import Hummingbird
 struct ReadRequest: Sendable {
     static let known: Set<String> = [
         "q", "category", "action", "actor", "target_type", "target_id", "from", "to", "changed", "outcome",
-        "late", "limit", "cursor", "tenant", "format",
+        "late", "limit", "cursor", "tenant", "format", "include",
     ]
 
     var filter = EventFilter()
     var limit = 50
     var cursor: PageCursor?
+    /// `include=categories`: a list answers with the view's category counts too (the viewer's
+    /// one request per page load).
+    var includeCategories = false
     /// The parameters as given, for recording what a support reader or an exporter looked at.
     var echo: [String: JSONValue] = [:]
 
@@ -43,6 +46,9 @@ struct ReadRequest: Sendable {
                 case "cursor":
                     guard let decoded = PageCursor(encoded: value) else { throw Self.bad("cursor", "is not a cursor from this service") }
                     cursor = decoded
+                case "include":
+                    guard value == "categories" else { throw Self.bad("include", "takes categories") }
+                    includeCategories = true
                 default: break
                 }
             } catch let error as QueryError {

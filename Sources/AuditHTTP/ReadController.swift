@@ -46,6 +46,9 @@ struct ReadController: Sendable {
         let page = try await context.whileClientConnected {
             try await database.page(filter, after: cursor, limit: limit, tenant: scope.tenant, role: scope.role)
         }
+        let categories = read.includeCategories ? try await context.whileClientConnected {
+            try await database.categories(filter, tenant: scope.tenant, role: scope.role)
+        } : nil
         try await recordSupportRead(scope, view: view, request: read, path: request.uri.path)
         var body = [UInt8]()
         body.reserveCapacity(page.count * 1024 + 64)
@@ -53,6 +56,10 @@ struct ReadController: Sendable {
         page.writeJSONEvents(to: &body)
         body += Array("],\"next_cursor\":".utf8)
         body += Array((page.nextCursor.map { JSONValue.string($0.encoded) } ?? .null).canonicalText.utf8)
+        if let categories {
+            body += Array(",\"categories\":".utf8)
+            body += Array(JSONValue.array(categories.map(Self.json)).canonicalText.utf8)
+        }
         body.append(UInt8(ascii: "}"))
         return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
                         body: .init(byteBuffer: ByteBuffer(bytes: body)))
@@ -61,11 +68,15 @@ struct ReadController: Sendable {
     func single(_ request: Request, _ context: AuditRequestContext) async throws -> Response {
         let scope = try ReadScope.resolve(request, context, allowed: Self.readers)
         let id = try Self.pathParameter("id", context)
-        guard TenantID.isValid(id) else { throw Self.notFound() }
         let database = services.database
-        let event = try await context.whileClientConnected { try await database.event(id: id, tenant: scope.tenant, role: scope.role) }
+        let event = TenantID.isValid(id)
+            ? try await context.whileClientConnected { try await database.event(id: id, tenant: scope.tenant, role: scope.role) }
+            : nil
+        // A support reader's probe of an id that is not there is recorded as well.
+        // (An id that cannot exist is recorded by its raw path only: it may hold any byte.)
+        try await recordSupportRead(scope, view: "event", request: nil, path: request.uri.path,
+                                    eventID: TenantID.isValid(id) ? id : nil, found: event != nil)
         guard let event else { throw Self.notFound() }
-        try await recordSupportRead(scope, view: "event", request: nil, path: request.uri.path, eventID: id)
         return event.response()
     }
 
@@ -75,9 +86,13 @@ struct ReadController: Sendable {
         let (filter, database) = (read.filter, services.database)
         let counts = try await context.whileClientConnected {
             try await database.categories(filter, tenant: scope.tenant, role: scope.role)
-        }.map { JSONValue.object(["category": .string($0.category), "count": .number(Double($0.count))]) }
+        }.map(Self.json)
         try await recordSupportRead(scope, view: "categories", request: read, path: request.uri.path)
         return JSONValue.object(["categories": .array(counts)]).response()
+    }
+
+    static func json(_ count: CategoryCount) -> JSONValue {
+        .object(["category": .string(count.category), "count": .number(Double(count.count))])
     }
 
     /// A path segment, percent-decoded as clients encode it (`/v1/actors/user%7C7/events`).
@@ -93,11 +108,15 @@ struct ReadController: Sendable {
     }
 
     /// SPEC §4: every support read is recorded in the tenant's log, with what was looked at.
-    func recordSupportRead(_ scope: ReadScope, view: String, request: ReadRequest?, path: String, eventID: String? = nil) async throws {
+    /// One record per request, with the route, the filters and the cursor it read at.
+    func recordSupportRead(_ scope: ReadScope, view: String, request: ReadRequest?, path: String, eventID: String? = nil,
+                           found: Bool? = nil) async throws {
         guard scope.role == .support else { return }
         var metadata: [String: JSONValue] = ["view": .string(view), "path": .string(String(path.prefix(512)))]
         if let request, !request.echo.isEmpty { metadata["filters"] = .object(request.echo) }
-        if let eventID { metadata["event_id"] = .string(eventID) }
+        if let cursor = request?.cursor { metadata["cursor"] = .string(cursor.encoded) }
+        if let eventID { metadata["event_id"] = .string(String(eventID.prefix(256))) }
+        if let found { metadata["found"] = .bool(found) }
         try await AccessRecorder(services: services).record("audit_log.viewed", scope: scope, metadata: metadata)
     }
 }

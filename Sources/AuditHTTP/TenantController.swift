@@ -16,6 +16,7 @@ struct TenantController: Sendable {
     func settings(_ request: Request, _ context: AuditRequestContext) async throws -> Response {
         let scope = try ReadScope.resolve(request, context, allowed: \.canRead)
         let current = try await services.database.settings(tenant: scope.tenant, role: scope.role)
+        try await ReadController(services: services).recordSupportRead(scope, view: "settings", request: nil, path: request.uri.path)
         return Self.json(scope.tenant, current).response()
     }
 

@@ -37,6 +37,26 @@ struct HealthTests {
         }
     }
 
+    @Test("every answer says nosniff; API answers and errors are no-store and load nothing; the viewer keeps its own policy")
+    func securityHeaders() async throws {
+        let nosniff = HTTPFields.Element.Name("X-Content-Type-Options")!
+        try await app(conninfo: database.appConninfo).test { client in
+            for (uri, token) in [("/healthz", nil), ("/v1/events", nil), ("/v1/events", TestApp.token("org_h", .admin)),
+                                 ("/v1/events?colour=red", TestApp.token("org_h", .admin)), ("/no/such/route", nil),
+                                 ("/v1/digests/keys", nil)] as [(String, String?)] {
+                var headers: HTTPFields = [:]
+                if let token { headers[.authorization] = "Bearer \(token)" }
+                let response = try await client.execute(uri: uri, method: .get, headers: headers)
+                #expect(response.headers[nosniff] == "nosniff", "\(uri) \(response.status)")
+                #expect(response.headers[.cacheControl] == "no-store", "\(uri) \(response.status)")
+                #expect(response.headers[.contentSecurityPolicy] == "default-src 'none'; frame-ancestors 'none'", "\(uri)")
+            }
+            let viewer = try await client.execute(uri: "/", method: .get)
+            #expect(viewer.headers[nosniff] == "nosniff")
+            #expect(viewer.headers[.contentSecurityPolicy]?.contains("script-src 'self'") == true)
+        }
+    }
+
     @Test("readyz is 503 with Retry-After when the database is unreachable; healthz stays 200")
     func unreachable() async throws {
         try await app(conninfo: "host=/nonexistent/auditlog port=5432 user=x dbname=x", offline: true).test { client in

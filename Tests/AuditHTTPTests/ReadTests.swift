@@ -226,7 +226,7 @@ struct ReadTests {
         }
     }
 
-    @Test("forged, expired and malformed tokens are 401", arguments: ReadTests.forgedTokenCases())
+    @Test("forged, expired, unbounded, not-yet-valid, ambiguous and malformed tokens are 401", arguments: ReadTests.forgedTokenCases())
     func forgedTokens(_ token: String) async throws {
         try await TestApp(conninfo: database.appConninfo).test { client in
             let response = try await get(client, "/v1/events", token)
@@ -242,7 +242,18 @@ struct ReadTests {
         let now = Int(Date().timeIntervalSince1970)
         let payload = #"{"exp":\#(now + 600),"iat":\#(now),"role":"owner","sub":"u","tid":"org_b"}"#
         let other = ViewerTokenCodec(key: Array(repeating: 9, count: 32))
+        /// Correctly signed with the service's key, with the claims as written.
+        func signed(_ claims: String) -> String {
+            let input = b64(#"{"alg":"HS256","typ":"JWT"}"#) + "." + b64(claims)
+            return input + "." + Crypto.base64URL(Crypto.hmacSHA256(key: TestApp.signingKey, message: Array(input.utf8)))
+        }
         return [
+            signed(#"{"exp":\#(now + 600),"role":"owner","sub":"u","tid":"org_a"}"#),  // no iat
+            signed(#"{"exp":1000000000000000,"iat":\#(now),"role":"owner","sub":"u","tid":"org_a"}"#),  // lives for ever
+            signed(#"{"exp":\#(now + 90000),"iat":\#(now),"role":"owner","sub":"u","tid":"org_a"}"#),  // 25 hours
+            signed(#"{"exp":\#(now + 600),"iat":\#(now),"nbf":\#(now + 3600),"role":"owner","sub":"u","tid":"org_a"}"#),  // not yet
+            signed(#"{"exp":\#(now + 600),"iat":\#(now),"role":"member","role":"owner","sub":"u","tid":"org_a"}"#),  // role twice
+            signed(#"{"exp":\#(now - 10),"iat":\#(now),"role":"owner","sub":"u","tid":"org_a"}"#),  // ends before it starts
             b64(#"{"alg":"none","typ":"JWT"}"#) + "." + parts[1] + ".",
             b64(#"{"alg":"none","typ":"JWT"}"#) + "." + b64(payload) + ".",
             b64(#"{"alg":"RS256","typ":"JWT"}"#) + "." + parts[1] + "." + parts[2],
@@ -287,6 +298,43 @@ struct ReadTests {
         #expect(rows.count == 2)
         #expect(rows.allSatisfy { $0.hasPrefix("org_a audit sup_9") })
         #expect(rows.first?.contains(#""category": "billing""#) == true)
+    }
+
+    @Test("every route a support token reads records exactly one view per request: route, filters, cursor, and 404 probes")
+    func oneRecordPerSupportRequest() async throws {
+        func views() async throws -> [String] {
+            try await database.asAdmin { connection in
+                try connection.query("""
+                    SELECT metadata::text FROM audit.event WHERE tenant_id = 'org_b' AND action = 'audit_log.viewed' AND actor_id = 'sup_views' ORDER BY received_at
+                    """).rows.map { try $0.decode(String.self, at: 0) }
+            }
+        }
+        let support = TestApp.token("org_b", .support, actor: "sup_views")
+        let first = try await TestApp(conninfo: database.appConninfo).test { client in
+            try await get(client, "/v1/events?limit=5", support)
+        }
+        let cursor = try #require(JSONValue.parse(Array(first.body.readableBytesView))?.objectValue?["next_cursor"])
+        guard case .string(let next) = cursor else { Issue.record("no cursor"); return }
+        let routes = [
+            "/v1/events?q=payment&include=categories", "/v1/events?limit=5&cursor=\(next)", "/v1/events/e3", "/v1/events/nope",
+            "/v1/events/%00", "/v1/categories?category=billing", "/v1/actors/u_1/events", "/v1/targets/client/c_1/events",
+            "/v1/tenant/settings", "/v1/digests",
+        ]
+        for uri in routes {
+            let before = try await views().count
+            let response = try await TestApp(conninfo: database.appConninfo).test { client in try await get(client, uri, support) }
+            #expect(response.status == .ok || response.status == .notFound, "\(uri)")
+            let recorded = try await views()
+            #expect(recorded.count == before + 1, "\(uri) recorded \(recorded.count - before) views")
+            let last = try #require(recorded.last.flatMap { JSONValue.parse(Array($0.utf8))?.objectValue })
+            #expect(last["path"].map { if case .string(let path) = $0 { uri.hasPrefix(path) } else { false } } == true, "\(uri): \(last)")
+            if uri.contains("cursor=") { #expect(last["cursor"] == .string(next)) }
+            if uri.contains("q=payment") {
+                #expect(last["filters"]?.objectValue?["q"] == .string("payment"))
+                #expect(String(buffer: response.body).contains(#""categories":[{"category":"#))
+            }
+            if uri.hasSuffix("/nope") { #expect(last["found"] == .bool(false)) }
+        }
     }
 
     @Test("bad cursors, limits and unknown parameters are 400")

@@ -7,6 +7,7 @@
 
 Screenshots go to tests/browser/artifacts/. Exit status 0 when every check passed.
 """
+import json
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 
 from selenium import webdriver
@@ -86,6 +88,20 @@ def entries(driver):
 
 def messages(driver):
     return [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#entries .message")]
+
+
+def recorded_views(link):
+    """How many audit_log.viewed events the tenant of `link` (an admin's) holds, read through the API."""
+    token = urllib.parse.unquote(re.search(r"token=([^&]+)", link).group(1))
+    count, cursor = 0, None
+    while True:
+        query = "action=audit_log.viewed&limit=200" + ("&cursor=" + urllib.parse.quote(cursor) if cursor else "")
+        request = urllib.request.Request(f"http://127.0.0.1:{PORT}/v1/events?{query}", headers={"Authorization": "Bearer " + token})
+        page = json.load(urllib.request.urlopen(request, timeout=10))
+        count += len(page["events"])
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return count
 
 
 def settle(driver):
@@ -203,9 +219,14 @@ def main():
         print("support of acme_msp")
         driver.get(northwind["admin"].split("#")[0] + "#")
         driver.execute_script("sessionStorage.clear()")
+        before = recorded_views(acme["admin"])
         driver.get(acme["support"])
         wait(driver, lambda d: len(entries(d)) > 0)
+        settle(driver)
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#chips .chip"))
         check(not driver.find_element(By.ID, "export").is_displayed(), "support does not see the export buttons")
+        after = recorded_views(acme["admin"])
+        check(after - before == 1, "one page load by support is one recorded view (%d)" % (after - before))
 
         print("admin of northwind_it")
         driver.get(northwind["admin"])

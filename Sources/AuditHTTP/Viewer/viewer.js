@@ -219,7 +219,6 @@
     }
     show("scope", Boolean(f.actor || (f.target_type && f.target_id)));
     load(true);
-    loadCategories();
   }
 
   async function load(reset) {
@@ -234,11 +233,15 @@
     show("more", false);
     $("status").textContent = "Loading…";
     try {
+      // A new view asks for its category counts in the same request: one page load is one
+      // request, and a support reader's view is recorded once.
       const extra = { limit: String(PAGE_SIZE) };
+      if (reset) extra.include = "categories";
       if (!reset && state.cursor) extra.cursor = state.cursor;
       const response = await api("/v1/events?" + apiParams(extra).toString());
       const page = await response.json();
       if (ticket !== state.loading) return;
+      if (reset) renderChips(page.categories || []);
       const list = $("entries");
       for (const event of page.events || []) {
         if (state.seen.has(event.id)) continue;
@@ -257,24 +260,16 @@
     }
   }
 
-  async function loadCategories() {
+  function renderChips(categories) {
     const chips = $("chips");
-    try {
-      const params = apiParams();
-      params.delete("category");
-      const response = await api("/v1/categories?" + params.toString());
-      const body = await response.json();
-      const selected = new Set(state.filters.category || []);
-      const known = new Set();
-      chips.replaceChildren();
-      for (const item of body.categories || []) {
-        known.add(item.category);
-        chips.appendChild(chip(item.category, item.count, selected.has(item.category)));
-      }
-      for (const category of selected) if (!known.has(category)) chips.appendChild(chip(category, 0, true));
-    } catch (_) {
-      chips.replaceChildren();
+    const selected = new Set(state.filters.category || []);
+    const known = new Set();
+    chips.replaceChildren();
+    for (const item of categories) {
+      known.add(item.category);
+      chips.appendChild(chip(item.category, item.count, selected.has(item.category)));
     }
+    for (const category of selected) if (!known.has(category)) chips.appendChild(chip(category, 0, true));
   }
 
   function chip(category, count, pressed) {
