@@ -13,9 +13,10 @@ struct ReadRequest: Sendable {
     var filter = EventFilter()
     var limit = 50
     var cursor: PageCursor?
-    /// `include=categories`: a list answers with the view's category counts too (the viewer's
-    /// one request per page load).
+    /// `include=categories,pending`: a list answers with the view's category counts and the
+    /// tenant's pending setting changes too (the viewer's one request per page load).
     var includeCategories = false
+    var includePending = false
     /// The parameters as given, for recording what a support reader or an exporter looked at.
     var echo: [String: JSONValue] = [:]
 
@@ -47,8 +48,13 @@ struct ReadRequest: Sendable {
                     guard let decoded = PageCursor(encoded: value) else { throw Self.bad("cursor", "is not a cursor from this service") }
                     cursor = decoded
                 case "include":
-                    guard value == "categories" else { throw Self.bad("include", "takes categories") }
-                    includeCategories = true
+                    for part in value.split(separator: ",", omittingEmptySubsequences: false) {
+                        switch part {
+                        case "categories": includeCategories = true
+                        case "pending": includePending = true
+                        default: throw Self.bad("include", "takes categories and pending, comma-separated")
+                        }
+                    }
                 default: break
                 }
             } catch let error as QueryError {

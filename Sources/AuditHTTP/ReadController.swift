@@ -49,6 +49,8 @@ struct ReadController: Sendable {
         let categories = read.includeCategories ? try await context.whileClientConnected {
             try await database.categories(filter, tenant: scope.tenant, role: scope.role)
         } : nil
+        let pending = read.includePending
+            ? try await database.settings(tenant: scope.tenant, role: scope.role).pending.map(TenantController.json) : nil
         try await recordSupportRead(scope, view: view, request: read, path: request.uri.path)
         var body = [UInt8]()
         body.reserveCapacity(page.count * 1024 + 64)
@@ -59,6 +61,10 @@ struct ReadController: Sendable {
         if let categories {
             body += Array(",\"categories\":".utf8)
             body += Array(JSONValue.array(categories.map(Self.json)).canonicalText.utf8)
+        }
+        if let pending {
+            body += Array(",\"pending_settings\":".utf8)
+            body += Array(JSONValue.array(pending).canonicalText.utf8)
         }
         body.append(UInt8(ascii: "}"))
         return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"],

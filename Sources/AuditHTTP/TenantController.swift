@@ -10,6 +10,7 @@ struct TenantController: Sendable {
     func addRoutes(to group: RouterGroup<AuditRequestContext>) {
         group.get("/tenant/settings") { request, context in try await settings(request, context) }
         group.put("/tenant/settings") { request, context in try await changeSettings(request, context) }
+        group.delete("/tenant/settings/pending/:id") { request, context in try await cancelPending(request, context) }
         group.post("/viewer-tokens") { request, context in try await mintToken(request, context) }
     }
 
@@ -20,6 +21,17 @@ struct TenantController: Sendable {
         return Self.json(scope.tenant, current).response()
     }
 
+    /// Who asks, as the setting change records it.
+    static func actor(_ scope: ReadScope) -> String {
+        switch scope.caller {
+        case .viewer(let claims): return claims.actorID
+        case .publisher(let key): return "key_\(key.id)"
+        }
+    }
+
+    /// `PUT /v1/tenant/settings`: `retention_days` (owner or publisher), `legal_hold` (publisher,
+    /// with a `reason`). Placing a hold and lengthening a retention take effect at once; lifting a
+    /// hold and shortening a retention are pending for the grace period (SPEC §7, sql/0014).
     func changeSettings(_ request: Request, _ context: AuditRequestContext) async throws -> Response {
         let scope = try ReadScope.resolve(request, context, allowed: \.canChangeSettings)
         var request = request
@@ -30,38 +42,90 @@ struct TenantController: Sendable {
         var problems: [APIError.Detail] = []
         var retention: Int?
         var legalHold: Bool?
+        var reason: String?
         for (key, value) in members {
             switch (key, value) {
             case ("retention_days", .number(let days)):
                 if days == days.rounded(), (1...Double(services.retentionDays)).contains(days) { retention = Int(days) }
                 else { problems.append(.init(field: key, message: "must be a whole number from 1 to \(services.retentionDays)")) }
             case ("legal_hold", .bool(let hold)): legalHold = hold
+            case ("reason", .string(let text)):
+                if (1...1000).contains(text.count), !text.utf8.contains(0), !text.allSatisfy(\.isWhitespace) { reason = text }
+                else { problems.append(.init(field: key, message: "must be 1 to 1000 characters, not blank, without NUL")) }
             case ("retention_days", _): problems.append(.init(field: key, message: "must be a whole number of days"))
             case ("legal_hold", _): problems.append(.init(field: key, message: "must be true or false"))
+            case ("reason", _): problems.append(.init(field: key, message: "must be a string"))
             default: problems.append(.init(field: key, message: "is not a setting"))
             }
+        }
+        if legalHold != nil, reason == nil, !problems.contains(where: { $0.field == "reason" }) {
+            problems.append(.init(field: "reason", message: "is required to place or lift a legal hold"))
         }
         guard problems.isEmpty else {
             throw APIError(.unprocessableContent, code: "invalid_settings", message: "The settings are invalid; nothing was changed.", details: problems)
         }
-        let (before, after) = try await services.database.updateSettings(
-            tenant: scope.tenant, role: scope.role, retentionDays: retention, legalHold: legalHold)
-        var changes: [String: Change] = [:]
-        if before.retentionDays != after.retentionDays {
-            changes["retention_days"] = Change(old: .number(Double(before.retentionDays)), new: .number(Double(after.retentionDays)))
+        if legalHold != nil, scope.role != .publisher {
+            throw APIError(.forbidden, code: "publisher_only", message: "Only the publisher places or lifts a legal hold.")
         }
-        if before.legalHold != after.legalHold {
-            changes["legal_hold"] = Change(old: .bool(before.legalHold), new: .bool(after.legalHold))
-        }
-        if !changes.isEmpty {
-            try await AccessRecorder(services: services).record(
-                "organization.settings_updated", category: "organization", scope: scope, changes: changes)
+        let (changes, after) = try await services.database.changeSettings(
+            tenant: scope.tenant, role: scope.role, actor: Self.actor(scope), retentionDays: retention, legalHold: legalHold, reason: reason)
+        let recorder = AccessRecorder(services: services)
+        for change in changes where change.oldValue != change.newValue || !change.applied {
+            var metadata: [String: JSONValue] = ["change_id": .string(change.changeID)]
+            if let reason { metadata["reason"] = .string(reason) }
+            if change.applied {
+                try await recorder.record("organization.settings_updated", category: "organization", scope: scope, metadata: metadata,
+                                          changes: [change.setting: Change(old: Self.value(change.setting, change.oldValue),
+                                                                           new: Self.value(change.setting, change.newValue))])
+            } else {
+                metadata["setting"] = .string(change.setting)
+                metadata["from"] = Self.value(change.setting, change.oldValue)
+                metadata["to"] = Self.value(change.setting, change.newValue)
+                metadata["effective_at"] = .string(Timestamp.format(change.effectiveAt))
+                try await recorder.record("organization.setting_change_requested", category: "organization", scope: scope, metadata: metadata)
+            }
         }
         return Self.json(scope.tenant, after).response()
     }
 
+    /// `DELETE /v1/tenant/settings/pending/{id}`: the publisher withdraws a pending change.
+    func cancelPending(_ request: Request, _ context: AuditRequestContext) async throws -> Response {
+        let scope = try ReadScope.resolve(request, context, allowed: \.canChangeSettings)
+        guard scope.role == .publisher else {
+            throw APIError(.forbidden, code: "publisher_only", message: "Only the publisher cancels a pending setting change.")
+        }
+        let id = try ReadController.pathParameter("id", context)
+        let notFound = APIError(.notFound, code: "not_found", message: "No such pending setting change.")
+        guard id.count <= 64, id.allSatisfy({ $0.isHexDigit || $0 == "-" }) else { throw notFound }
+        guard let cancelled = try await services.database.cancelSettingChange(
+            tenant: scope.tenant, role: scope.role, changeID: id, actor: Self.actor(scope)) else { throw notFound }
+        try await AccessRecorder(services: services).record("organization.setting_change_cancelled", category: "organization", scope: scope,
+            metadata: ["change_id": .string(id), "setting": .string(cancelled.setting),
+                       "from": Self.value(cancelled.setting, cancelled.oldValue), "to": Self.value(cancelled.setting, cancelled.newValue)])
+        let after = try await services.database.settings(tenant: scope.tenant, role: scope.role)
+        return Self.json(scope.tenant, after).response()
+    }
+
+    /// A setting's stored text as its JSON value.
+    static func value(_ setting: String, _ text: String) -> JSONValue {
+        setting == "legal_hold" ? .bool(text == "true") : .number(Double(text) ?? 0)
+    }
+
     static func json(_ tenant: TenantID, _ settings: TenantSettings) -> JSONValue {
-        .object(["tenant": .string(tenant.rawValue), "retention_days": .number(Double(settings.retentionDays)), "legal_hold": .bool(settings.legalHold)])
+        .object([
+            "tenant": .string(tenant.rawValue), "retention_days": .number(Double(settings.retentionDays)), "legal_hold": .bool(settings.legalHold),
+            "pending": .array(settings.pending.map(json)),
+        ])
+    }
+
+    /// A pending setting change as the API shows it.
+    static func json(_ change: SettingChange) -> JSONValue {
+        .object([
+            "change_id": .string(change.changeID), "setting": .string(change.setting),
+            "from": value(change.setting, change.oldValue), "to": value(change.setting, change.newValue),
+            "effective_at": .string(Timestamp.format(change.effectiveAt)), "requested_by": .string(change.requestedBy),
+            "reason": change.reason.map(JSONValue.string) ?? .null,
+        ])
     }
 
     func mintToken(_ request: Request, _ context: AuditRequestContext) async throws -> Response {

@@ -2,15 +2,31 @@ import AuditCore
 import Foundation
 internal import PostgresLibPQ
 
-/// A tenant's settings (SPEC §6: `GET/PUT /v1/tenant/settings`).
+/// A tenant's settings in force (SPEC §6: `GET/PUT /v1/tenant/settings`), and the changes
+/// waiting out their grace period.
 public struct TenantSettings: Sendable, Equatable {
     public var retentionDays: Int
     public var legalHold: Bool
+    public var pending: [SettingChange] = []
 
-    public init(retentionDays: Int, legalHold: Bool) {
+    public init(retentionDays: Int, legalHold: Bool, pending: [SettingChange] = []) {
         self.retentionDays = retentionDays
         self.legalHold = legalHold
+        self.pending = pending
     }
+}
+
+/// One request to change a setting (`audit.setting_change`, sql/0014_governed_settings.sql).
+public struct SettingChange: Sendable, Equatable {
+    public var changeID: String
+    public var setting: String
+    public var oldValue: String
+    public var newValue: String
+    public var effectiveAt: Date
+    /// Taken effect at once (placing a hold, lengthening a retention); else pending.
+    public var applied: Bool
+    public var requestedBy: String = ""
+    public var reason: String?
 }
 
 /// Tenant settings, on the primary (they decide what ingest and retention do).
@@ -23,34 +39,39 @@ extension AuditDatabase {
         }
     }
 
-    /// Changes what is given; returns the settings before and after. A publisher creates the
-    /// tenant if needed; an owner can only change a tenant that exists (else `notFound`).
-    public func updateSettings(
-        tenant: TenantID, role: AccessRole, retentionDays: Int?, legalHold: Bool?
-    ) async throws -> (before: TenantSettings, after: TenantSettings) {
-        if let retentionDays, !(1...globalRetentionDays).contains(retentionDays) {
-            throw StoreError(.invalidInput, "retention_days must be a whole number from 1 to \(globalRetentionDays)")
-        }
-        let fallback = globalRetentionDays
-        return try await withTenant(tenant, roleName: role.rawValue, on: ingestPool) { connection in
-            let before = try Self.readSettings(connection, tenant: tenant, default: fallback)
-            let after = TenantSettings(retentionDays: retentionDays ?? before.retentionDays, legalHold: legalHold ?? before.legalHold)
-            if role == .publisher {
-                // EXCLUDED.updated_at, not now(): Citus refuses non-immutable functions in DO UPDATE SET.
-                try connection.query("""
-                    INSERT INTO audit.tenant (tenant_id, retention_days, legal_hold, updated_at)
-                    VALUES (\(tenant.rawValue), \(after.retentionDays), \(after.legalHold), now())
-                    ON CONFLICT (tenant_id) DO UPDATE SET retention_days = EXCLUDED.retention_days,
-                        legal_hold = EXCLUDED.legal_hold, updated_at = EXCLUDED.updated_at
-                    """)
-            } else {
-                let updated = try connection.query("""
-                    UPDATE audit.tenant SET retention_days = \(after.retentionDays), legal_hold = \(after.legalHold), updated_at = now()
-                    WHERE tenant_id = \(tenant.rawValue)
-                    """).affectedRows
-                guard updated == 1 else { throw StoreError(.notFound, "This tenant has no events yet.") }
+    /// Requests each given change through `audit.change_setting`, which decides what takes effect
+    /// at once and what waits out the grace period; returns the requests and the settings after.
+    /// Refusals come back as `forbidden` (a role that may not) or `invalidInput`.
+    public func changeSettings(
+        tenant: TenantID, role: AccessRole, actor: String, retentionDays: Int?, legalHold: Bool?, reason: String?
+    ) async throws -> (changes: [SettingChange], after: TenantSettings) {
+        let changes = try await withTenant(tenant, roleName: role.rawValue, on: ingestPool) { connection in
+            var changes: [SettingChange] = []
+            for (setting, value) in [("legal_hold", legalHold.map(String.init)), ("retention_days", retentionDays.map(String.init))] {
+                guard let value else { continue }
+                let row = try connection.query("""
+                    SELECT change_id, old_value, new_value, effective_at, applied
+                    FROM audit.change_setting(\(setting), \(value), \(reason)::text, \(actor))
+                    """).rows[0]
+                changes.append(SettingChange(changeID: try row.decode(String.self, at: 0), setting: setting,
+                                             oldValue: try row.decode(String.self, at: 1), newValue: try row.decode(String.self, at: 2),
+                                             effectiveAt: try row.decode(Date.self, at: 3), applied: try row.decode(Bool.self, at: 4),
+                                             requestedBy: actor, reason: reason))
             }
-            return (before, after)
+            return changes
+        }
+        // Read in a transaction of its own: on Citus, rows the definer function (the owner) wrote
+        // cannot be read by the service role in the same transaction.
+        return (changes, try await settings(tenant: tenant, role: role))
+    }
+
+    /// Withdraws a pending change (the publisher only); nil when there is no such pending change.
+    public func cancelSettingChange(tenant: TenantID, role: AccessRole, changeID: String, actor: String) async throws -> SettingChange? {
+        try await withTenant(tenant, roleName: role.rawValue, on: ingestPool) { connection in
+            try connection.query("SELECT setting, old_value, new_value FROM audit.cancel_setting_change(\(changeID), \(actor))").rows.first.map {
+                SettingChange(changeID: changeID, setting: try $0.decode(String.self, at: 0), oldValue: try $0.decode(String.self, at: 1),
+                              newValue: try $0.decode(String.self, at: 2), effectiveAt: Date(), applied: false)
+            }
         }
     }
 
@@ -67,6 +88,15 @@ extension AuditDatabase {
         guard let row = try connection.query("""
             SELECT retention_days, legal_hold FROM audit.tenant WHERE tenant_id = \(tenant.rawValue)
             """).rows.first else { return TenantSettings(retentionDays: fallback, legalHold: false) }
-        return TenantSettings(retentionDays: try row.decode(Int.self, at: 0), legalHold: try row.decode(Bool.self, at: 1))
+        let pending = try connection.query("""
+            SELECT change_id, setting, old_value, new_value, effective_at, requested_by, reason FROM audit.setting_change
+            WHERE tenant_id = \(tenant.rawValue) AND applied_at IS NULL AND cancelled_at IS NULL ORDER BY effective_at
+            """).rows.map {
+            SettingChange(changeID: try $0.decode(String.self, at: 0), setting: try $0.decode(String.self, at: 1),
+                          oldValue: try $0.decode(String.self, at: 2), newValue: try $0.decode(String.self, at: 3),
+                          effectiveAt: try $0.decode(Date.self, at: 4), applied: false,
+                          requestedBy: try $0.decode(String.self, at: 5), reason: try $0.decode(String?.self, at: 6))
+        }
+        return TenantSettings(retentionDays: try row.decode(Int.self, at: 0), legalHold: try row.decode(Bool.self, at: 1), pending: pending)
     }
 }

@@ -7,7 +7,7 @@ internal import PostgresLibPQ
 /// reference tables, copied to every node. Applied by `migrate`, idempotently.
 enum CitusLayout {
     /// Distributed by `tenant_id`, colocated with the first.
-    static let tenantTables = ["audit.tenant", "audit.event", "audit.event_target", "audit.digest", "audit.event_id"]
+    static let tenantTables = ["audit.tenant", "audit.event", "audit.event_target", "audit.digest", "audit.event_id", "audit.setting_change"]
     /// On every node.
     static let referenceTables = ["audit.api_key", "audit.retention_policy", "audit.digest_key"]
 
@@ -41,10 +41,14 @@ enum CitusLayout {
         return done
     }
 
-    /// After the repeatable scripts: the coordinator evaluates `received_at`'s default and names
-    /// the column in each shard's INSERT, so the service role needs INSERT on it on Citus; the
-    /// `event_write` policy bounds the value to the moment of the insert (sql/policies/event.sql).
+    /// After the repeatable scripts: the coordinator evaluates column defaults and names every
+    /// column in each shard's INSERT, so on Citus the service role needs INSERT on the columns it
+    /// may not choose; the policies bound them instead (`received_at` to the moment of the
+    /// insert, sql/policies/event.sql; a new tenant's settings to the defaults, tenant.sql).
     static func grantCoordinatorEvaluatedColumns(_ connection: PostgresConnection) throws {
-        try connection.executeScript(unsafeSQL: "GRANT INSERT (received_at) ON audit.event TO auditlog_app")
+        try connection.executeScript(unsafeSQL: """
+            GRANT INSERT (received_at) ON audit.event TO auditlog_app;
+            GRANT INSERT (retention_days, legal_hold, created_at, updated_at) ON audit.tenant TO auditlog_app
+            """)
     }
 }

@@ -15,6 +15,9 @@ public struct MigrationRunner: Sendable {
     /// `AUDITLOG_RETENTION_DAYS` when set: written to `audit.retention_policy`, the one source
     /// every instance reads at start. Nil leaves the database's value (90 days when new).
     public var retentionDays: Int?
+    /// `AUDITLOG_RETENTION_GRACE` (seconds) when set: how long lifting a hold or shortening a
+    /// retention waits before it takes effect, written to `audit.retention_policy` likewise.
+    public var retentionGraceSeconds: Int?
     public var logger: Logger
 
     public init(migrations: [Migration], repeatables: [RepeatableScript] = [], retentionDays: Int?, logger: Logger) {
@@ -25,10 +28,12 @@ public struct MigrationRunner: Sendable {
     }
 
     /// The migrations and repeatable scripts of this binary's `sql/` folder.
-    public static func bundled(retentionDays: Int?, logger: Logger) throws -> MigrationRunner {
+    public static func bundled(retentionDays: Int?, retentionGraceSeconds: Int? = nil, logger: Logger) throws -> MigrationRunner {
         let directory = try Migration.defaultDirectory()
-        return MigrationRunner(migrations: try Migration.load(from: directory), repeatables: try RepeatableScript.load(from: directory),
-                               retentionDays: retentionDays, logger: logger)
+        var runner = MigrationRunner(migrations: try Migration.load(from: directory), repeatables: try RepeatableScript.load(from: directory),
+                                     retentionDays: retentionDays, logger: logger)
+        runner.retentionGraceSeconds = retentionGraceSeconds
+        return runner
     }
 
     static let lockKey = 0x6175_6469_746c_6f67 as Int64  // "auditlog"
@@ -88,6 +93,9 @@ public struct MigrationRunner: Sendable {
         if citus { try CitusLayout.grantCoordinatorEvaluatedColumns(connection) }
         if let retentionDays {
             try connection.query("UPDATE audit.retention_policy SET global_days = \(retentionDays)::integer")
+        }
+        if let retentionGraceSeconds {
+            try connection.query("UPDATE audit.retention_policy SET grace_seconds = \(retentionGraceSeconds)::integer")
         }
         try ensurePartitions(connection)
         try setAppPassword(connection, appConninfo: appConninfo)

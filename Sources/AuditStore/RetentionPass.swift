@@ -27,6 +27,18 @@ public struct RetentionPass: Sendable {
         public var partitionsDropped: [String]
         public var tenants: [TenantReport]
         public var digestsWritten = 0
+        /// Setting changes whose grace period ended and that took effect in this pass.
+        public var settingsApplied: [AppliedSettingChange] = []
+    }
+
+    /// A pending change applied by `audit.apply_due_setting_changes`.
+    public struct AppliedSettingChange: Sendable, Equatable {
+        public var tenant: String
+        public var changeID: String
+        public var setting: String
+        public var oldValue: String
+        public var newValue: String
+        public var requestedBy: String
     }
 
     static let lockKey: Int64 = 0x6175_6469_7472_6574  // "auditret"
@@ -77,10 +89,19 @@ public struct RetentionPass: Sendable {
             let written = try await lease.run { try digests.run(on: $0) }
             return Report(ran: true, dryRun: false, partitionsCreated: 0, partitionsDropped: [], tenants: [], digestsWritten: written)
         }
-        let (created, planned) = try await lease.run { connection in
+        let (created, planned, applied) = try await lease.run { connection in
             let global = try connection.query("SELECT audit.global_retention_days()").rows[0].decode(Int.self, at: 0)
             var created = 0
+            var applied: [AppliedSettingChange] = []
             if !dryRun {
+                // Changes whose grace period is over take effect before anything is planned.
+                applied = try connection.query("""
+                    SELECT tenant_id, change_id, setting, old_value, new_value, requested_by FROM audit.apply_due_setting_changes()
+                    """).rows.map {
+                    AppliedSettingChange(tenant: try $0.decode(String.self, at: 0), changeID: try $0.decode(String.self, at: 1),
+                                         setting: try $0.decode(String.self, at: 2), oldValue: try $0.decode(String.self, at: 3),
+                                         newValue: try $0.decode(String.self, at: 4), requestedBy: try $0.decode(String.self, at: 5))
+                }
                 created = try connection.query("""
                     SELECT audit.ensure_partitions(current_date - \(global)::integer, current_date + 7)
                     """).rows[0].decode(Int.self, at: 0)
@@ -90,7 +111,7 @@ public struct RetentionPass: Sendable {
                              legalHold: try row.decode(Bool.self, at: 2), removed: try row.decode(Int.self, at: 3),
                              oldestKept: try row.decode(Date?.self, at: 4))
             }
-            return (created, tenants)
+            return (created, tenants, applied)
         }
         var tenants = planned
         guard !dryRun else {
@@ -133,6 +154,6 @@ public struct RetentionPass: Sendable {
         }
         for index in tenants.indices { tenants[index].oldestKept = oldest[tenants[index].tenant] ?? nil }
         return Report(ran: true, dryRun: false, partitionsCreated: created, partitionsDropped: dropped, tenants: tenants,
-                      digestsWritten: written)
+                      digestsWritten: written, settingsApplied: applied)
     }
 }

@@ -11,6 +11,9 @@ public struct ServiceConfiguration: Sendable {
     /// `AUDITLOG_RETENTION_DAYS` when set; `migrate` writes it to the database, which is the one
     /// source every instance reads (see `AuditDatabase.globalRetentionDays`).
     public var retentionDays: Int?
+    /// `AUDITLOG_RETENTION_GRACE` (seconds; the database keeps 7 days unless set): how long lifting
+    /// a legal hold or shortening a retention waits, pending and cancellable, before it takes effect.
+    public var retentionGraceSeconds: Int?
     public var poolSize: Int
     /// The store's bulkheads, time limits and replica (from `AUDITLOG_POOL_*`, `AUDITLOG_*_TIMEOUT`,
     /// `DATABASE_REPLICA_URL` and `AUDITLOG_REPLICA_MAX_LAG`).
@@ -47,6 +50,8 @@ public struct ServiceConfiguration: Sendable {
         host = value("AUDITLOG_HOST") ?? "127.0.0.1"
         port = try integer("AUDITLOG_PORT", default: 8080, range: 0...65535)
         retentionDays = value("AUDITLOG_RETENTION_DAYS") == nil ? nil : try integer("AUDITLOG_RETENTION_DAYS", default: 90, range: 1...3650)
+        retentionGraceSeconds = value("AUDITLOG_RETENTION_GRACE") == nil ? nil
+            : try integer("AUDITLOG_RETENTION_GRACE", default: 604_800, range: 0...31_536_000)
         poolSize = try integer("AUDITLOG_POOL_SIZE", default: 2 * ProcessInfo.processInfo.activeProcessorCount, range: 1...500)
         store = StoreConfiguration(
             poolSize: poolSize, replicaConninfo: databaseReplicaURL,

@@ -50,7 +50,7 @@ enum Migrations {
 
     /// The runner for this binary's `sql/` folder.
     static func runner(configuration: ServiceConfiguration, logger: Logger) throws -> MigrationRunner {
-        try MigrationRunner.bundled(retentionDays: configuration.retentionDays, logger: logger)
+        try MigrationRunner.bundled(retentionDays: configuration.retentionDays, retentionGraceSeconds: configuration.retentionGraceSeconds, logger: logger)
     }
 
     /// Runs `sql/` against the endpoint's admin connection; returns the names applied now.

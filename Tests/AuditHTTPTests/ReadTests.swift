@@ -349,30 +349,59 @@ struct ReadTests {
         }
     }
 
-    @Test("settings: read by readers, changed by owner and publisher, the change recorded")
+    @Test("settings are governed: holds by the publisher with a reason, shortening and lifting wait out the grace, readers see it pending, the publisher cancels")
     func settings() async throws {
-        try await TestApp(conninfo: database.appConninfo).test { client in
+        let pendingID = try await TestApp(conninfo: database.appConninfo).test { client -> String in
             let put = { (token: String, body: String) in
                 try await client.execute(uri: "/v1/tenant/settings?tenant=org_a", method: .put,
                                          headers: [.authorization: "Bearer \(token)", .contentType: "application/json"], body: ByteBuffer(string: body))
             }
-            let r6133 = try await put(TestApp.token("org_a", .admin), #"{"retention_days": 30}"#)
-            #expect(r6133.status == .forbidden)
-            let r31068 = try await put(TestApp.token("org_a", .owner), #"{"retention_days": 9999}"#)
-            #expect(r31068.status == .unprocessableContent)
-            let changed = try await put(TestApp.token("org_a", .owner), #"{"retention_days": 30, "legal_hold": true}"#)
-            #expect(changed.status == .ok)
-            #expect(String(buffer: changed.body) == #"{"legal_hold":true,"retention_days":30,"tenant":"org_a"}"#)
-            let r25380 = try await put(key, #"{"retention_days": 90}"#)
-            #expect(r25380.status == .ok)
+            let owner = TestApp.token("org_a", .owner)
+            #expect(try await put(TestApp.token("org_a", .admin), #"{"retention_days": 30}"#).status == .forbidden)
+            #expect(try await put(owner, #"{"retention_days": 9999}"#).status == .unprocessableContent)
+            let ownerHold = try await put(owner, #"{"legal_hold": true, "reason": "mine"}"#)
+            #expect(ownerHold.status == .forbidden)
+            #expect(try ErrorBody(ownerHold.body).error.code == "publisher_only")
+            let noReason = try await put(key, #"{"legal_hold": true}"#)
+            #expect(try ErrorBody(noReason.body).error.details.first?.field == "reason")
+
+            // Placing a hold: at once.
+            let held = try await put(key, #"{"legal_hold": true, "reason": "litigation 42"}"#)
+            #expect(held.status == .ok)
+            #expect(String(buffer: held.body).contains(#""legal_hold":true,"pending":[]"#))
+            // Shortening (owner) and lifting (publisher): pending for the grace, visible to every reader.
+            let shorter = try await put(owner, #"{"retention_days": 30}"#)
+            #expect(String(buffer: shorter.body).contains(#""retention_days":90"#))
+            let lifted = try await put(key, #"{"legal_hold": false, "reason": "settled"}"#)
+            #expect(String(buffer: lifted.body).contains(#""legal_hold":true"#))
             let read = try await get(client, "/v1/tenant/settings", TestApp.token("org_a", .support))
-            #expect(String(buffer: read.body) == #"{"legal_hold":true,"retention_days":90,"tenant":"org_a"}"#)
+            let settings = try #require(JSONValue.parse(Array(read.body.readableBytesView))?.objectValue)
+            guard case .array(let pending)? = settings["pending"] else { Issue.record("no pending: \(settings)"); return "" }
+            #expect(pending.count == 2)
+            let retention = try #require(pending.compactMap(\.objectValue).first { $0["setting"] == .string("retention_days") })
+            #expect(retention["from"] == .number(90) && retention["to"] == .number(30))
+            guard case .string(let effective)? = retention["effective_at"], let at = Timestamp.parse(effective) else { return "" }
+            #expect(abs(at.timeIntervalSinceNow - 7 * 86_400) < 600, "a week of grace by default")
+            guard case .string(let id)? = retention["change_id"] else { return "" }
+            // Only the publisher cancels.
+            let ownerCancel = try await client.execute(uri: "/v1/tenant/settings/pending/\(id)", method: .delete,
+                                                       headers: [.authorization: "Bearer \(owner)"])
+            #expect(ownerCancel.status == .forbidden)
+            let cancelled = try await client.execute(uri: "/v1/tenant/settings/pending/\(id)?tenant=org_a", method: .delete,
+                                                     headers: [.authorization: "Bearer \(key)"])
+            #expect(cancelled.status == .ok)
+            #expect(!String(buffer: cancelled.body).contains(#""setting":"retention_days""#))
+            let again = try await client.execute(uri: "/v1/tenant/settings/pending/\(id)?tenant=org_a", method: .delete,
+                                                 headers: [.authorization: "Bearer \(key)"])
+            #expect(again.status == .notFound)
+            return id
         }
+        #expect(!pendingID.isEmpty)
         let recorded = try await database.asAdmin { connection in
             try connection.query("""
-                SELECT count(*) FROM audit.event WHERE tenant_id = 'org_a' AND action = 'organization.settings_updated' AND changes ? 'retention_days'
-                """).rows[0].decode(Int.self, at: 0)
+                SELECT action, count(*) FROM audit.event WHERE tenant_id = 'org_a' AND category = 'organization' GROUP BY 1 ORDER BY 1
+                """).rows.map { "\(try $0.decode(String.self, at: 0)) \(try $0.decode(Int.self, at: 1))" }
         }
-        #expect(recorded == 2)
+        #expect(recorded == ["organization.setting_change_cancelled 1", "organization.setting_change_requested 2", "organization.settings_updated 1"])
     }
 }

@@ -7,14 +7,17 @@
 
 SET LOCAL ROLE auditlog_owner;
 
+-- A tenant row the service role creates (with its first event) has the default settings: on
+-- Citus the coordinator names every column in the shard's INSERT, so the bound is stated here
+-- as well as by the column privilege (CitusLayout).
+
+-- No UPDATE policy: settings change only through audit.change_setting (0014_governed_settings.sql).
 DROP POLICY IF EXISTS tenant_change ON audit.tenant;
-CREATE POLICY tenant_change ON audit.tenant FOR UPDATE TO auditlog_app
-    USING (((tenant_id = current_setting('auditlog.tenant'::text, true)) AND (current_setting('auditlog.role'::text, true) = ANY (ARRAY['owner'::text, 'publisher'::text]))))
-    WITH CHECK (((tenant_id = current_setting('auditlog.tenant'::text, true)) AND (current_setting('auditlog.role'::text, true) = ANY (ARRAY['owner'::text, 'publisher'::text]))));
 
 DROP POLICY IF EXISTS tenant_create ON audit.tenant;
 CREATE POLICY tenant_create ON audit.tenant FOR INSERT TO auditlog_app
-    WITH CHECK (((tenant_id = current_setting('auditlog.tenant'::text, true)) AND (current_setting('auditlog.role'::text, true) = 'publisher'::text)));
+    WITH CHECK (((tenant_id = current_setting('auditlog.tenant'::text, true)) AND (current_setting('auditlog.role'::text, true) = 'publisher'::text)
+                 AND retention_days >= 90 AND NOT legal_hold));
 
 DROP POLICY IF EXISTS tenant_owner ON audit.tenant;
 CREATE POLICY tenant_owner ON audit.tenant FOR ALL TO auditlog_owner

@@ -228,6 +228,18 @@ def main():
         after = recorded_views(acme["admin"])
         check(after - before == 1, "one page load by support is one recorded view (%d)" % (after - before))
 
+        print("a pending retention cut")
+        owner = urllib.parse.unquote(re.search(r"token=([^&]+)", acme["owner"]).group(1))
+        request = urllib.request.Request(f"http://127.0.0.1:{PORT}/v1/tenant/settings", method="PUT",
+                                         data=json.dumps({"retention_days": 30}).encode(),
+                                         headers={"Authorization": "Bearer " + owner, "Content-Type": "application/json"})
+        urllib.request.urlopen(request, timeout=10)
+        driver.get(acme["admin"])
+        wait(driver, EC.visibility_of_element_located((By.ID, "pending")))
+        check("Retention will shorten from 90 to 30 days" in driver.find_element(By.ID, "pending").text,
+              "every reader sees a pending retention cut, with its date and who asked")
+        driver.save_screenshot(os.path.join(ARTIFACTS, "desktop-pending.png"))
+
         print("admin of northwind_it")
         driver.get(northwind["admin"])
         wait(driver, lambda d: len(entries(d)) > 0)

@@ -236,12 +236,15 @@
       // A new view asks for its category counts in the same request: one page load is one
       // request, and a support reader's view is recorded once.
       const extra = { limit: String(PAGE_SIZE) };
-      if (reset) extra.include = "categories";
+      if (reset) extra.include = "categories,pending";
       if (!reset && state.cursor) extra.cursor = state.cursor;
       const response = await api("/v1/events?" + apiParams(extra).toString());
       const page = await response.json();
       if (ticket !== state.loading) return;
-      if (reset) renderChips(page.categories || []);
+      if (reset) {
+        renderChips(page.categories || []);
+        renderPending(page.pending_settings || []);
+      }
       const list = $("entries");
       for (const event of page.events || []) {
         if (state.seen.has(event.id)) continue;
@@ -258,6 +261,19 @@
       $("status").textContent = "";
       handleFailure(failure);
     }
+  }
+
+  // A retention cut or a hold lift waiting out its grace period, for every reader to see.
+  function renderPending(changes) {
+    const lines = changes.map((change) => {
+      const when = String(change.effective_at || "").slice(0, 16).replace("T", " ") + " UTC";
+      const what = change.setting === "legal_hold"
+        ? (change.to ? "A legal hold will be placed" : "The legal hold will be lifted")
+        : "Retention will shorten from " + change.from + " to " + change.to + " days";
+      return what + " on " + when + " (requested by " + change.requested_by + (change.reason ? ": " + change.reason : "") + ").";
+    });
+    $("pending").textContent = lines.join(" ");
+    show("pending", lines.length > 0);
   }
 
   function renderChips(categories) {

@@ -1,0 +1,15 @@
+-- Row-level security policies of audit.setting_change (repeatable: re-applied when this file changes).
+--
+-- The tenant's readers see its setting changes, pending and past; nobody but the definer
+-- functions of sql/functions/change_setting.sql writes them.
+
+SET LOCAL ROLE auditlog_owner;
+
+DROP POLICY IF EXISTS setting_change_owner ON audit.setting_change;
+CREATE POLICY setting_change_owner ON audit.setting_change FOR ALL TO auditlog_owner
+    USING (true)
+    WITH CHECK (true);
+
+DROP POLICY IF EXISTS setting_change_read ON audit.setting_change;
+CREATE POLICY setting_change_read ON audit.setting_change FOR SELECT TO auditlog_app
+    USING (((tenant_id = current_setting('auditlog.tenant'::text, true)) AND (current_setting('auditlog.role'::text, true) = ANY (ARRAY['owner'::text, 'admin'::text, 'support'::text, 'publisher'::text, 'maintenance'::text]))));
