@@ -35,11 +35,49 @@ public struct ChainVerifier: Sendable {
             }
             var result = ChainCheck.run(chain: chain, events: events, keys: keys, legacyKey: legacyKey,
                                         from: lower, to: to, now: now)
+            result.findings += try retentionFindings(tenant, chain: chain, on: connection)
             result.findings += try targetFindings(tenant, events: events, from: lower, to: to, on: connection)
             result.findings += try idFindings(tenant, events: events, on: connection)
             result.findings.sort { ($0.hour ?? .distantPast) < ($1.hour ?? .distantPast) }
             return result
         }
+    }
+
+    /// Every digest stamped "removed by retention" at T covers hours the policy in force at T let
+    /// go: no legal hold, and older than the tenant's retention then (its current settings, walked
+    /// back through the changes `audit.setting_change` records). A stamp the policy did not allow
+    /// means the settings were changed outside `audit.change_setting`, or the stamp was forged.
+    func retentionFindings(_ tenant: TenantID, chain: [ChainCheck.Link], on connection: PostgresConnection) throws -> [Finding] {
+        let stamped = chain.filter(\.removedByRetention)
+        guard !stamped.isEmpty else { return [] }
+        let global = try connection.query("SELECT audit.global_retention_days()").rows[0].decode(Int.self, at: 0)
+        guard let current = try connection.query("""
+            SELECT retention_days, legal_hold FROM audit.tenant WHERE tenant_id = \(tenant.rawValue)
+            """).rows.first.map({ (try $0.decode(Int.self, at: 0), try $0.decode(Bool.self, at: 1)) }) else {
+            return [Finding(hour: stamped[0].digest.hour, message: "hours are marked removed by retention, but the tenant has no settings row")]
+        }
+        let history = try connection.query("""
+            SELECT setting, old_value, applied_at FROM audit.setting_change
+            WHERE tenant_id = \(tenant.rawValue) AND applied_at IS NOT NULL ORDER BY applied_at DESC
+            """).rows.map { (try $0.decode(String.self, at: 0), try $0.decode(String.self, at: 1), try $0.decode(Date.self, at: 2)) }
+        func policy(at moment: Date) -> (days: Int, held: Bool) {
+            var (days, held) = current
+            for (setting, old, applied) in history where applied > moment {
+                if setting == "legal_hold" { held = old == "true" } else { days = Int(old) ?? days }
+            }
+            return (days, held)
+        }
+        var findings: [Finding] = []
+        for link in stamped {
+            guard let removed = link.retentionRemovedAt else { continue }
+            let (days, held) = policy(at: removed)
+            let horizon = removed.addingTimeInterval(-Double(min(days, global)) * 86_400 + 60)
+            if held || link.digest.hourEnd > horizon {
+                findings.append(Finding(hour: link.digest.hour, message: "marked removed by retention at \(Timestamp.format(removed).prefix(16))Z, "
+                    + (held ? "while a legal hold was in force" : "but the retention then (\(min(days, global)) days) kept this hour")))
+            }
+        }
+        return findings
     }
 
     /// One `audit.event_target` row: a target, and the event (by time and id) it lists.

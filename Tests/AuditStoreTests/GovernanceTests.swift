@@ -37,11 +37,22 @@ struct GovernanceTests {
         try await database.asAdmin { try $0.query(PostgresQuery(unsafeSQL: sql)).rows[0].decode(Int.self, at: 0) }
     }
 
+    static let key = DigestSigningKey(seed: Array(repeating: UInt8(4), count: 32))!
+
+    /// One maintenance pass, sealing closed hours with no delay.
     func pass() async throws -> RetentionPass.Report {
         let store = try await database.store()
-        let report = try await store.runRetention(RetentionPass(pause: .milliseconds(1)), dryRun: false)
+        let report = try await store.runRetention(RetentionPass(pause: .milliseconds(1), digests: DigestWriter(key: Self.key, sealDelay: 0)),
+                                                  dryRun: false)
         await store.close()
         return report
+    }
+
+    /// What verify says about retention (the seeded events are written as the owner, without
+    /// real hashes or id claims, so the rest of its findings are about them).
+    func verify() async throws -> (findings: [String], removedByRetention: Int) {
+        let result = try await database.asApp { try ChainVerifier(legacyKey: nil).verify(TenantID("org_gov")!, from: nil, to: nil, on: $0) }
+        return (result.findings.map(\.description).filter { $0.contains("retention") || $0.contains("removed") }, result.hoursRemovedByRetention)
     }
 
     @Test("a shorter retention waits out the grace: nothing is pruned meanwhile, then it takes effect and is recorded")
@@ -64,6 +75,30 @@ struct GovernanceTests {
             SELECT count(*) FROM audit.event WHERE tenant_id = 'org_gov' AND action = 'organization.settings_updated'
               AND metadata ->> 'after_grace' = 'true' AND changes -> 'retention_days' ->> 'new' = '7'
             """) == 1)
+        // verify: the hours removed were the policy's to remove.
+        let result = try await verify()
+        #expect(result.findings.isEmpty, "\(result.findings)")
+        #expect(result.removedByRetention > 0)
+    }
+
+    @Test("a cut made outside the governed path, settings restored afterwards, is TAMPERED in verify, named by hour")
+    func ungovernedCut() async throws {
+        _ = try await pass()
+        #expect(try await verify().findings.isEmpty)
+        // What the issue found: retention 1, prune and stamp, then the settings put back. Only an
+        // owner of the schema can still do this; verify names it.
+        try await database.asAdmin { connection in
+            try connection.executeScript(unsafeSQL: """
+                UPDATE audit.tenant SET retention_days = 1 WHERE tenant_id = 'org_gov';
+                SELECT audit.prune_tenant('org_gov', 1000);
+                SELECT audit.mark_digests_past_retention();
+                UPDATE audit.tenant SET retention_days = 30 WHERE tenant_id = 'org_gov';
+                """)
+        }
+        #expect(try await count("SELECT count(*) FROM audit.event WHERE tenant_id = 'org_gov' AND id LIKE 'd20%'") == 0)
+        let findings = try await verify().findings
+        let hour20 = String(Timestamp.format(Timestamp.hourStart(Date().addingTimeInterval(-20 * 86_400 + 60))).prefix(13))
+        #expect(findings.contains { $0.hasPrefix("hour \(hour20)") && $0.contains("the retention then (30 days) kept this hour") }, "\(findings)")
     }
 
     @Test("the service role cannot shorten, lift a hold or prune faster, by any direct SQL", arguments: [

@@ -26,4 +26,4 @@ CREATE POLICY tenant_owner ON audit.tenant FOR ALL TO auditlog_owner
 
 DROP POLICY IF EXISTS tenant_read ON audit.tenant;
 CREATE POLICY tenant_read ON audit.tenant FOR SELECT TO auditlog_app
-    USING (((tenant_id = current_setting('auditlog.tenant'::text, true)) AND (current_setting('auditlog.role'::text, true) = ANY (ARRAY['owner'::text, 'admin'::text, 'support'::text, 'publisher'::text]))));
+    USING (((tenant_id = current_setting('auditlog.tenant'::text, true)) AND (current_setting('auditlog.role'::text, true) = ANY (ARRAY['owner'::text, 'admin'::text, 'support'::text, 'publisher'::text, 'maintenance'::text]))));
