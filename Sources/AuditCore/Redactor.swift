@@ -33,11 +33,18 @@ public struct Redactor: Sendable {
     ]
 
     /// The configured keys (`AUDITLOG_REDACT_KEYS`), each as its words joined by a space.
-    public let keys: Set<String>
+    public private(set) var keys: Set<String>
 
     /// `extraKeys` comes from `AUDITLOG_REDACT_KEYS` (comma-separated).
     public init(extraKeys: [String] = []) {
         keys = Set(extraKeys.map { Self.words($0).joined(separator: " ") }.filter { !$0.isEmpty })
+    }
+
+    /// This redactor with more keys (a tenant's own, from its settings).
+    public func adding(_ extraKeys: [String]) -> Redactor {
+        var copy = self
+        copy.keys.formUnion(extraKeys.map { Self.words($0).joined(separator: " ") }.filter { !$0.isEmpty })
+        return copy
     }
 
     /// The key's words, lowercased, singular: `refreshTokens` → [refresh, token].

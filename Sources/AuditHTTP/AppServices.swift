@@ -13,6 +13,8 @@ public struct AppServices: Sendable {
     public var metrics: PrometheusCollectorRegistry
     /// The viewer page's CSP `frame-ancestors` (`AUDITLOG_FRAME_ANCESTORS`).
     public var viewerFrameAncestors: String
+    /// Each tenant's redactor (its own keys added to `redactor`).
+    let tenantRedaction: TenantRedaction
 
     public init(database: AuditDatabase, messages: MessageRenderer, redactor: Redactor, tokens: ViewerTokenCodec,
                 metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), viewerFrameAncestors: String = "'none'") {
@@ -22,6 +24,7 @@ public struct AppServices: Sendable {
         self.tokens = tokens
         self.metrics = metrics
         self.viewerFrameAncestors = viewerFrameAncestors
+        tenantRedaction = TenantRedaction(base: redactor, database: database)
     }
 
     var keys: PublisherKeyAuthenticator { database.keys }

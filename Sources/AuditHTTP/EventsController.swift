@@ -35,10 +35,20 @@ struct EventsController: Sendable {
         let rawEvents = try Self.events(in: document)
 
         let now = Date()
-        let validator = EventValidator(now: now, retentionDays: services.retentionDays, redactor: services.redactor)
+        // Each event is redacted with its tenant's own keys too (read once per tenant and request).
+        var validators: [TenantID: EventValidator] = [:]
+        for raw in rawEvents {
+            guard case .string(let text)? = raw.objectValue?["tenant"], let tenant = TenantID(text), validators[tenant] == nil,
+                  publisher.allows(tenant) else { continue }
+            validators[tenant] = EventValidator(now: now, retentionDays: services.retentionDays,
+                                                redactor: try await services.tenantRedaction.redactor(for: tenant))
+        }
+        let fallback = EventValidator(now: now, retentionDays: services.retentionDays, redactor: services.redactor)
         var drafts: [EventDraft] = []
         var problems: [EventProblem] = []
         for (index, raw) in rawEvents.enumerated() {
+            let tenant: TenantID? = if case .string(let text)? = raw.objectValue?["tenant"] { TenantID(text) } else { nil }
+            let validator = tenant.flatMap { validators[$0] } ?? fallback
             switch validator.validate(raw, index: index) {
             case .success(let draft): drafts.append(draft)
             case .failure(let found): problems += found.list

@@ -43,8 +43,17 @@ struct TenantController: Sendable {
         var retention: Int?
         var legalHold: Bool?
         var reason: String?
+        var redactKeys: [String]?
         for (key, value) in members {
             switch (key, value) {
+            case ("redact_keys", .array(let items)):
+                let keys = items.compactMap { if case .string(let text) = $0 { text } else { nil } }
+                if keys.count == items.count, keys.count <= 100, keys.allSatisfy({ (1...128).contains($0.count) && !$0.utf8.contains(0) }) {
+                    redactKeys = keys
+                } else {
+                    problems.append(.init(field: key, message: "must be up to 100 keys of 1 to 128 characters"))
+                }
+            case ("redact_keys", _): problems.append(.init(field: key, message: "must be an array of keys"))
             case ("retention_days", .number(let days)):
                 if days == days.rounded(), (1...Double(services.retentionDays)).contains(days) { retention = Int(days) }
                 else { problems.append(.init(field: key, message: "must be a whole number from 1 to \(services.retentionDays)")) }
@@ -66,6 +75,18 @@ struct TenantController: Sendable {
         }
         if legalHold != nil, scope.role != .publisher {
             throw APIError(.forbidden, code: "publisher_only", message: "Only the publisher places or lifts a legal hold.")
+        }
+        if redactKeys != nil, scope.role != .publisher {
+            throw APIError(.forbidden, code: "publisher_only", message: "Only the publisher sets a tenant's redaction keys.")
+        }
+        if let redactKeys {
+            let before = try await services.database.setRedactKeys(tenant: scope.tenant, role: scope.role, keys: redactKeys)
+            await services.tenantRedaction.forget(scope.tenant)
+            if before != redactKeys {
+                try await AccessRecorder(services: services).record(
+                    "organization.settings_updated", category: "organization", scope: scope,
+                    changes: ["redact_keys": Change(old: .array(before.map(JSONValue.string)), new: .array(redactKeys.map(JSONValue.string)))])
+            }
         }
         let (changes, after) = try await services.database.changeSettings(
             tenant: scope.tenant, role: scope.role, actor: Self.actor(scope), retentionDays: retention, legalHold: legalHold, reason: reason)
@@ -115,6 +136,7 @@ struct TenantController: Sendable {
         .object([
             "tenant": .string(tenant.rawValue), "retention_days": .number(Double(settings.retentionDays)), "legal_hold": .bool(settings.legalHold),
             "pending": .array(settings.pending.map(json)),
+            "redact_keys": .array(settings.redactKeys.map(JSONValue.string)),
         ])
     }
 

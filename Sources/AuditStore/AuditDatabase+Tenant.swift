@@ -8,11 +8,14 @@ public struct TenantSettings: Sendable, Equatable {
     public var retentionDays: Int
     public var legalHold: Bool
     public var pending: [SettingChange] = []
+    /// The tenant's own sensitive keys (beyond the built-in vocabulary), set by the publisher.
+    public var redactKeys: [String] = []
 
-    public init(retentionDays: Int, legalHold: Bool, pending: [SettingChange] = []) {
+    public init(retentionDays: Int, legalHold: Bool, pending: [SettingChange] = [], redactKeys: [String] = []) {
         self.retentionDays = retentionDays
         self.legalHold = legalHold
         self.pending = pending
+        self.redactKeys = redactKeys
     }
 }
 
@@ -84,9 +87,30 @@ extension AuditDatabase {
         }
     }
 
+    /// The publisher sets the tenant's own sensitive keys; returns those before.
+    public func setRedactKeys(tenant: TenantID, role: AccessRole, keys: [String]) async throws -> [String] {
+        try await withTenant(tenant, roleName: role.rawValue, on: ingestPool) { connection in
+            Self.stringArray(try connection.query("SELECT array_to_json(audit.set_redact_keys(\(keys)::text[]))::text").rows[0].decode(String.self, at: 0))
+        }
+    }
+
+    /// The tenant's own sensitive keys, for ingest's redaction (on the key-lookup bulkhead).
+    public func redactKeys(tenant: TenantID) async throws -> [String] {
+        try await withTenant(tenant, roleName: AccessRole.publisher.rawValue, on: authPool) { connection in
+            try connection.query("""
+                SELECT array_to_json(redact_keys)::text FROM audit.tenant WHERE tenant_id = \(tenant.rawValue)
+                """).rows.first.map { Self.stringArray(try $0.decode(String.self, at: 0)) } ?? []
+        }
+    }
+
+    static func stringArray(_ json: String) -> [String] {
+        guard case .array(let items)? = JSONValue.parse(Array(json.utf8)) else { return [] }
+        return items.compactMap { if case .string(let text) = $0 { text } else { nil } }
+    }
+
     static func readSettings(_ connection: PostgresConnection, tenant: TenantID, default fallback: Int) throws -> TenantSettings {
         guard let row = try connection.query("""
-            SELECT retention_days, legal_hold FROM audit.tenant WHERE tenant_id = \(tenant.rawValue)
+            SELECT retention_days, legal_hold, array_to_json(redact_keys)::text FROM audit.tenant WHERE tenant_id = \(tenant.rawValue)
             """).rows.first else { return TenantSettings(retentionDays: fallback, legalHold: false) }
         let pending = try connection.query("""
             SELECT change_id, setting, old_value, new_value, effective_at, requested_by, reason FROM audit.setting_change
@@ -97,6 +121,7 @@ extension AuditDatabase {
                           effectiveAt: try $0.decode(Date.self, at: 4), applied: false,
                           requestedBy: try $0.decode(String.self, at: 5), reason: try $0.decode(String?.self, at: 6))
         }
-        return TenantSettings(retentionDays: try row.decode(Int.self, at: 0), legalHold: try row.decode(Bool.self, at: 1), pending: pending)
+        return TenantSettings(retentionDays: try row.decode(Int.self, at: 0), legalHold: try row.decode(Bool.self, at: 1), pending: pending,
+                              redactKeys: Self.stringArray(try row.decode(String.self, at: 2)))
     }
 }

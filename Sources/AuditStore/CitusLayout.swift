@@ -48,7 +48,7 @@ enum CitusLayout {
     static func grantCoordinatorEvaluatedColumns(_ connection: PostgresConnection) throws {
         try connection.executeScript(unsafeSQL: """
             GRANT INSERT (received_at) ON audit.event TO auditlog_app;
-            GRANT INSERT (retention_days, legal_hold, created_at, updated_at) ON audit.tenant TO auditlog_app
+            GRANT INSERT (retention_days, legal_hold, created_at, updated_at, redact_keys) ON audit.tenant TO auditlog_app
             """)
     }
 }

@@ -127,6 +127,35 @@ struct IngestTests {
         #expect(try await count("SELECT count(*) FROM audit.event e WHERE changes -> 'password' ->> 'new' = '[redacted]'") == 1)
     }
 
+    @Test("a publisher marks a tenant's own sensitive keys in settings; that tenant's events are redacted by them, others' not")
+    func tenantRedactKeys() async throws {
+        try await TestApp(conninfo: database.appConninfo).test { client in
+            let set = try await client.execute(uri: "/v1/tenant/settings?tenant=org_red", method: .put,
+                headers: [.authorization: "Bearer \(key)", .contentType: "application/json"],
+                body: ByteBuffer(string: #"{"redact_keys": ["internal_note", "employeeNumber"]}"#))
+            #expect(set.status == .ok)
+            #expect(String(buffer: set.body).contains(#""redact_keys":["internal_note","employeeNumber"]"#))
+            let owner = try await client.execute(uri: "/v1/tenant/settings", method: .put,
+                headers: [.authorization: "Bearer \(TestApp.token("org_red", .owner))", .contentType: "application/json"],
+                body: ByteBuffer(string: #"{"redact_keys": []}"#))
+            #expect(owner.status == .forbidden)
+            for tenant in ["org_red", "org_plain"] {
+                let response = try await post(client, Self.event(tenant: tenant,
+                    extra: #", "context": {"internalNote": "fired for cause", "employee_number": "E-1234", "company": "Acme"}"#))
+                #expect(response.status == .created)
+            }
+        }
+        let stored = try await database.asAdmin { connection in
+            try connection.query("SELECT tenant_id, context::text FROM audit.event WHERE tenant_id IN ('org_red', 'org_plain') AND action = 'client.renamed' ORDER BY 1").rows
+                .map { "\(try $0.decode(String.self, at: 0)) \(try $0.decode(String.self, at: 1))" }
+        }
+        #expect(stored.count == 2)
+        #expect(stored.first { $0.hasPrefix("org_red ") }?.contains("fired for cause") == false)
+        #expect(stored.first { $0.hasPrefix("org_red ") }?.contains("E-1234") == false)
+        #expect(stored.first { $0.hasPrefix("org_red ") }?.contains("Acme") == true)
+        #expect(stored.first { $0.hasPrefix("org_plain ") }?.contains("fired for cause") == true)
+    }
+
     @Test("a retried event is stored once and counted as a duplicate")
     func idempotency() async throws {
         let body = Self.event(tenant: "org_retry", id: "once")
