@@ -2,6 +2,7 @@ import AuditCore
 import AuditStore
 import Foundation
 import Hummingbird
+import Logging
 
 /// `GET /v1/events/export?format=csv|ndjson`: the whole filtered range, streamed page by
 /// page (each page its own short RLS transaction), so memory stays flat whatever the range.
@@ -49,27 +50,8 @@ struct ExportController: Sendable {
         let logger = context.logger
         let body = ResponseBody { writer in
             try await writer.write(ByteBuffer(string: format.header))
-            // The next page is read while this one is encoded and sent: PostgreSQL and the
-            // encoder work on different cores, so the export runs at the slower one's pace.
-            var page = first
-            var written = 0
-            while true {
-                let pending = page.nextCursor.map { cursor in Task { try await fetch(after: cursor) } }
-                var bytes = [UInt8]()
-                bytes.reserveCapacity(page.count * 700)
+            try await Self.stream(from: first, fetch: fetch, to: &writer, tenant: scope.tenant, logger: logger) { page, bytes in
                 page.write(format, to: &bytes)
-                do {
-                    try await writer.write(ByteBuffer(bytes: bytes))
-                    written += page.count
-                    guard let pending else { break }
-                    page = try await pending.value
-                } catch {
-                    pending?.cancel()
-                    logger.error("export ended early", metadata: [
-                        "tenant": "\(scope.tenant)", "events_sent": "\(written)", "error": "\(String(reflecting: error))",
-                    ])
-                    throw error
-                }
             }
             try await writer.finish(nil)
         }
@@ -117,23 +99,8 @@ struct ExportController: Sendable {
         let logger = context.logger
         let body = ResponseBody { [head] writer in
             try await writer.write(ByteBuffer(bytes: head))
-            var page = first
-            var written = 0
-            while true {
-                let pending = page.nextCursor.map { cursor in Task { try await fetch(after: cursor) } }
-                var bytes = [UInt8]()
-                bytes.reserveCapacity(page.count * 800)
+            let written = try await Self.stream(from: first, fetch: fetch, to: &writer, tenant: scope.tenant, logger: logger) { page, bytes in
                 page.writeBundleLines(to: &bytes)
-                do {
-                    try await writer.write(ByteBuffer(bytes: bytes))
-                    written += page.count
-                    guard let pending else { break }
-                    page = try await pending.value
-                } catch {
-                    pending?.cancel()
-                    logger.error("bundle export ended early", metadata: ["tenant": "\(scope.tenant)", "events_sent": "\(written)", "error": "\(String(reflecting: error))"])
-                    throw error
-                }
             }
             try await writer.write(ByteBuffer(string: ExportBundle.end(events: written).canonicalText + "\n"))
             try await writer.finish(nil)
@@ -144,5 +111,36 @@ struct ExportController: Sendable {
             .contentDisposition: "attachment; filename=\"auditlog-\(scope.tenant.rawValue)-\(hour(plan.from))-\(hour(plan.to)).bundle.jsonl\"",
             .cacheControl: "no-store",
         ], body: body)
+    }
+
+    /// Writes `first` and every page after it, each encoded by `encode`; returns the events sent.
+    /// The next page is read while this one is encoded and sent: PostgreSQL and the encoder work
+    /// on different cores, so the export runs at the slower one's pace. A failure ends the stream
+    /// (the 200 is out) and is logged.
+    static func stream(
+        from first: EventPage, fetch: @escaping @Sendable (PageCursor) async throws -> EventPage,
+        to writer: inout any ResponseBodyWriter, tenant: TenantID, logger: Logger,
+        encode: (EventPage, inout [UInt8]) -> Void
+    ) async throws -> Int {
+        var page = first
+        var written = 0
+        while true {
+            let pending = page.nextCursor.map { cursor in Task { try await fetch(cursor) } }
+            var bytes = [UInt8]()
+            bytes.reserveCapacity(page.count * 800)
+            encode(page, &bytes)
+            do {
+                try await writer.write(ByteBuffer(bytes: bytes))
+                written += page.count
+                guard let pending else { return written }
+                page = try await pending.value
+            } catch {
+                pending?.cancel()
+                logger.error("export ended early", metadata: [
+                    "tenant": "\(tenant)", "events_sent": "\(written)", "error": "\(String(reflecting: error))",
+                ])
+                throw error
+            }
+        }
     }
 }

@@ -127,10 +127,7 @@ struct TenantController: Sendable {
         return Self.json(scope.tenant, after).response()
     }
 
-    /// A setting's stored text as its JSON value.
-    static func value(_ setting: String, _ text: String) -> JSONValue {
-        setting == "legal_hold" ? .bool(text == "true") : .number(Double(text) ?? 0)
-    }
+    static func value(_ setting: String, _ text: String) -> JSONValue { SettingChange.value(of: setting, text) }
 
     static func json(_ tenant: TenantID, _ settings: TenantSettings) -> JSONValue {
         .object([

@@ -43,7 +43,6 @@ extension AuditDatabase {
     func recordAppliedSettings(_ applied: [RetentionPass.AppliedSettingChange]) async throws {
         let events = applied.compactMap { change -> StoredEvent? in
             guard let tenant = TenantID(change.tenant) else { return nil }
-            func value(_ text: String) -> JSONValue { change.setting == "legal_hold" ? .bool(text == "true") : .number(Double(text) ?? 0) }
             let what = change.setting == "legal_hold"
                 ? (change.newValue == "true" ? "Legal hold placed" : "Legal hold lifted")
                 : "Retention changed from \(change.oldValue) to \(change.newValue) days"
@@ -51,7 +50,8 @@ extension AuditDatabase {
                 tenant: tenant, id: nil, occurredAt: nil, action: "organization.settings_updated", category: "organization",
                 actor: Actor(type: "system", id: "auditlog", name: "Retention policy", email: nil), targets: [],
                 message: "\(what): the grace period of the change requested by \(change.requestedBy) ended",
-                changes: [change.setting: Change(old: value(change.oldValue), new: value(change.newValue))], context: [:],
+                changes: [change.setting: Change(old: SettingChange.value(of: change.setting, change.oldValue),
+                                                 new: SettingChange.value(of: change.setting, change.newValue))], context: [:],
                 metadata: ["change_id": .string(change.changeID), "requested_by": .string(change.requestedBy), "after_grace": .bool(true)],
                 outcome: .success)
             return StoredEvent(draft: draft, receivedAt: Date(), message: draft.message ?? what)

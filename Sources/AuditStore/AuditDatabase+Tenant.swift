@@ -30,6 +30,11 @@ public struct SettingChange: Sendable, Equatable {
     public var applied: Bool
     public var requestedBy: String = ""
     public var reason: String?
+
+    /// A setting's stored text as its JSON value (`legal_hold` a bool, `retention_days` a number).
+    public static func value(of setting: String, _ text: String) -> JSONValue {
+        setting == "legal_hold" ? .bool(text == "true") : .number(Double(text) ?? 0)
+    }
 }
 
 /// Tenant settings, on the primary (they decide what ingest and retention do).
