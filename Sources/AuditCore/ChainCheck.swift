@@ -35,6 +35,9 @@ public enum ChainCheck {
                 "signature": .string(digest.signature),
                 "key_id": digest.keyID.map(JSONValue.string) ?? .null,
                 "format": .number(Double(digest.format)),
+                "retention_days": digest.retention.map { .number(Double($0.days)) } ?? .null,
+                "legal_hold": digest.retention.map { .bool($0.legalHold) } ?? .null,
+                "policy_at": digest.retention.map { .string(Timestamp.format($0.at)) } ?? .null,
                 "sealed_at": .string(Timestamp.format(sealedAt)),
                 "retention_removed_at": retentionRemovedAt.map { .string(Timestamp.format($0)) } ?? .null,
             ])
@@ -58,9 +61,15 @@ public enum ChainCheck {
             if m["key_id"] != .null, keyID == nil { return nil }
             let removed = time("retention_removed_at")
             if m["retention_removed_at"] != .null, removed == nil { return nil }
+            var retention: Digest.RetentionPolicy?
+            if format >= 3 {
+                guard let days = int("retention_days"), case .bool(let held)? = m["legal_hold"], let at = time("policy_at") else { return nil }
+                retention = Digest.RetentionPolicy(days: days, legalHold: held, at: at)
+            }
             self.init(digest: Digest(tenant: tenant, hour: hour, hourEnd: hourEnd, sequence: sequence, position: Int64(position),
                                      eventCount: eventCount, lateCount: lateCount, eventsSHA256: eventsSHA256, coveredUntil: coveredUntil,
-                                     previousSignature: previous, signature: signature, keyID: keyID, format: format),
+                                     previousSignature: previous, signature: signature, keyID: keyID, format: format,
+                                     retention: retention),
                       sealedAt: sealedAt, retentionRemovedAt: removed)
         }
     }
@@ -118,6 +127,10 @@ public enum ChainCheck {
         public var events = 0
         public var findings: [Finding] = []
         public var lateArrivals: [LateArrival] = []
+        /// Digests stamped "removed by retention" before any digest of the chain signed the
+        /// policy of that time (format 3): `auditlog verify` judges them by the recorded setting
+        /// changes instead; a bundle cannot.
+        public var retentionStampsUnjudged: [Link] = []
         public var intact: Bool { findings.isEmpty }
 
         public init() {}
@@ -164,6 +177,9 @@ public enum ChainCheck {
             }
             if digest.coveredUntil > now.addingTimeInterval(60) || digest.hourEnd > now.addingTimeInterval(3600) {
                 report.findings.append(Finding(hour: digest.hour, message: "digest \(digest.position) claims to cover a time that has not come yet (\(Timestamp.format(digest.coveredUntil))): it was forged"))
+            }
+            if let removed = link.retentionRemovedAt, removed > now.addingTimeInterval(60) {
+                report.findings.append(Finding(hour: digest.hour, message: "digest \(digest.position) is marked removed by retention at \(Timestamp.format(removed)), which has not come yet"))
             }
             for hour in digest.hours {
                 if link.removedByRetention { retained.insert(hour) } else { latest[hour] = link }
@@ -238,9 +254,43 @@ public enum ChainCheck {
             }
         }
         report.hoursRemovedByRetention = retained.filter(inWindow).count
+        let (judged, unjudged) = retentionStamps(chain)
+        report.findings += judged
+        report.retentionStampsUnjudged = unjudged
         report.lateArrivals = LateArrival.from(chain.filter { !$0.removedByRetention }, pending: pending).filter { inWindow($0.hour) }
         report.findings.sort { ($0.hour ?? .distantPast) < ($1.hour ?? .distantPast) }
         return report
+    }
+}
+
+extension ChainCheck {
+    /// Judges every "removed by retention" stamp by the policy the chain signed last before it:
+    /// the newest format-3 digest (by `policy_at`) read at or before the stamp. The retention
+    /// pass writes a digest with the new policy before it removes anything under it, so a
+    /// removal the signed policy of its time did not allow was not made by the policy.
+    /// Returns the findings, and the stamps no signed policy precedes.
+    public static func retentionStamps(_ chain: [Link]) -> (findings: [Finding], unjudged: [Link]) {
+        let policies = chain.compactMap(\.digest.retention).sorted { $0.at < $1.at }
+        var findings: [Finding] = []
+        var unjudged: [Link] = []
+        for link in chain {
+            guard let removed = link.retentionRemovedAt else { continue }
+            guard let policy = policies.last(where: { $0.at <= removed }) else {
+                unjudged.append(link)
+                continue
+            }
+            if !policy.allowsRemoving(hourEnd: link.digest.hourEnd, at: removed) {
+                findings.append(Finding(hour: link.digest.hour, message: removedMessage(removed, held: policy.legalHold, days: policy.days, signed: true)))
+            }
+        }
+        return (findings, unjudged)
+    }
+
+    /// "marked removed by retention at …, but the retention then (N days) kept this hour".
+    public static func removedMessage(_ removed: Date, held: Bool, days: Int, signed: Bool) -> String {
+        "marked removed by retention at \(Timestamp.format(removed).prefix(16))Z, "
+            + (held ? "while a legal hold was in force" : "but the retention then (\(days) days) kept this hour")
+            + (signed ? " (as the chain signed it)" : "")
     }
 }
 

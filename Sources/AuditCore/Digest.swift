@@ -6,12 +6,16 @@ import Foundation
 /// of empty hours (`eventCount` 0). It counts the events of those hours received before
 /// `coveredUntil` and hashes them; `lateCount` says how many of them arrived after the hour
 /// was first sealed (a follow-up digest, `sequence` > 0). `signedText` is exactly what the
-/// Ed25519 signature (key `keyID`) covers, as UTF-8; format 2:
+/// Ed25519 signature (key `keyID`) covers, as UTF-8; format 3:
 ///
-///     auditlog-digest-v2\n<tenant>\n<hour>\n<hour_end>\n<sequence>\n<position>\n<event_count>\n
+///     auditlog-digest-v3\n<tenant>\n<hour>\n<hour_end>\n<sequence>\n<position>\n<event_count>\n
 ///     <late_count>\n<events_sha256>\n<covered_until>\n<previous_signature>\n
+///     <retention_days>\n<legal_hold>\n<policy_at>\n
 ///
-/// Format 1 (digests written before 0013_integrity.sql, one hour each) omits hour_end and
+/// The last three are the retention policy in force when the digest was written (its
+/// `retention`): the tenant's effective retention in days, `true`/`false` for a legal hold,
+/// and the database time they were read at. Format 2 (sql/0013 to sql/0016) ends at
+/// previous_signature and starts `auditlog-digest-v2`. Format 1 (digests written before 0013_integrity.sql, one hour each) omits hour_end and
 /// late_count and starts `auditlog-digest-v1`; those without a key id carry an HMAC-SHA-256.
 /// Times are `Timestamp.format` (UTC, six fraction digits); a tenant's first digest has an
 /// empty previous signature. `events_sha256` is the SHA-256 of each covered event's hash (hex)
@@ -32,13 +36,37 @@ public struct Digest: Sendable, Equatable {
     public var signature: String
     /// The digest key that signed it (`ed25519:…`); nil for the HMAC digests of earlier versions.
     public var keyID: String?
-    /// 2 since sql/0013 (hour_end and late_count signed); 1 before.
+    /// 3 since sql/0016 (the retention policy signed), 2 since sql/0013 (hour_end and late_count); 1 before.
     public var format: Int
+    /// The retention policy in force when the digest was written (format 3; nil before).
+    public var retention: RetentionPolicy?
+
+    /// A tenant's retention as a digest signs it.
+    public struct RetentionPolicy: Sendable, Equatable {
+        /// The effective retention: the shorter of the tenant's own and the global one.
+        public var days: Int
+        public var legalHold: Bool
+        /// When the policy was read (the database's clock).
+        public var at: Date
+
+        public init(days: Int, legalHold: Bool, at: Date) {
+            self.days = days
+            self.legalHold = legalHold
+            self.at = at
+        }
+
+        /// True when this policy lets retention remove hours ending at `hourEnd` at the moment
+        /// `removedAt` (a minute's leeway for the clock between reading and removing).
+        public func allowsRemoving(hourEnd: Date, at removedAt: Date) -> Bool {
+            !legalHold && hourEnd <= removedAt.addingTimeInterval(-Double(days) * 86_400 + 60)
+        }
+    }
 
     public init(tenant: String, hour: Date, hourEnd: Date? = nil, sequence: Int, position: Int64, eventCount: Int,
                 lateCount: Int = 0, eventsSHA256: String, coveredUntil: Date, previousSignature: String,
-                signature: String = "", keyID: String? = nil, format: Int = 2) {
+                signature: String = "", keyID: String? = nil, format: Int = 3, retention: RetentionPolicy? = nil) {
         self.keyID = keyID
+        self.retention = retention
         self.hourEnd = hourEnd ?? hour.addingTimeInterval(3600)
         self.lateCount = lateCount
         self.format = format
@@ -58,8 +86,12 @@ public struct Digest: Sendable, Equatable {
             return "auditlog-digest-v1\n\(tenant)\n\(Timestamp.format(hour))\n\(sequence)\n\(position)\n\(eventCount)\n"
                 + "\(eventsSHA256)\n\(Timestamp.format(coveredUntil))\n\(previousSignature)\n"
         }
-        return "auditlog-digest-v2\n\(tenant)\n\(Timestamp.format(hour))\n\(Timestamp.format(hourEnd))\n\(sequence)\n\(position)\n"
+        let v2 = "\(tenant)\n\(Timestamp.format(hour))\n\(Timestamp.format(hourEnd))\n\(sequence)\n\(position)\n"
             + "\(eventCount)\n\(lateCount)\n\(eventsSHA256)\n\(Timestamp.format(coveredUntil))\n\(previousSignature)\n"
+        guard format >= 3 else { return "auditlog-digest-v2\n" + v2 }
+        // A format-3 digest without a policy cannot be signed or verified as one; its text says so.
+        guard let retention else { return "auditlog-digest-v3\n" + v2 + "\n\n\n" }
+        return "auditlog-digest-v3\n" + v2 + "\(retention.days)\n\(retention.legalHold)\n\(Timestamp.format(retention.at))\n"
     }
 
     /// The hours this digest covers, in order.

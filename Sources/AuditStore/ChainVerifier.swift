@@ -35,7 +35,7 @@ public struct ChainVerifier: Sendable {
             }
             var result = ChainCheck.run(chain: chain, events: events, keys: keys, legacyKey: legacyKey,
                                         from: lower, to: to, now: now)
-            result.findings += try retentionFindings(tenant, chain: chain, on: connection)
+            result.findings += try retentionFindings(tenant, stamped: result.retentionStampsUnjudged, on: connection)
             result.findings += try targetFindings(tenant, events: events, from: lower, to: to, on: connection)
             result.findings += try idFindings(tenant, events: events, on: connection)
             result.findings.sort { ($0.hour ?? .distantPast) < ($1.hour ?? .distantPast) }
@@ -43,12 +43,13 @@ public struct ChainVerifier: Sendable {
         }
     }
 
-    /// Every digest stamped "removed by retention" at T covers hours the policy in force at T let
-    /// go: no legal hold, and older than the tenant's retention then (its current settings, walked
-    /// back through the changes `audit.setting_change` records). A stamp the policy did not allow
-    /// means the settings were changed outside `audit.change_setting`, or the stamp was forged.
-    func retentionFindings(_ tenant: TenantID, chain: [ChainCheck.Link], on connection: PostgresConnection) throws -> [Finding] {
-        let stamped = chain.filter(\.removedByRetention)
+    /// The "removed by retention" stamps that no signed policy precedes (digests before format 3,
+    /// see `ChainCheck.retentionStamps`), judged by the policy the database says was in force:
+    /// no legal hold, and older than the tenant's retention then (its current settings, walked
+    /// back through the changes `audit.setting_change` records, against today's global
+    /// retention). A stamp that policy did not allow means the settings were changed outside
+    /// `audit.change_setting`, or the stamp was forged.
+    func retentionFindings(_ tenant: TenantID, stamped: [ChainCheck.Link], on connection: PostgresConnection) throws -> [Finding] {
         guard !stamped.isEmpty else { return [] }
         let global = try connection.query("SELECT audit.global_retention_days()").rows[0].decode(Int.self, at: 0)
         guard let current = try connection.query("""
@@ -71,10 +72,9 @@ public struct ChainVerifier: Sendable {
         for link in stamped {
             guard let removed = link.retentionRemovedAt else { continue }
             let (days, held) = policy(at: removed)
-            let horizon = removed.addingTimeInterval(-Double(min(days, global)) * 86_400 + 60)
-            if held || link.digest.hourEnd > horizon {
-                findings.append(Finding(hour: link.digest.hour, message: "marked removed by retention at \(Timestamp.format(removed).prefix(16))Z, "
-                    + (held ? "while a legal hold was in force" : "but the retention then (\(min(days, global)) days) kept this hour")))
+            let policy = Digest.RetentionPolicy(days: min(days, global), legalHold: held, at: removed)
+            if !policy.allowsRemoving(hourEnd: link.digest.hourEnd, at: removed) {
+                findings.append(Finding(hour: link.digest.hour, message: ChainCheck.removedMessage(removed, held: held, days: policy.days, signed: false)))
             }
         }
         return findings

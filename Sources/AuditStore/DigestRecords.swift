@@ -18,19 +18,26 @@ public struct StoredDigest: Sendable {
     static func all(of tenant: TenantID, newest: Int? = nil, on connection: PostgresConnection) throws -> [StoredDigest] {
         var query: PostgresQuery = """
             SELECT hour, hour_end, sequence, position, event_count, late_count, events_sha256, covered_until,
-                   coalesce(previous_signature, ''), signature, key_id, format, created_at, retention_removed_at
+                   coalesce(previous_signature, ''), signature, key_id, format, created_at, retention_removed_at,
+                   retention_days, legal_hold, policy_at
             FROM audit.digest WHERE tenant_id = \(tenant.rawValue)
             """
         if let newest { query.append(" ORDER BY position DESC LIMIT \(newest)") } else { query.append(" ORDER BY position") }
         return try connection.query(query).rows.map { row in
-            StoredDigest(
+            var retention: Digest.RetentionPolicy?
+            if let days = try row.decode(Int?.self, at: 14), let held = try row.decode(Bool?.self, at: 15),
+               let at = try row.decode(Date?.self, at: 16) {
+                retention = Digest.RetentionPolicy(days: days, legalHold: held, at: at)
+            }
+            return StoredDigest(
                 digest: Digest(
                     tenant: tenant.rawValue, hour: try row.decode(Date.self, at: 0), hourEnd: try row.decode(Date.self, at: 1),
                     sequence: try row.decode(Int.self, at: 2), position: try row.decode(Int64.self, at: 3),
                     eventCount: try row.decode(Int.self, at: 4), lateCount: try row.decode(Int.self, at: 5),
                     eventsSHA256: try row.decode(String.self, at: 6), coveredUntil: try row.decode(Date.self, at: 7),
                     previousSignature: try row.decode(String.self, at: 8), signature: try row.decode(String.self, at: 9),
-                    keyID: try row.decode(String?.self, at: 10), format: try row.decode(Int.self, at: 11)),
+                    keyID: try row.decode(String?.self, at: 10), format: try row.decode(Int.self, at: 11),
+                    retention: retention),
                 createdAt: try row.decode(Date.self, at: 12),
                 retentionRemovedAt: try row.decode(Date?.self, at: 13))
         }

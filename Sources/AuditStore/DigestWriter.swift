@@ -16,6 +16,11 @@ internal import PostgresLibPQ
 /// - writes a follow-up digest for every sealed hour that received events since the last
 ///   digest, counting those that arrived after the hour's first seal (`late_count`).
 ///
+/// Every digest signs the retention policy in force as it is written (format 3). When the policy
+/// changed since the chain's newest digest and nothing else is due, a follow-up digest of the
+/// newest sealed hour records it, so the pass that applies a shorter retention or a lifted hold
+/// has signed it before it removes anything under it.
+///
 /// Stored times are never trusted past the watermark: a digest claiming a `covered_until` or
 /// `hour_end` in the future (only a forgery can) cannot stop later events from being sealed.
 public struct DigestWriter: Sendable {
@@ -78,6 +83,15 @@ public struct DigestWriter: Sendable {
                 """).rows[0].decode(Date?.self, at: 0) ?? Timestamp.hourStart(origin)
         }
 
+        // The policy in force now, as mark_digests_past_retention and prune_tenant will read it
+        // (two statements: on Citus the tenant's row is on a worker, the global policy is not).
+        let global = try connection.query("SELECT audit.global_retention_days(), now()").rows[0]
+        guard let setting = try connection.query("SELECT retention_days, legal_hold FROM audit.tenant WHERE tenant_id = \(t)").rows.first else {
+            return 0
+        }
+        let policy = Digest.RetentionPolicy(days: min(try setting.decode(Int.self, at: 0), try global.decode(Int.self, at: 0)),
+                                            legalHold: try setting.decode(Bool.self, at: 1), at: try global.decode(Date.self, at: 1))
+
         var written = 0
         func write(hour: Date, hourEnd: Date, lateSince: Date?) throws {
             let hashes = try connection.query("""
@@ -93,13 +107,14 @@ public struct DigestWriter: Sendable {
             var digest = Digest(tenant: t, hour: hour, hourEnd: hourEnd, sequence: sequence, position: (last?.position ?? 0) + 1,
                                 eventCount: hashes.count, lateCount: hashes.filter(\.1).count,
                                 eventsSHA256: Digest.eventsSHA256(hashes.map(\.0)), coveredUntil: watermark,
-                                previousSignature: last?.signature ?? "")
+                                previousSignature: last?.signature ?? "", retention: policy)
             digest.sign(with: key)
             try connection.query("""
                 INSERT INTO audit.digest (tenant_id, hour, hour_end, sequence, position, event_count, late_count, events_sha256,
-                    covered_until, previous_signature, signature, key_id, format)
+                    covered_until, previous_signature, signature, key_id, format, retention_days, legal_hold, policy_at)
                 VALUES (\(t), \(hour), \(hourEnd), \(sequence), \(digest.position), \(digest.eventCount), \(digest.lateCount),
-                    \(digest.eventsSHA256), \(watermark), \(digest.previousSignature), \(digest.signature), \(digest.keyID), 2)
+                    \(digest.eventsSHA256), \(watermark), \(digest.previousSignature), \(digest.signature), \(digest.keyID), 3,
+                    \(policy.days), \(policy.legalHold), \(policy.at))
                 """)
             last = Link(position: digest.position, signature: digest.signature)
             written += 1
@@ -117,6 +132,17 @@ public struct DigestWriter: Sendable {
             ORDER BY 1
             """).rows.map { (try $0.decode(Date.self, at: 0), try $0.decode(Date?.self, at: 1)) }
         for (hour, firstSeal) in late {
+            try write(hour: hour, hourEnd: hour.addingTimeInterval(3600), lateSince: firstSeal)
+        }
+
+        // A changed policy with nothing else due: a follow-up of the newest sealed hour signs it.
+        if written == 0, sealedThrough >= closedBefore, let newest = recent.first,
+           newest.digest.retention.map({ ($0.days, $0.legalHold) != (policy.days, policy.legalHold) }) ?? true {
+            let hour = sealedThrough.addingTimeInterval(-3600)
+            let firstSeal = try connection.query("""
+                SELECT covered_until FROM audit.digest WHERE tenant_id = \(t) AND hour <= \(hour) AND hour_end > \(hour)
+                ORDER BY position LIMIT 1
+                """).rows.first?.decode(Date.self, at: 0)
             try write(hour: hour, hourEnd: hour.addingTimeInterval(3600), lateSince: firstSeal)
         }
 

@@ -118,6 +118,10 @@ struct BundleTests {
              "a digest was removed"),
             ("altered-digest", edit(intact, where: { $0.contains(#""type":"digest""#) && $0.contains(#""hour":"\#(hour3)"#) }) {
                 $0.replacingOccurrences(of: #""event_count":3"#, with: #""event_count":2"#) }, "signature does not match"),
+            // Retention's stamp is not signed, but the policy of its time is: hour 3 was not retention's to remove.
+            ("retention-stamp", edit(intact, where: { $0.contains(#""type":"digest""#) && $0.contains(#""hour":"\#(hour3)"#) }) {
+                $0.replacingOccurrences(of: #""retention_removed_at":null"#, with: #""retention_removed_at":"\#(Timestamp.format(Date()))""#) },
+             "kept this hour (as the chain signed it)"),
             ("cut-short", Array(intact.prefix(eventLines[6])), "cut short"),
         ]
         #expect(digestLines.count >= 4)

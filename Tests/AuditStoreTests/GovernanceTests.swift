@@ -50,9 +50,10 @@ struct GovernanceTests {
 
     /// What verify says about retention (the seeded events are written as the owner, without
     /// real hashes or id claims, so the rest of its findings are about them).
-    func verify() async throws -> (findings: [String], removedByRetention: Int) {
+    func verify() async throws -> (findings: [String], removedByRetention: Int, unjudged: Int) {
         let result = try await database.asApp { try ChainVerifier(legacyKey: nil).verify(TenantID("org_gov")!, from: nil, to: nil, on: $0) }
-        return (result.findings.map(\.description).filter { $0.contains("retention") || $0.contains("removed") }, result.hoursRemovedByRetention)
+        return (result.findings.map(\.description).filter { $0.contains("retention") || $0.contains("removed") }, result.hoursRemovedByRetention,
+                result.retentionStampsUnjudged.count)
     }
 
     @Test("a shorter retention waits out the grace: nothing is pruned meanwhile, then it takes effect and is recorded")
@@ -75,10 +76,16 @@ struct GovernanceTests {
             SELECT count(*) FROM audit.event WHERE tenant_id = 'org_gov' AND action = 'organization.settings_updated'
               AND metadata ->> 'after_grace' = 'true' AND changes -> 'retention_days' ->> 'new' = '7'
             """) == 1)
-        // verify: the hours removed were the policy's to remove.
+        // The chain signed the new policy before anything was removed under it.
+        #expect(try await count("""
+            SELECT count(*) FROM audit.digest WHERE tenant_id = 'org_gov' AND format = 3 AND retention_days = 7 AND NOT legal_hold
+              AND policy_at <= (SELECT min(retention_removed_at) FROM audit.digest WHERE tenant_id = 'org_gov' AND retention_days = 30)
+            """) >= 1)
+        // verify: the hours removed were the policy's to remove, judged by what the chain signed.
         let result = try await verify()
         #expect(result.findings.isEmpty, "\(result.findings)")
         #expect(result.removedByRetention > 0)
+        #expect(result.unjudged == 0)
     }
 
     @Test("a cut made outside the governed path, settings restored afterwards, is TAMPERED in verify, named by hour")
@@ -86,19 +93,23 @@ struct GovernanceTests {
         _ = try await pass()
         #expect(try await verify().findings.isEmpty)
         // What the issue found: retention 1, prune and stamp, then the settings put back. Only an
-        // owner of the schema can still do this; verify names it.
+        // owner of the schema can still do this, and it can make the recorded history agree (a
+        // change to 1 day "applied" a day ago); verify names it from the policy the chain signed.
         try await database.asAdmin { connection in
             try connection.executeScript(unsafeSQL: """
                 UPDATE audit.tenant SET retention_days = 1 WHERE tenant_id = 'org_gov';
                 SELECT audit.prune_tenant('org_gov', 1000);
                 SELECT audit.mark_digests_past_retention();
                 UPDATE audit.tenant SET retention_days = 30 WHERE tenant_id = 'org_gov';
+                INSERT INTO audit.setting_change (tenant_id, change_id, setting, old_value, new_value, requested_by, requested_role,
+                                                  requested_at, effective_at, applied_at)
+                VALUES ('org_gov', 'c_forged', 'retention_days', '1', '30', 'u', 'publisher', now(), now(), now() + interval '1 second');
                 """)
         }
         #expect(try await count("SELECT count(*) FROM audit.event WHERE tenant_id = 'org_gov' AND id LIKE 'd20%'") == 0)
         let findings = try await verify().findings
         let hour20 = String(Timestamp.format(Timestamp.hourStart(Date().addingTimeInterval(-20 * 86_400 + 60))).prefix(13))
-        #expect(findings.contains { $0.hasPrefix("hour \(hour20)") && $0.contains("the retention then (30 days) kept this hour") }, "\(findings)")
+        #expect(findings.contains { $0.hasPrefix("hour \(hour20)") && $0.contains("the retention then (30 days) kept this hour (as the chain signed it)") }, "\(findings)")
     }
 
     @Test("the service role cannot shorten, lift a hold or prune faster, by any direct SQL", arguments: [

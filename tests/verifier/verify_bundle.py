@@ -76,7 +76,10 @@ def signed_text(d):
         return "auditlog-digest-v1\n" + "".join("%s\n" % field for field in fields)
     fields = [d["tenant"], d["hour"], d["hour_end"], d["sequence"], d["position"], d["event_count"], d["late_count"],
               d["events_sha256"], d["covered_until"], d["previous_signature"]]
-    return "auditlog-digest-v2\n" + "".join("%s\n" % field for field in fields)
+    if d["format"] == 2:
+        return "auditlog-digest-v2\n" + "".join("%s\n" % field for field in fields)
+    fields += [d["retention_days"], "true" if d["legal_hold"] else "false", d["policy_at"]]
+    return "auditlog-digest-v3\n" + "".join("%s\n" % field for field in fields)
 
 
 def signature_holds(d, keys):
@@ -187,6 +190,25 @@ def verify(path, trusted=None, since=None):
                 retained.add(each)
         if d["sequence"] > 0 or d["late_count"] > 0:
             late_counts[hour] = d["late_count"]
+
+    # Each "removed by retention" stamp against the policy the chain signed last before it.
+    policies = sorted(((parse_time(d["policy_at"]), d) for d in chain if d["format"] >= 3), key=lambda pair: pair[0])
+    for d in chain:
+        if d["retention_removed_at"] is None:
+            continue
+        removed = parse_time(d["retention_removed_at"])
+        if removed > now + datetime.timedelta(minutes=1):
+            problem("digest %d is marked removed by retention at a time that has not come yet" % d["position"], hour_of(d["hour"]))
+        before = [p for at, p in policies if at <= removed]
+        if not before:
+            continue  # stamped before the chain signed its policy: only `auditlog verify` can judge it
+        policy = before[-1]
+        horizon = removed - datetime.timedelta(days=policy["retention_days"]) + datetime.timedelta(minutes=1)
+        if policy["legal_hold"]:
+            problem("marked removed by retention at %sZ, while a legal hold was in force (as the chain signed it)" % d["retention_removed_at"][:16], hour_of(d["hour"]))
+        elif parse_time(d["hour_end"]) > horizon:
+            problem("marked removed by retention at %sZ, but the retention then (%d days) kept this hour (as the chain signed it)" % (
+                d["retention_removed_at"][:16], policy["retention_days"]), hour_of(d["hour"]))
 
     if since is not None:
         held = [d for d in ([link] if link else []) + chain if d["position"] == since["position"]]
