@@ -36,6 +36,7 @@ func buildRouter(services: AppServices) -> Router<AuditRequestContext> {
     router.add(middleware: ErrorMiddleware())
     HealthController(database: services.database, metrics: services.metrics).addRoutes(to: router)
     ViewerController(frameAncestors: services.viewerFrameAncestors).addRoutes(to: router)
+    OpenAPIController().addRoutes(to: router)
     DigestController(services: services).addPublicRoutes(to: router)
     let v1 = router.group("/v1").add(middleware: AuthMiddleware(keys: services.keys, tokens: services.tokens))
     EventsController(services: services).addRoutes(to: v1)
@@ -43,5 +44,7 @@ func buildRouter(services: AppServices) -> Router<AuditRequestContext> {
     ReadController(services: services).addRoutes(to: v1)
     TenantController(services: services).addRoutes(to: v1)
     DigestController(services: services).addRoutes(to: v1)
+    // Last: it wraps only the not-found answer, to tell a wrong method from a wrong address.
+    router.add(middleware: MethodNotAllowedMiddleware(routes: router.routes))
     return router
 }
