@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "auditlog", targets: ["auditlog"]),
         .library(name: "PostgresLibPQ", targets: ["PostgresLibPQ"]),
+        .library(name: "AuditLogClient", targets: ["AuditLogClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -18,6 +19,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-openapi-generator.git", from: "1.14.3"),
+        .package(url: "https://github.com/apple/swift-openapi-runtime.git", from: "1.13.4"),
+        .package(url: "https://github.com/swift-server/swift-openapi-async-http-client.git", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(
@@ -88,6 +93,19 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        // The publisher's client: generated from openapi/auditlog.yaml at build time, plus the
+        // buffering, batching, retrying layer in AuditLogPublisher. The server does not depend on it.
+        .target(
+            name: "AuditLogClient",
+            dependencies: [
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "OpenAPIAsyncHTTPClient", package: "swift-openapi-async-http-client"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]
+        ),
         .target(
             name: "TestSupport",
             dependencies: ["AuditStore", "PostgresLibPQ"],
@@ -99,10 +117,13 @@ let package = Package(
         .testTarget(
             name: "AuditHTTPTests",
             dependencies: [
-                "AuditHTTP", "AuditStore", "AuditDemo", "TestSupport", "PostgresLibPQ",
+                "AuditHTTP", "AuditStore", "AuditDemo", "TestSupport", "PostgresLibPQ", "AuditLogClient",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
+
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,6 +1,7 @@
 import AuditStore
 import Hummingbird
 import Logging
+import NIOCore
 
 /// Where the HTTP server listens.
 public struct HTTPSettings: Sendable {
@@ -18,12 +19,14 @@ public struct HTTPSettings: Sendable {
 public func buildApplication(
     settings: HTTPSettings,
     services: AppServices,
-    logger: Logger
+    logger: Logger,
+    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
     let router = buildRouter(services: services)
     return Application(
         router: router,
         configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "auditlog"),
+        onServerRunning: onServerRunning,
         logger: logger
     )
 }
