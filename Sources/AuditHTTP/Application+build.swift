@@ -44,6 +44,7 @@ func buildRouter(services: AppServices) -> Router<AuditRequestContext> {
     let v1 = router.group("/v1").add(middleware: AuthMiddleware(keys: services.keys, tokens: services.tokens))
     EventsController(services: services).addRoutes(to: v1)
     ExportController(services: services).addRoutes(to: v1)
+    FeedController(services: services).addRoutes(to: v1)
     ReadController(services: services).addRoutes(to: v1)
     TenantController(services: services).addRoutes(to: v1)
     DigestController(services: services).addRoutes(to: v1)

@@ -24,6 +24,8 @@ public final class AuditDatabase: Service, Sendable {
     public let globalRetentionDays: Int
     /// Group commit of published events (the ingest bulkhead).
     public let ingestor: EventIngestor
+    /// Rings after each commit of events by this process (the feed's long polls wait on it).
+    public let commits = CommitSignal()
     /// Publisher key lookups (the authentication bulkhead).
     public let keys: PublisherKeyAuthenticator
     /// PostgreSQL, or a Citus coordinator (found at `open`).
@@ -63,7 +65,8 @@ public final class AuditDatabase: Service, Sendable {
             ReplicaRouter(pool: pool("replica", configuration.readConnections, timeout: configuration.readTimeout, conninfo: replicaConninfo),
                           maxLag: configuration.replicaMaxLag, logger: logger)
         }
-        ingestor = EventIngestor(pool: ingestPool, writers: configuration.ingestConnections, engine: engine)
+        let commits = self.commits
+        ingestor = EventIngestor(pool: ingestPool, writers: configuration.ingestConnections, engine: engine, onCommit: { commits.notify() })
         keys = PublisherKeyAuthenticator(pool: authPool)
     }
 

@@ -44,10 +44,11 @@ enum CitusLayout {
     /// After the repeatable scripts: the coordinator evaluates column defaults and names every
     /// column in each shard's INSERT, so on Citus the service role needs INSERT on the columns it
     /// may not choose; the policies bound them instead (`received_at` to the moment of the
-    /// insert, sql/policies/event.sql; a new tenant's settings to the defaults, tenant.sql).
+    /// insert, sql/policies/event.sql; a new tenant's settings to the defaults, tenant.sql). `xid`
+    /// is the coordinator's transaction; the feed, which reads it, is refused on Citus.
     static func grantCoordinatorEvaluatedColumns(_ connection: PostgresConnection) throws {
         try connection.executeScript(unsafeSQL: """
-            GRANT INSERT (received_at) ON audit.event TO auditlog_app;
+            GRANT INSERT (received_at, xid) ON audit.event TO auditlog_app;
             GRANT INSERT (retention_days, legal_hold, created_at, updated_at, redact_keys) ON audit.tenant TO auditlog_app
             """)
     }

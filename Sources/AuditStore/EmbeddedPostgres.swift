@@ -116,8 +116,9 @@ public struct EmbeddedPostgres: Sendable {
     /// their indexes: about 1,000 relation locks in one transaction at 90 days. PostgreSQL's
     /// default of 64 per connection shares 12,800 lock slots among all connections, which a
     /// dozen such searches at once exhaust ("out of shared memory", SQLSTATE 53200).
-    /// 1,024 per connection costs about 80 MB of shared memory at 200 connections.
-    static let maxLocksPerTransaction = 1024
+    /// 2,048 per connection (the feed's index took a search past 1,024) costs about 160 MB of
+    /// shared memory at 200 connections.
+    static let maxLocksPerTransaction = 2048
     static var serverOptions: String { "-c max_locks_per_transaction=\(maxLocksPerTransaction)" }
 
     /// Stops the server (fast shutdown: running transactions roll back, committed ones are kept).

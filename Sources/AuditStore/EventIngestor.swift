@@ -33,8 +33,13 @@ public actor EventIngestor {
     /// `writers` is how many transactions may run at once; leave pool connections for reads.
     let engine: DatabaseEngine
 
-    init(pool: ConnectionPool, writers: Int, engine: DatabaseEngine = .postgres, maxEventsPerTransaction: Int = 5000, logger: Logger = Logger(label: "auditlog.ingest")) {
+    /// Called after each commit (the feed's long polls).
+    let onCommit: @Sendable () -> Void
+
+    init(pool: ConnectionPool, writers: Int, engine: DatabaseEngine = .postgres, maxEventsPerTransaction: Int = 5000,
+         logger: Logger = Logger(label: "auditlog.ingest"), onCommit: @escaping @Sendable () -> Void = {}) {
         self.pool = pool
+        self.onCommit = onCommit
         self.engine = engine
         self.writers = max(1, writers)
         self.maxEventsPerTransaction = maxEventsPerTransaction
@@ -83,6 +88,7 @@ public actor EventIngestor {
         do {
             let duplicates = try await pool.withConnection { [engine] in try EventWriter.write(groups, on: $0, engine: engine) }
             transactions += 1
+            onCommit()
             committedTransactions.increment()
             committedEvents.increment(by: groups.map(\.count).reduce(0, +) - duplicates.reduce(0, +))
             duplicateEvents.increment(by: duplicates.reduce(0, +))

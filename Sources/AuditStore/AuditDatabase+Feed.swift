@@ -1,0 +1,116 @@
+import AuditCore
+import Foundation
+import Synchronization
+internal import PostgresLibPQ
+
+/// One page of the feed: events in the order their transactions became visible, and the token
+/// to continue from (returned even when the page is empty).
+public struct FeedPage: Sendable {
+    var rows: [PostgresRow]
+    public var next: FeedToken
+    public var count: Int { rows.count }
+
+    public func writeJSONEvents(to output: inout [UInt8]) {
+        EventPage(rows: rows, nextCursor: nil).writeJSONEvents(to: &output)
+    }
+}
+
+extension AuditDatabase {
+    /// False on Citus: a distributed transaction becomes visible on the coordinator before its
+    /// rows are committed on the workers (two-phase commit), so one snapshot cannot order them.
+    public var hasFeed: Bool { engine == .postgres }
+
+    /// The feed's page after `token` (see `FeedToken`). Always on the primary: a snapshot there
+    /// is what commits are ordered by.
+    public func feedPage(after token: FeedToken, limit: Int, tenant: TenantID, role: AccessRole) async throws -> FeedPage {
+        try await withTenant(tenant, roleName: role.rawValue, on: readPool) { connection in
+            try EventReader.feed(tenant: tenant, after: token, limit: limit, on: connection)
+        }
+    }
+}
+
+extension EventReader {
+    static func feed(tenant: TenantID, after token: FeedToken, limit: Int, on connection: PostgresConnection) throws -> FeedPage {
+        // The step's upper snapshot: taken now when the step is new (a statement of its own:
+        // the next statement's snapshot sees all it does, and the query keeps to what it sees).
+        let current = try token.current ?? connection.query("SELECT pg_current_snapshot()::text").rows[0].decode(String.self, at: 0)
+        var query: PostgresQuery = """
+            SELECT \(unsafeSQL: columns), e.xid::text FROM audit.event AS e
+            WHERE e.tenant_id = \(tenant.rawValue)
+              AND e.xid >= pg_snapshot_xmin(\(token.previous)::pg_snapshot) AND e.xid < pg_snapshot_xmax(\(current)::pg_snapshot)
+              AND pg_visible_in_snapshot(e.xid, \(current)::pg_snapshot) AND NOT pg_visible_in_snapshot(e.xid, \(token.previous)::pg_snapshot)
+            """
+        if let last = token.last {
+            query.append("""
+                 AND (e.xid, e.occurred_at, e.id COLLATE "C") > (\(String(last.xid))::xid8, \(Date(timeIntervalSince1970: Double(last.micros) / 1_000_000)), \(last.id))
+                """)
+        }
+        query.append(#" ORDER BY e.xid, e.occurred_at, e.id COLLATE "C" LIMIT \#(limit + 1)"#)
+        let rows = try connection.query(query).rows
+        guard rows.count > limit, let last = rows.prefix(limit).last else {
+            // The step is done: the next one starts where this one ended.
+            return FeedPage(rows: rows, next: FeedToken(previous: current, current: nil, last: nil))
+        }
+        let xidColumn = EventEncoding.Column.occurredMicros + 2
+        let position = FeedToken.Position(xid: UInt64(try last.decode(String.self, at: xidColumn)) ?? 1,
+                                          micros: try last.decode(Int64.self, at: EventEncoding.Column.occurredMicros),
+                                          id: try last.decode(String.self, at: 0))
+        return FeedPage(rows: Array(rows.prefix(limit)), next: FeedToken(previous: token.previous, current: current, last: position))
+    }
+}
+
+/// Wakes the feed's long polls when this process commits events (other replicas' commits are
+/// found by the poll's periodic look). Waiting holds no database connection.
+public final class CommitSignal: Sendable {
+    struct State {
+        var generation: UInt64 = 0
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter: UInt64 = 0
+    }
+
+    let state = Mutex(State())
+
+    public init() {}
+
+    /// Counts commits; pass it to `wait(after:timeout:)`.
+    public var generation: UInt64 { state.withLock { $0.generation } }
+
+    func notify() {
+        let waiters = state.withLock { state in
+            state.generation += 1
+            defer { state.waiters.removeAll() }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once a commit happened after `generation` was read, after `timeout`, or on cancellation.
+    public func wait(after generation: UInt64, timeout: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await Task.sleep(for: timeout) }
+            group.addTask { await self.waitForCommit(after: generation) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func waitForCommit(after generation: UInt64) async {
+        let id = state.withLock { state -> UInt64 in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.generation != generation || Task.isCancelled { return true }
+                    state.waiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+            waiter?.resume()
+        }
+    }
+}
