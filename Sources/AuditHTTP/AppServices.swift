@@ -13,6 +13,8 @@ public struct AppServices: Sendable {
     public var metrics: PrometheusCollectorRegistry
     /// The viewer page's CSP `frame-ancestors` (`AUDITLOG_FRAME_ANCESTORS`).
     public var viewerFrameAncestors: String
+    /// The longest a feed long poll is held, in seconds (`AUDITLOG_FEED_MAX_WAIT`).
+    public var feedMaxWait = 60
     /// Each tenant's redactor (its own keys added to `redactor`).
     let tenantRedaction: TenantRedaction
 

@@ -59,7 +59,7 @@ struct FeedController: Sendable {
             throw APIError(.notImplemented, code: "feed_unavailable",
                            message: "The feed needs a single PostgreSQL primary; on Citus, distributed commits are not ordered by one snapshot.")
         }
-        let deadline = ContinuousClock.now + .seconds(parameters.wait)
+        let deadline = ContinuousClock.now + .seconds(min(parameters.wait, services.feedMaxWait))
         var token = parameters.after
         while true {
             let generation = database.commits.generation

@@ -31,6 +31,9 @@ public struct ServiceConfiguration: Sendable {
     /// Who may frame the viewer page (`AUDITLOG_FRAME_ANCESTORS`, CSP source expressions such
     /// as `https://app.example.com`); `'none'` by default.
     public var frameAncestors: String
+    /// The longest a feed long poll is held, in seconds (`AUDITLOG_FEED_MAX_WAIT`, default 60): a
+    /// larger `wait` is accepted and held this long.
+    public var feedMaxWait = 60
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         func value(_ name: String) -> String? {
@@ -70,6 +73,7 @@ public struct ServiceConfiguration: Sendable {
             $0.trimmingCharacters(in: .whitespaces)
         }.filter { !$0.isEmpty }
         frameAncestors = try Self.frameAncestors(value("AUDITLOG_FRAME_ANCESTORS"))
+        feedMaxWait = try integer("AUDITLOG_FEED_MAX_WAIT", default: 60, range: 0...60)
     }
 
     /// CSP source expressions only: schemes, hosts, ports, wildcards and the quoted keywords

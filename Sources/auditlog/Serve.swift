@@ -34,7 +34,7 @@ struct Serve: AsyncParsableCommand {
         let endpoint = try await DatabaseEndpoint.open(configuration, for: .serve, logger: logger)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        let services: AppServices
+        var services: AppServices
         let digestKey: DigestSigningKey
         do {
             digestKey = try configuration.digestKey(embeddedDataDirectory: endpoint.dataDirectory)
@@ -53,6 +53,7 @@ struct Serve: AsyncParsableCommand {
                 tokens: ViewerTokenCodec(key: try configuration.signingKey(embeddedDataDirectory: endpoint.dataDirectory)),
                 metrics: registry,
                 viewerFrameAncestors: configuration.frameAncestors)
+            services.feedMaxWait = configuration.feedMaxWait
             let store = configuration.store
             logger.info("database bulkheads", metadata: [
                 "ingest": "\(store.ingestConnections)", "read": "\(store.readConnections)", "auth": "\(store.authConnections)",
