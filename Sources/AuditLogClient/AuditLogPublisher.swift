@@ -74,6 +74,8 @@ public final class AuditLogPublisher: Service, Sendable {
         var wake: AsyncStream<Void>.Continuation?
         /// Graceful shutdown began: the loop stops retrying and hands over to the final drain.
         var shuttingDown = false
+        /// `run()` has returned: nothing more will be sent, so `flush()` does not wait.
+        var finished = false
         var statistics = Statistics()
         var count: Int { buffer.count - head }
     }
@@ -92,8 +94,8 @@ public final class AuditLogPublisher: Service, Sendable {
 
     public var statistics: Statistics { state.withLock { $0.statistics } }
 
-    /// Buffers `event` for sending and returns at once: false when the buffer was full and the
-    /// event was dropped. Gives it an id and `occurred_at` (now) when it has none.
+    /// Buffers `event` for sending and returns at once: false when the buffer was full (or `run()`
+    /// has already returned) and the event was dropped. Gives it an id and `occurred_at` (now) when it has none.
     @discardableResult
     public func log(_ event: Components.Schemas.EventInput) -> Bool {
         var event = event
@@ -102,6 +104,10 @@ public final class AuditLogPublisher: Service, Sendable {
         let now = ContinuousClock.now
         let (accepted, wake) = state.withLock { state -> (Bool, AsyncStream<Void>.Continuation?) in
             state.statistics.logged += 1
+            guard !state.finished else {
+                state.statistics.lostAtShutdown += 1
+                return (false, nil)
+            }
             guard state.count < configuration.bufferCapacity else {
                 state.statistics.droppedFull += 1
                 return (false, nil)
@@ -110,17 +116,18 @@ public final class AuditLogPublisher: Service, Sendable {
             state.nextSequence += 1
             return (true, state.count >= configuration.batchSize ? state.wake : nil)
         }
-        if !accepted { logger.warning("audit event dropped: the publisher's buffer is full", metadata: ["action": "\(event.action)"]) }
+        if !accepted { logger.warning("audit event dropped: the publisher's buffer is full or it has shut down", metadata: ["action": "\(event.action)"]) }
         wake?.yield()
         return accepted
     }
 
-    /// Returns once every event logged before the call is stored or dropped. Needs `run()`.
+    /// Returns once every event logged before the call is stored or dropped (at once after
+    /// `run()` has returned). Needs `run()`.
     public func flush() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let (waiting, wake) = state.withLock { state -> (Bool, AsyncStream<Void>.Continuation?) in
                 let through = state.nextSequence - 1
-                guard state.settledThrough < through else { return (false, nil) }
+                guard state.settledThrough < through, !state.finished else { return (false, nil) }
                 state.waiters.append((through, continuation))
                 return (true, state.wake)
             }
@@ -156,6 +163,7 @@ public final class AuditLogPublisher: Service, Sendable {
             state.buffer.removeAll()
             state.head = 0
             state.settledThrough = state.nextSequence - 1
+            state.finished = true
             return lost
         }
         if lost > 0 { logger.error("audit events not sent before shutdown", metadata: ["events": "\(lost)"]) }

@@ -126,6 +126,28 @@ struct ClientTests {
         await app.database.close()
     }
 
+    @Test("graceful shutdown of a ServiceGroup sends what is buffered first; a log after it is refused and counted")
+    func gracefulShutdown() async throws {
+        let app = try await TestApp(conninfo: database.appConninfo)
+        let server = RestartableServer(services: app.services)
+        let port = try await server.start()
+        let client = AuditLogClient(serverURL: URL(string: "http://127.0.0.1:\(port)")!, apiKey: key)
+        let publisher = AuditLogPublisher(client: client, configuration: .init(batchSize: 1000, flushInterval: .seconds(60)))
+        let group = ServiceGroup(configuration: .init(services: [publisher], gracefulShutdownSignals: [], logger: Logger(label: "test")))
+        let running = Task { try await group.run() }
+        for index in 0..<300 { publisher.log(event("org_shutdown", index)) }
+        // Nothing is due (a minute's interval, a batch of 1,000): only the shutdown sends these.
+        await group.triggerGracefulShutdown()
+        try await running.value
+        #expect(publisher.statistics.stored == 300)
+        #expect(try await count("SELECT count(*) FROM audit.event WHERE tenant_id = 'org_shutdown'") == 300)
+        #expect(publisher.log(event("org_shutdown", 300)) == false)
+        #expect(publisher.statistics.lostAtShutdown == 1)
+        await publisher.flush()  // returns: nothing more will be sent
+        await server.stop()
+        await app.database.close()
+    }
+
     @Test("paging as an AsyncSequence reads every event newest first; a minted viewer token reads the same tenant")
     func pagingAndTokens() async throws {
         let app = try await TestApp(conninfo: database.appConninfo)
