@@ -15,6 +15,9 @@ public struct AppServices: Sendable {
     public var viewerFrameAncestors: String
     /// The longest a feed long poll is held, in seconds (`AUDITLOG_FEED_MAX_WAIT`).
     public var feedMaxWait = 60
+    /// Streams may send to private and loopback addresses and over plain http
+    /// (`AUDITLOG_STREAM_ALLOW_PRIVATE`; tests, and destinations inside your own network).
+    public var streamAllowPrivate = false
     /// Each tenant's redactor (its own keys added to `redactor`).
     let tenantRedaction: TenantRedaction
 

@@ -114,3 +114,14 @@ public final class CommitSignal: Sendable {
         }
     }
 }
+
+extension FeedPage {
+    /// Each event as its API JSON object, in feed order.
+    public func events() -> [JSONValue] {
+        rows.compactMap { row in
+            var bytes: [UInt8] = []
+            EventEncoding.writeJSON(row, to: &bytes)
+            return JSONValue.parse(bytes)
+        }
+    }
+}

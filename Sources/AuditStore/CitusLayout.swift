@@ -7,7 +7,7 @@ internal import PostgresLibPQ
 /// reference tables, copied to every node. Applied by `migrate`, idempotently.
 enum CitusLayout {
     /// Distributed by `tenant_id`, colocated with the first.
-    static let tenantTables = ["audit.tenant", "audit.event", "audit.event_target", "audit.digest", "audit.event_id", "audit.setting_change"]
+    static let tenantTables = ["audit.tenant", "audit.event", "audit.event_target", "audit.digest", "audit.event_id", "audit.setting_change", "audit.stream"]
     /// On every node.
     static let referenceTables = ["audit.api_key", "audit.retention_policy", "audit.digest_key"]
 

@@ -34,6 +34,10 @@ public struct ServiceConfiguration: Sendable {
     /// The longest a feed long poll is held, in seconds (`AUDITLOG_FEED_MAX_WAIT`, default 60): a
     /// larger `wait` is accepted and held this long.
     public var feedMaxWait = 60
+    /// `AUDITLOG_STREAM_ALLOW_PRIVATE` (1/true/yes): streams may reach private addresses and plain http.
+    public var streamAllowPrivate = false
+    /// `AUDITLOG_STREAM_FAILING_AFTER` (seconds, default 86,400): a stream failing this long is marked failing.
+    public var streamFailingAfter = 86_400
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         func value(_ name: String) -> String? {
@@ -74,6 +78,14 @@ public struct ServiceConfiguration: Sendable {
         }.filter { !$0.isEmpty }
         frameAncestors = try Self.frameAncestors(value("AUDITLOG_FRAME_ANCESTORS"))
         feedMaxWait = try integer("AUDITLOG_FEED_MAX_WAIT", default: 60, range: 0...60)
+        if let raw = value("AUDITLOG_STREAM_ALLOW_PRIVATE") {
+            switch raw.lowercased() {
+            case "1", "true", "yes", "on": streamAllowPrivate = true
+            case "0", "false", "no", "off": streamAllowPrivate = false
+            default: throw ConfigurationError(message: "AUDITLOG_STREAM_ALLOW_PRIVATE must be true or false, not '\(raw)'")
+            }
+        }
+        streamFailingAfter = try integer("AUDITLOG_STREAM_FAILING_AFTER", default: 86_400, range: 1...31_536_000)
     }
 
     /// CSP source expressions only: schemes, hosts, ports, wildcards and the quoted keywords

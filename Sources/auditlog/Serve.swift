@@ -54,6 +54,7 @@ struct Serve: AsyncParsableCommand {
                 metrics: registry,
                 viewerFrameAncestors: configuration.frameAncestors)
             services.feedMaxWait = configuration.feedMaxWait
+            services.streamAllowPrivate = configuration.streamAllowPrivate
             let store = configuration.store
             logger.info("database bulkheads", metadata: [
                 "ingest": "\(store.ingestConnections)", "read": "\(store.readConnections)", "auth": "\(store.authConnections)",
@@ -74,10 +75,13 @@ struct Serve: AsyncParsableCommand {
             logger: logger)
         let maintenance = MaintenanceService(
             database: services.database, digests: DigestWriter(key: digestKey, sealDelay: configuration.sealDelay), interval: .seconds(3600), logger: logger)
+        var delivery = StreamDelivery.Configuration()
+        delivery.failingAfter = .seconds(configuration.streamFailingAfter)
+        let streams = StreamDelivery(services: services, configuration: delivery, logger: logger)
         let group = ServiceGroup(configuration: .init(
-            // Stopped in reverse: maintenance, then HTTP (in-flight requests finish), then the
-            // store (acknowledged writes commit, pools close), then the embedded database.
-            services: [services.database, app, maintenance],
+            // Stopped in reverse: stream delivery, maintenance, then HTTP (in-flight requests
+            // finish), then the store (acknowledged writes commit, pools close), then the embedded database.
+            services: [services.database, app, maintenance, streams],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         if demo { Self.printDemoLinks(services, configuration: configuration) }

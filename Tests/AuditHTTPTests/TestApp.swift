@@ -12,7 +12,7 @@ import TestSupport
 
 /// The real application over a suite's own database, as `serve` builds it.
 struct TestApp {
-    let services: AppServices
+    var services: AppServices
     var database: AuditDatabase { services.database }
 
     /// The migration version of this checkout's `sql/` (what `serve` expects).

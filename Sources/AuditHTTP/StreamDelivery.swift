@@ -1,0 +1,211 @@
+import AsyncHTTPClient
+import AuditCore
+import AuditStore
+import Foundation
+import Logging
+import Metrics
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+import Synchronization
+
+/// Delivers every tenant's log streams (SPEC §6, issue 16), as a service of `serve`.
+///
+/// Each tick (a second, or sooner when this process commits events) it takes the lease of the
+/// streams no other replica holds (`audit.claim_streams`, 30 s, renewed every tick), and for each
+/// sends the feed after the stream's position in batches: the position moves only once the
+/// destination answered 2xx, so every event is delivered at least once, in the feed's commit
+/// order, and a replica that dies hands its streams to another within a lease. A failed batch is
+/// sent again, the same, after an exponential backoff with jitter (at least `Retry-After`); a
+/// stream failing longer than `failingAfter` is marked `failing` and keeps its place and its
+/// retries. A paused stream is not claimed; resumed, it goes on from its position.
+public final class StreamDelivery: Service, Sendable {
+    public struct Configuration: Sendable {
+        public var batchSize = 100
+        public var tick: Duration = .seconds(1)
+        public var leaseSeconds = 30
+        public var requestTimeout: Duration = .seconds(10)
+        public var initialBackoff: Duration = .seconds(1)
+        public var maxBackoff: Duration = .seconds(300)
+        /// A stream failing this long is marked `failing` (`AUDITLOG_STREAM_FAILING_AFTER`, default 24 h).
+        public var failingAfter: Duration = .seconds(86_400)
+        /// Pages sent per stream per tick, so one busy stream does not hold up the others' turns.
+        public var pagesPerTick = 20
+
+        public init() {}
+    }
+
+    let services: AppServices
+    let configuration: Configuration
+    let owner: String
+    let http: HTTPClient
+    let logger: Logger
+    /// Per stream: failures in a row, and when the next attempt may be made.
+    let backoff = Mutex<[String: (failures: Int, notBefore: ContinuousClock.Instant)]>([:])
+    let stopping = Mutex(false)
+    let delivered = Counter(label: "auditlog_stream_events_delivered_total")
+    let failures = Counter(label: "auditlog_stream_delivery_failures_total")
+
+    public init(services: AppServices, configuration: Configuration = Configuration(), owner: String? = nil,
+                http: HTTPClient = .shared, logger: Logger = Logger(label: "auditlog.streams")) {
+        self.services = services
+        self.configuration = configuration
+        self.owner = owner ?? "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)/\(UUID().uuidString.prefix(8))"
+        self.http = http
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            while !Task.isCancelled, !stopping.withLock({ $0 }) {
+                let generation = services.database.commits.generation
+                await tickOnce()
+                await services.database.commits.wait(after: generation, timeout: configuration.tick)
+            }
+        } onGracefulShutdown: {
+            self.stopping.withLock { $0 = true }
+        }
+    }
+
+    /// One round: claim, then deliver each claimed stream (concurrently, each in order).
+    public func tickOnce() async {
+        guard services.database.hasFeed else { return }
+        let claimed: [(tenant: TenantID, id: String)]
+        do {
+            claimed = try await services.database.claimStreams(owner: owner, leaseSeconds: configuration.leaseSeconds)
+        } catch {
+            logger.warning("could not claim streams", metadata: ["error": "\(error)"])
+            return
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for stream in claimed {
+                group.addTask { await self.deliver(stream.id, tenant: stream.tenant) }
+            }
+        }
+    }
+
+    func deliver(_ id: String, tenant: TenantID) async {
+        let key = "\(tenant.rawValue)/\(id)"
+        if let wait = backoff.withLock({ $0[key] }), ContinuousClock.now < wait.notBefore { return }
+        let database = services.database
+        for _ in 0..<configuration.pagesPerTick {
+            if stopping.withLock({ $0 }) { return }
+            do {
+                guard let stream = try await database.leasedStream(id: id, tenant: tenant, owner: owner) else { return }
+                let token = FeedToken(encoded: stream.position) ?? .start
+                let page = try await database.streamFeed(after: token, limit: configuration.batchSize, tenant: tenant)
+                let events = page.events().filter { event in
+                    stream.accepts(category: event.objectValue?["category"]?.stringValue ?? "", action: event.objectValue?["action"]?.stringValue ?? "")
+                }
+                if !events.isEmpty {
+                    if let problem = await DestinationGuard.problem(with: stream.url, allowPrivate: services.streamAllowPrivate) {
+                        throw DeliveryError(message: "destination refused: url \(problem)", retryAfter: nil)
+                    }
+                    try await send(events, of: stream, position: stream.position)
+                    delivered.increment(by: events.count)
+                }
+                let caughtUp = page.count == 0
+                // Lag: how long the oldest event not yet delivered has waited (0 when caught up).
+                let oldest = page.events().first?.objectValue?["received_at"]?.stringValue.flatMap(Timestamp.parse)
+                Gauge(label: "auditlog_stream_lag_seconds", dimensions: [("stream", key)])
+                    .record(caughtUp ? 0 : max(0, Date().timeIntervalSince(oldest ?? Date())))
+                guard try await database.advanceStream(id: id, tenant: tenant, owner: owner, from: stream.position, to: page.next.encoded,
+                                                       delivered: events.count, caughtUp: caughtUp) else { return }
+                backoff.withLock { _ = $0.removeValue(forKey: key) }
+                if caughtUp { return }
+            } catch {
+                failures.increment()
+                let retryAfter = (error as? DeliveryError)?.retryAfter
+                let failuresInARow = backoff.withLock { state -> Int in
+                    let count = (state[key]?.failures ?? 0) + 1
+                    var wait = min(configuration.maxBackoff, configuration.initialBackoff * (1 << min(count - 1, 20)))
+                    wait = wait * Double.random(in: 0.5...1.0)
+                    if let retryAfter { wait = max(wait, .seconds(min(retryAfter, 3600))) }
+                    state[key] = (count, ContinuousClock.now + wait)
+                    return count
+                }
+                let message = (error as? DeliveryError)?.message ?? "\(error)"
+                if failuresInARow == 1 || failuresInARow % 10 == 0 {
+                    logger.warning("stream delivery failed; retrying", metadata: ["stream": "\(key)", "failures": "\(failuresInARow)", "error": "\(message)"])
+                }
+                try? await database.recordStreamFailure(id: id, tenant: tenant, owner: owner, error: message, failingAfter: configuration.failingAfter)
+                return
+            }
+        }
+    }
+
+    struct DeliveryError: Error {
+        var message: String
+        var retryAfter: Int?
+    }
+
+    /// One batch to the stream's destination, in its kind's format; throws unless it answers 2xx.
+    func send(_ events: [JSONValue], of stream: StreamRecord, position: String) async throws {
+        let (body, headers) = Self.request(for: events, of: stream, position: position, now: Date())
+        var request = HTTPClientRequest(url: stream.url)
+        request.method = .POST
+        request.headers = headers
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: .seconds(configuration.requestTimeout.components.seconds))
+        } catch {
+            throw DeliveryError(message: "no answer from the destination: \(error)", retryAfter: nil)
+        }
+        _ = try? await response.body.collect(upTo: 64 * 1024)
+        guard (200..<300).contains(response.status.code) else {
+            throw DeliveryError(message: "the destination answered \(response.status.code)",
+                                retryAfter: response.headers.first(name: "Retry-After").flatMap { Int($0) })
+        }
+    }
+
+    /// The body and headers of one batch. A webhook is signed as Standard Webhooks specifies:
+    /// `webhook-id` (the same for every retry of a batch: derived from the position it starts
+    /// at), `webhook-timestamp`, and `webhook-signature` = `v1,` + base64 of HMAC-SHA256 with the
+    /// secret's key over `id.timestamp.body`.
+    static func request(for events: [JSONValue], of stream: StreamRecord, position: String, now: Date) -> ([UInt8], HTTPHeaders) {
+        var headers = HTTPHeaders()
+        headers.add(name: "User-Agent", value: "auditlog-streams/1")
+        switch stream.kind {
+        case .webhook:
+            let body = Array(JSONValue.object(["stream": .string(stream.id), "tenant": .string(stream.tenant), "events": .array(events)]).canonicalText.utf8)
+            let messageID = "msg_" + Crypto.hex(Crypto.sha256(Array("\(stream.tenant)/\(stream.id)/\(position)".utf8)).prefix(16))
+            let timestamp = String(Int(now.timeIntervalSince1970))
+            headers.add(name: "Content-Type", value: "application/json")
+            headers.add(name: "webhook-id", value: messageID)
+            headers.add(name: "webhook-timestamp", value: timestamp)
+            headers.add(name: "webhook-signature", value: "v1," + signature(secret: stream.secret ?? "", id: messageID, timestamp: timestamp, body: body))
+            return (body, headers)
+        case .splunkHEC:
+            // HEC's event endpoint takes one JSON object per event, concatenated.
+            var body: [UInt8] = []
+            for event in events {
+                let time = event.objectValue?["occurred_at"]?.stringValue.flatMap(Timestamp.parse)?.timeIntervalSince1970 ?? now.timeIntervalSince1970
+                body += Array(JSONValue.object([
+                    "time": .number((time * 1000).rounded() / 1000), "host": "auditlog", "source": "auditlog",
+                    "sourcetype": "auditlog:event", "event": event,
+                ]).canonicalText.utf8)
+                body.append(UInt8(ascii: "\n"))
+            }
+            headers.add(name: "Content-Type", value: "application/json")
+            headers.add(name: "Authorization", value: "Splunk \(stream.token ?? "")")
+            return (body, headers)
+        case .datadog:
+            // The logs intake takes an array of log objects; the event rides in `audit`.
+            let logs = events.map { event -> JSONValue in
+                let object = event.objectValue ?? [:]
+                let tags = ["tenant:\(stream.tenant)", "category:\(object["category"]?.stringValue ?? "")", "action:\(object["action"]?.stringValue ?? "")"]
+                return .object(["ddsource": "auditlog", "service": "auditlog", "hostname": "auditlog",
+                                "ddtags": .string(tags.joined(separator: ",")), "message": object["message"] ?? .string(""), "audit": event])
+            }
+            headers.add(name: "Content-Type", value: "application/json")
+            headers.add(name: "DD-API-KEY", value: stream.token ?? "")
+            return (Array(JSONValue.array(logs).canonicalText.utf8), headers)
+        }
+    }
+
+    static func signature(secret: String, id: String, timestamp: String, body: [UInt8]) -> String {
+        let key = secret.hasPrefix("whsec_") ? Data(base64Encoded: String(secret.dropFirst(6))).map { [UInt8]($0) } ?? Array(secret.utf8) : Array(secret.utf8)
+        return Data(Crypto.hmacSHA256(key: key, message: Array("\(id).\(timestamp).".utf8) + body)).base64EncodedString()
+    }
+}

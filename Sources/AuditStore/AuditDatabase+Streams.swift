@@ -1,0 +1,224 @@
+import AuditCore
+import Foundation
+internal import PostgresLibPQ
+
+/// A log stream as stored (sql/0018_streams.sql).
+public struct StreamRecord: Sendable, Equatable {
+    public enum Kind: String, Sendable, CaseIterable {
+        case webhook
+        case splunkHEC = "splunk_hec"
+        case datadog
+    }
+
+    public var tenant: String
+    public var id: String
+    public var kind: Kind
+    public var url: String
+    /// Splunk's HEC token or Datadog's API key (never shown).
+    public var token: String?
+    /// The webhook signing secret, `whsec_…` (shown once, at creation).
+    public var secret: String?
+    public var categories: [String]
+    public var actions: [String]
+    public var paused: Bool
+    public var failing: Bool
+    /// The feed token after the last acknowledged batch.
+    public var position: String
+    public var delivered: Int64
+    public var lastDeliveredAt: Date?
+    public var caughtUpAt: Date?
+    public var lastError: String?
+    public var lastErrorAt: Date?
+    public var failingSince: Date?
+    public var createdAt: Date
+
+    /// `active`, `paused` or `failing`.
+    public var status: String { paused ? "paused" : failing ? "failing" : "active" }
+
+    /// True when the stream takes an event of this category and action (empty lists take all;
+    /// an action ending in `*` is a prefix).
+    public func accepts(category: String, action: String) -> Bool {
+        (categories.isEmpty || categories.contains(category))
+            && (actions.isEmpty || actions.contains { $0.hasSuffix("*") ? action.hasPrefix($0.dropLast()) : $0 == action })
+    }
+
+    static let columns = """
+        tenant_id, stream_id, kind, url, token, secret, categories, actions, paused, failing, position, delivered,
+        last_delivered_at, caught_up_at, last_error, last_error_at, failing_since, created_at
+        """
+
+    init(row: PostgresRow) throws {
+        tenant = try row.decode(String.self, at: 0)
+        id = try row.decode(String.self, at: 1)
+        kind = Kind(rawValue: try row.decode(String.self, at: 2)) ?? .webhook
+        url = try row.decode(String.self, at: 3)
+        token = try row.decode(String?.self, at: 4)
+        secret = try row.decode(String?.self, at: 5)
+        categories = try row.decode([String].self, at: 6)
+        actions = try row.decode([String].self, at: 7)
+        paused = try row.decode(Bool.self, at: 8)
+        failing = try row.decode(Bool.self, at: 9)
+        position = try row.decode(String.self, at: 10)
+        delivered = try row.decode(Int64.self, at: 11)
+        lastDeliveredAt = try row.decode(Date?.self, at: 12)
+        caughtUpAt = try row.decode(Date?.self, at: 13)
+        lastError = try row.decode(String?.self, at: 14)
+        lastErrorAt = try row.decode(Date?.self, at: 15)
+        failingSince = try row.decode(Date?.self, at: 16)
+        createdAt = try row.decode(Date.self, at: 17)
+    }
+}
+
+/// What a publisher sets on a stream (validated by the HTTP layer first).
+public struct StreamSettings: Sendable {
+    public var kind: StreamRecord.Kind
+    public var url: String
+    public var token: String?
+    public var categories: [String]
+    public var actions: [String]
+    /// Start at the oldest retained event instead of now.
+    public var backfill: Bool
+
+    public init(kind: StreamRecord.Kind, url: String, token: String?, categories: [String], actions: [String], backfill: Bool) {
+        self.kind = kind
+        self.url = url
+        self.token = token
+        self.categories = categories
+        self.actions = actions
+        self.backfill = backfill
+    }
+}
+
+/// A change to a stream (nil: unchanged).
+public struct StreamChange: Sendable {
+    public var url: String?
+    public var token: String?
+    public var categories: [String]?
+    public var actions: [String]?
+    public var paused: Bool?
+
+    public init(url: String? = nil, token: String? = nil, categories: [String]? = nil, actions: [String]? = nil, paused: Bool? = nil) {
+        self.url = url
+        self.token = token
+        self.categories = categories
+        self.actions = actions
+        self.paused = paused
+    }
+}
+
+extension AuditDatabase {
+    // MARK: Configuration (publisher; owners and admins read)
+
+    public func createStream(_ settings: StreamSettings, id: String, secret: String?, tenant: TenantID) async throws -> StreamRecord {
+        try await withTenant(tenant, roleName: AccessRole.publisher.rawValue, on: readPool) { connection in
+            // A new stream starts now (the current snapshot), or at the feed's start for a backfill.
+            let position = settings.backfill ? FeedToken.start.encoded
+                : FeedToken(previous: try connection.query("SELECT pg_current_snapshot()::text").rows[0].decode(String.self, at: 0),
+                            current: nil, last: nil).encoded
+            return try StreamRecord(row: connection.query("""
+                INSERT INTO audit.stream (tenant_id, stream_id, kind, url, token, secret, categories, actions, position)
+                VALUES (\(tenant.rawValue), \(id), \(settings.kind.rawValue), \(settings.url), \(settings.token), \(secret),
+                        \(settings.categories)::text[], \(settings.actions)::text[], \(position))
+                RETURNING \(unsafeSQL: StreamRecord.columns)
+                """).rows[0])
+        }
+    }
+
+    public func streams(tenant: TenantID, role: AccessRole) async throws -> [StreamRecord] {
+        try await withTenant(tenant, roleName: role.rawValue, on: readPool) { connection in
+            try connection.query("""
+                SELECT \(unsafeSQL: StreamRecord.columns) FROM audit.stream WHERE tenant_id = \(tenant.rawValue) ORDER BY created_at, stream_id
+                """).rows.map(StreamRecord.init(row:))
+        }
+    }
+
+    public func stream(id: String, tenant: TenantID, role: AccessRole) async throws -> StreamRecord? {
+        try await withTenant(tenant, roleName: role.rawValue, on: readPool) { connection in
+            try connection.query("""
+                SELECT \(unsafeSQL: StreamRecord.columns) FROM audit.stream WHERE tenant_id = \(tenant.rawValue) AND stream_id = \(id)
+                """).rows.first.map(StreamRecord.init(row:))
+        }
+    }
+
+    /// Applies `change`; resuming a failing stream clears its failure. Nil when there is no such stream.
+    public func updateStream(id: String, change: StreamChange, tenant: TenantID) async throws -> StreamRecord? {
+        try await withTenant(tenant, roleName: AccessRole.publisher.rawValue, on: readPool) { connection in
+            try connection.query("""
+                UPDATE audit.stream SET url = coalesce(\(change.url), url), token = coalesce(\(change.token), token),
+                    categories = coalesce(\(change.categories)::text[], categories), actions = coalesce(\(change.actions)::text[], actions),
+                    paused = coalesce(\(change.paused), paused),
+                    failing = CASE WHEN \(change.paused) = false THEN false ELSE failing END,
+                    failing_since = CASE WHEN \(change.paused) = false THEN NULL ELSE failing_since END,
+                    lease_owner = CASE WHEN \(change.paused) = true THEN NULL ELSE lease_owner END,
+                    lease_until = CASE WHEN \(change.paused) = true THEN NULL ELSE lease_until END,
+                    updated_at = now()
+                WHERE tenant_id = \(tenant.rawValue) AND stream_id = \(id)
+                RETURNING \(unsafeSQL: StreamRecord.columns)
+                """).rows.first.map(StreamRecord.init(row:))
+        }
+    }
+
+    public func deleteStream(id: String, tenant: TenantID) async throws -> Bool {
+        try await withTenant(tenant, roleName: AccessRole.publisher.rawValue, on: readPool) { connection in
+            try connection.query("DELETE FROM audit.stream WHERE tenant_id = \(tenant.rawValue) AND stream_id = \(id) RETURNING 1").rows.count == 1
+        }
+    }
+
+    // MARK: Delivery (the maintenance role, in the stream's tenant)
+
+    /// Takes or renews the lease of every deliverable stream for `owner` (a replica).
+    public func claimStreams(owner: String, leaseSeconds: Int) async throws -> [(tenant: TenantID, id: String)] {
+        try await mappingErrors {
+            try await readPool.withConnection { connection in
+                try connection.query("SELECT tenant_id, stream_id FROM audit.claim_streams(\(owner), \(leaseSeconds)::integer)").rows.compactMap { row in
+                    let id = try row.decode(String.self, at: 1)
+                    return TenantID(try row.decode(String.self, at: 0)).map { ($0, id) }
+                }
+            }
+        }
+    }
+
+    /// The stream, if `owner` still holds its lease and it is not paused.
+    public func leasedStream(id: String, tenant: TenantID, owner: String) async throws -> StreamRecord? {
+        try await withTenant(tenant, roleName: Self.maintenanceRole, on: readPool) { connection in
+            try connection.query("""
+                SELECT \(unsafeSQL: StreamRecord.columns) FROM audit.stream
+                WHERE tenant_id = \(tenant.rawValue) AND stream_id = \(id) AND lease_owner = \(owner) AND NOT paused
+                """).rows.first.map(StreamRecord.init(row:))
+        }
+    }
+
+    /// The feed after a stream's position, read as the delivery loop.
+    public func streamFeed(after token: FeedToken, limit: Int, tenant: TenantID) async throws -> FeedPage {
+        try await withTenant(tenant, roleName: Self.maintenanceRole, on: readPool) { connection in
+            try EventReader.feed(tenant: tenant, after: token, limit: limit, on: connection)
+        }
+    }
+
+    /// Moves the position from `from` to `to` after `count` events were acknowledged (or skipped
+    /// by the filter); false when the lease or the position changed meanwhile (nothing moves).
+    public func advanceStream(id: String, tenant: TenantID, owner: String, from: String, to: String, delivered count: Int, caughtUp: Bool) async throws -> Bool {
+        try await withTenant(tenant, roleName: Self.maintenanceRole, on: readPool) { connection in
+            try connection.query("""
+                UPDATE audit.stream SET position = \(to), delivered = delivered + \(Int64(count)),
+                    last_delivered_at = CASE WHEN \(count) > 0 THEN now() ELSE last_delivered_at END,
+                    caught_up_at = CASE WHEN \(caughtUp) THEN now() ELSE caught_up_at END,
+                    failing = false, failing_since = NULL
+                WHERE tenant_id = \(tenant.rawValue) AND stream_id = \(id) AND lease_owner = \(owner) AND position = \(from)
+                RETURNING 1
+                """).rows.count == 1
+        }
+    }
+
+    /// Records a failed delivery; the stream turns `failing` once it has failed for `failingAfter`.
+    public func recordStreamFailure(id: String, tenant: TenantID, owner: String, error: String, failingAfter: Duration) async throws {
+        _ = try await withTenant(tenant, roleName: Self.maintenanceRole, on: readPool) { connection in
+            try connection.query("""
+                UPDATE audit.stream SET last_error = \(String(error.prefix(1000))), last_error_at = now(),
+                    failing_since = coalesce(failing_since, now()),
+                    failing = coalesce(failing_since, now()) < now() - make_interval(secs => \(Double(failingAfter.components.seconds)))
+                WHERE tenant_id = \(tenant.rawValue) AND stream_id = \(id) AND lease_owner = \(owner)
+                """)
+        }
+    }
+}
