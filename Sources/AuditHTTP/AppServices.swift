@@ -15,6 +15,8 @@ public struct AppServices: Sendable {
     public var viewerFrameAncestors: String
     /// The longest a feed long poll is held, in seconds (`AUDITLOG_FEED_MAX_WAIT`).
     public var feedMaxWait = 60
+    /// How long one live-view connection lasts, in seconds (`AUDITLOG_LIVE_MAX_DURATION`).
+    public var liveMaxDuration = 300
     /// Streams may send to private and loopback addresses and over plain http
     /// (`AUDITLOG_STREAM_ALLOW_PRIVATE`; tests, and destinations inside your own network).
     public var streamAllowPrivate = false

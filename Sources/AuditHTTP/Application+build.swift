@@ -45,6 +45,7 @@ func buildRouter(services: AppServices) -> Router<AuditRequestContext> {
     EventsController(services: services).addRoutes(to: v1)
     ExportController(services: services).addRoutes(to: v1)
     FeedController(services: services).addRoutes(to: v1)
+    LiveController(services: services).addRoutes(to: v1)
     StreamsController(services: services).addRoutes(to: v1)
     ReadController(services: services).addRoutes(to: v1)
     TenantController(services: services).addRoutes(to: v1)

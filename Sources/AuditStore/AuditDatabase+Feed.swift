@@ -22,15 +22,46 @@ extension AuditDatabase {
 
     /// The feed's page after `token` (see `FeedToken`). Always on the primary: a snapshot there
     /// is what commits are ordered by.
-    public func feedPage(after token: FeedToken, limit: Int, tenant: TenantID, role: AccessRole) async throws -> FeedPage {
+    public func feedPage(after token: FeedToken, limit: Int, tenant: TenantID, role: AccessRole, filter: EventFilter? = nil) async throws -> FeedPage {
         try await withTenant(tenant, roleName: role.rawValue, on: readPool) { connection in
-            try EventReader.feed(tenant: tenant, after: token, limit: limit, on: connection)
+            try EventReader.feed(tenant: tenant, after: token, limit: limit, filter: filter, on: connection)
+        }
+    }
+
+    /// A token at this moment: the feed after it holds only what commits from now on.
+    public func feedTokenNow(tenant: TenantID, role: AccessRole) async throws -> FeedToken {
+        try await withTenant(tenant, roleName: role.rawValue, on: readPool) { connection in
+            FeedToken(previous: try connection.query("SELECT pg_current_snapshot()::text").rows[0].decode(String.self, at: 0), current: nil, last: nil)
         }
     }
 }
 
 extension EventReader {
-    static func feed(tenant: TenantID, after token: FeedToken, limit: Int, on connection: PostgresConnection) throws -> FeedPage {
+    /// The list's filters as conditions on one event row (` AND …`), for the live view: the
+    /// same meaning as `conditions`, evaluated on the row itself (no time window; `late` aside).
+    static func liveConditions(_ filter: EventFilter, tenant: TenantID) -> PostgresQuery {
+        var query: PostgresQuery = ""
+        if !filter.categories.isEmpty { query.append(" AND e.category = ANY(\(filter.categories)::text[])") }
+        switch filter.action {
+        case .exact(let action)?: query.append(" AND e.action = \(action)")
+        case .prefix(let prefix)?:
+            let escaped = prefix.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+            query.append(" AND e.action LIKE \(escaped + "%")")
+        case nil: break
+        }
+        if let actor = filter.actor { query.append(" AND e.actor_id = \(actor)") }
+        if let type = filter.targetType, let id = filter.targetID {
+            query.append(" AND e.targets @> jsonb_build_array(jsonb_build_object('type', \(type)::text, 'id', \(id)::text))")
+        }
+        if let from = filter.from { query.append(" AND e.occurred_at >= \(from)") }
+        if let to = filter.to { query.append(" AND e.occurred_at < \(to)") }
+        if let outcome = filter.outcome { query.append(" AND e.outcome = \(outcome.rawValue)") }
+        if let text = filter.textQuery { query.append(" AND e.search @@ to_tsquery('simple', \(text))") }
+        if !filter.changed.isEmpty { query.append(" AND e.changed_fields @> \(filter.changed)::text[]") }
+        return query
+    }
+
+    static func feed(tenant: TenantID, after token: FeedToken, limit: Int, filter: EventFilter? = nil, on connection: PostgresConnection) throws -> FeedPage {
         // The step's upper snapshot: taken now when the step is new (a statement of its own:
         // the next statement's snapshot sees all it does, and the query keeps to what it sees).
         let current = try token.current ?? connection.query("SELECT pg_current_snapshot()::text").rows[0].decode(String.self, at: 0)
@@ -40,6 +71,7 @@ extension EventReader {
               AND e.xid >= pg_snapshot_xmin(\(token.previous)::pg_snapshot) AND e.xid < pg_snapshot_xmax(\(current)::pg_snapshot)
               AND pg_visible_in_snapshot(e.xid, \(current)::pg_snapshot) AND NOT pg_visible_in_snapshot(e.xid, \(token.previous)::pg_snapshot)
             """
+        if let filter { query.append(liveConditions(filter, tenant: tenant)) }
         if let last = token.last {
             query.append("""
                  AND (e.xid, e.occurred_at, e.id COLLATE "C") > (\(String(last.xid))::xid8, \(Date(timeIntervalSince1970: Double(last.micros) / 1_000_000)), \(last.id))

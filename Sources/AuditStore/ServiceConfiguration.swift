@@ -34,6 +34,8 @@ public struct ServiceConfiguration: Sendable {
     /// The longest a feed long poll is held, in seconds (`AUDITLOG_FEED_MAX_WAIT`, default 60): a
     /// larger `wait` is accepted and held this long.
     public var feedMaxWait = 60
+    /// How long one live-view connection lasts before the client reconnects (`AUDITLOG_LIVE_MAX_DURATION`, s).
+    public var liveMaxDuration = 300
     /// `AUDITLOG_STREAM_ALLOW_PRIVATE` (1/true/yes): streams may reach private addresses and plain http.
     public var streamAllowPrivate = false
     /// `AUDITLOG_STREAM_FAILING_AFTER` (seconds, default 86,400): a stream failing this long is marked failing.
@@ -78,6 +80,7 @@ public struct ServiceConfiguration: Sendable {
         }.filter { !$0.isEmpty }
         frameAncestors = try Self.frameAncestors(value("AUDITLOG_FRAME_ANCESTORS"))
         feedMaxWait = try integer("AUDITLOG_FEED_MAX_WAIT", default: 60, range: 0...60)
+        liveMaxDuration = try integer("AUDITLOG_LIVE_MAX_DURATION", default: 300, range: 1...3600)
         if let raw = value("AUDITLOG_STREAM_ALLOW_PRIVATE") {
             switch raw.lowercased() {
             case "1", "true", "yes", "on": streamAllowPrivate = true

@@ -54,6 +54,7 @@ struct Serve: AsyncParsableCommand {
                 metrics: registry,
                 viewerFrameAncestors: configuration.frameAncestors)
             services.feedMaxWait = configuration.feedMaxWait
+            services.liveMaxDuration = configuration.liveMaxDuration
             services.streamAllowPrivate = configuration.streamAllowPrivate
             let store = configuration.store
             logger.info("database bulkheads", metadata: [

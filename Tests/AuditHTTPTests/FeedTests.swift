@@ -7,6 +7,8 @@ import HummingbirdTesting
 import PostgresLibPQ
 import Synchronization
 import Testing
+import AsyncHTTPClient
+import NIOCore
 import TestSupport
 
 @Suite("the feed: every committed event once, in commit order, across replicas")
@@ -169,5 +171,72 @@ struct FeedTests {
                 #expect(response.status == .forbidden)
             }
         }
+    }
+}
+
+@Suite("the live view: Server-Sent Events of what commits, filtered, resumable")
+struct LiveTests {
+    let database: TestDatabase
+    let key: String
+
+    init() async throws {
+        database = try await TestCluster.shared.database("live")
+        let admin = database.adminConninfo
+        key = try await runBlocking { try PublisherKeys.create(name: "live", tenant: nil, adminConninfo: admin).key }
+    }
+
+    func post(_ port: Int, _ body: String) async throws {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/events")
+        request.method = .POST
+        request.headers.add(name: "Authorization", value: "Bearer \(key)")
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        #expect(response.status.code == 201)
+    }
+
+    /// Opens the live view and reads it until `until` holds for what arrived (or 30 s pass).
+    func read(_ port: Int, query: String, lastEventID: String? = nil, after: @Sendable () async throws -> Void,
+              until: (String) -> Bool) async throws -> String {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/events/live?\(query)")
+        request.headers.add(name: "Authorization", value: "Bearer \(TestApp.token("org_live", .admin))")
+        if let lastEventID { request.headers.add(name: "Last-Event-ID", value: lastEventID) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        #expect(response.status.code == 200)
+        #expect(response.headers.first(name: "Content-Type")?.hasPrefix("text/event-stream") == true)
+        var text = ""
+        var posted = false
+        for try await chunk in response.body {
+            text += String(buffer: chunk)
+            if !posted, text.contains("retry: 2000") {
+                posted = true
+                try await after()
+            }
+            if until(text) { break }
+        }
+        return text
+    }
+
+    @Test("a reader's live view carries the events committed after it opened that match its filter; Last-Event-ID resumes after the last one")
+    func liveView() async throws {
+        let app = try await TestApp(conninfo: database.appConninfo)
+        let server = RestartableServer(services: app.services)
+        let port = try await server.start()
+        let event: @Sendable (String, String) -> String = { id, action in #"{"tenant":"org_live","id":"\#(id)","occurred_at":"\#(Timestamp.format(Date()))","action":"\#(action)","actor":{"id":"u"}}"# }
+        try await post(port, event("before", "billing.plan_changed"))
+        let first = try await read(port, query: "category=billing", after: {
+            try await self.post(port, event("l1", "user.invited"))
+            try await self.post(port, event("l2", "billing.plan_changed"))
+        }, until: { $0.contains(#""id":"l2""#) && $0.hasSuffix("\n\n") })
+        #expect(!first.contains(#""id":"before""#), "only what commits after the view opened")
+        #expect(!first.contains(#""id":"l1""#), "the filter applies")
+        #expect(first.contains("event: event\ndata: {"))
+        // The id after the last event: resuming there gives what came later, and nothing again.
+        let lastID = try #require(first.components(separatedBy: "\n").last { $0.hasPrefix("id: ") }.map { String($0.dropFirst(4)) })
+        try await post(port, event("l3", "billing.card_added"))
+        let resumed = try await read(port, query: "category=billing", lastEventID: lastID, after: {}, until: { $0.contains(#""id":"l3""#) })
+        #expect(!resumed.contains(#""id":"l2""#))
+        await server.stop()
+        await app.database.close()
     }
 }

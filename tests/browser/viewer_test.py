@@ -228,6 +228,25 @@ def main():
         after = recorded_views(acme["admin"])
         check(after - before == 1, "one page load by support is one recorded view (%d)" % (after - before))
 
+        print("live: an event posted now appears at the top without a reload")
+        settle(driver)
+        driver.find_element(By.ID, "live").click()
+        check(driver.find_element(By.ID, "live").get_attribute("aria-pressed") == "true", "the Live toggle shows it is on")
+        env = dict(os.environ, AUDITLOG_DATA_DIR=data)
+        key = subprocess.run([BINARY, "keys", "create", "--name", "live"], env=env, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        # The live view starts at its connection: wait for the browser's stream to open before posting.
+        wait(driver, lambda d: d.find_element(By.ID, "live").get_attribute("data-connected") == "true")
+        live_event = {"tenant": "acme_msp", "action": "client.renamed", "actor": {"id": "u_live", "name": "Lena Live"},
+                      "targets": [{"type": "client", "id": "c_live", "name": "Zeta Ltd"}], "message": "Lena Live renamed client Zeta Ltd"}
+        request = urllib.request.Request(f"http://127.0.0.1:{PORT}/v1/events", method="POST", data=json.dumps(live_event).encode(),
+                                         headers={"Authorization": "Bearer " + key, "Content-Type": "application/json"})
+        urllib.request.urlopen(request, timeout=10)
+        wait(driver, lambda d: messages(d) and messages(d)[0] == "Lena Live renamed client Zeta Ltd")
+        check(messages(driver).count("Lena Live renamed client Zeta Ltd") == 1, "the live entry arrives once, at the top")
+        driver.save_screenshot(os.path.join(ARTIFACTS, "desktop-live.png"))
+        driver.find_element(By.ID, "live").click()
+        check(driver.find_element(By.ID, "live").get_attribute("aria-pressed") == "false", "Live turns off")
+
         print("a pending retention cut")
         owner = urllib.parse.unquote(re.search(r"token=([^&]+)", acme["owner"]).group(1))
         request = urllib.request.Request(f"http://127.0.0.1:{PORT}/v1/tenant/settings", method="PUT",

@@ -11,7 +11,7 @@
   const PAGE_SIZE = 50;
 
   const $ = (id) => document.getElementById(id);
-  const state = { token: null, claims: null, filters: {}, cursor: null, seen: new Set(), loading: 0 };
+  const state = { token: null, claims: null, filters: {}, cursor: null, seen: new Set(), loading: 0, live: null };
 
   // ---- small helpers -------------------------------------------------------------------
 
@@ -155,6 +155,7 @@
 
   // Nothing read with one token stays on the page when another token (or none) takes over.
   function forget() {
+    if (state.live) stopLive();
     state.loading++;
     state.cursor = null;
     state.seen = new Set();
@@ -219,6 +220,74 @@
     }
     show("scope", Boolean(f.actor || (f.target_type && f.target_id)));
     load(true);
+    if (state.live) startLive();  // the new filters apply to what arrives
+  }
+
+  // ---- live: new entries at the top as they commit ---------------------------------------
+  //
+  // GET /v1/events/live is Server-Sent Events; it is read with fetch (EventSource cannot send
+  // the Authorization header). Each `id:` is a position to resume from: when the server ends a
+  // connection (it does every few minutes) or the network drops, the view reconnects with
+  // Last-Event-ID and misses nothing.
+
+  function stopLive() {
+    if (state.live) state.live.abort();
+    state.live = null;
+    $("live").setAttribute("aria-pressed", "false");
+    delete $("live").dataset.connected;
+  }
+
+  function startLive() {
+    if (state.live) state.live.abort();
+    const controller = new AbortController();
+    state.live = controller;
+    $("live").setAttribute("aria-pressed", "true");
+    follow(controller, null);
+  }
+
+  async function follow(controller, lastId) {
+    const headers = { Authorization: "Bearer " + state.token };
+    while (state.live === controller) {
+      if (lastId) headers["Last-Event-ID"] = lastId;
+      try {
+        const response = await fetch("/v1/events/live?" + apiParams({}).toString(),
+          { headers, cache: "no-store", referrerPolicy: "no-referrer", signal: controller.signal });
+        if (!response.ok) { stopLive(); return; }
+        $("live").dataset.connected = "true";
+        const reader = response.body.getReader();
+        const decoder = new TextDecoder();
+        let buffer = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += decoder.decode(value, { stream: true });
+          let end;
+          while ((end = buffer.indexOf("\n\n")) >= 0) {
+            const block = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            let kind = "message", data = "";
+            for (const line of block.split("\n")) {
+              if (line.startsWith("id: ")) lastId = line.slice(4);
+              else if (line.startsWith("event: ")) kind = line.slice(7);
+              else if (line.startsWith("data: ")) data += line.slice(6);
+            }
+            if (kind === "event" && data) arrived(JSON.parse(data));
+          }
+        }
+      } catch (_) {
+        if (state.live !== controller) return;  // turned off, or the view changed
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+
+  function arrived(event) {
+    if (state.seen.has(event.id)) return;
+    state.seen.add(event.id);
+    const item = entry(event);
+    item.classList.add("arrived");
+    $("entries").prepend(item);
+    show("empty", false);
   }
 
   async function load(reset) {
@@ -487,6 +556,7 @@
       navigate(next);
     });
     $("more").addEventListener("click", () => load(false));
+    $("live").addEventListener("click", () => (state.live ? stopLive() : startLive()));
     $("export-csv").addEventListener("click", () => exportAs("csv"));
     $("export-ndjson").addEventListener("click", () => exportAs("ndjson"));
     window.addEventListener("hashchange", () => {
