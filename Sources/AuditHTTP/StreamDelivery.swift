@@ -21,7 +21,7 @@ import Synchronization
 /// retries. A paused stream is not claimed; resumed, it goes on from its position.
 public final class StreamDelivery: Service, Sendable {
     public struct Configuration: Sendable {
-        public var batchSize = 100
+        public var batchSize = 500
         public var tick: Duration = .seconds(1)
         public var leaseSeconds = 30
         public var requestTimeout: Duration = .seconds(10)
@@ -56,14 +56,21 @@ public final class StreamDelivery: Service, Sendable {
     }
 
     public func run() async throws {
+        // The round in progress, cancelled on graceful shutdown: a delivery waiting on a slow or
+        // unreachable destination must not hold up the deploy (its batch is sent again later).
+        let round = Mutex<Task<Void, Never>?>(nil)
         await withGracefulShutdownHandler {
             while !Task.isCancelled, !stopping.withLock({ $0 }) {
                 let generation = services.database.commits.generation
-                await tickOnce()
+                let task = Task { await self.tickOnce() }
+                round.withLock { $0 = task }
+                if stopping.withLock({ $0 }) { task.cancel() }
+                await task.value
                 await services.database.commits.wait(after: generation, timeout: configuration.tick)
             }
         } onGracefulShutdown: {
             self.stopping.withLock { $0 = true }
+            round.withLock { $0?.cancel() }
         }
     }
 
@@ -114,6 +121,7 @@ public final class StreamDelivery: Service, Sendable {
                 backoff.withLock { _ = $0.removeValue(forKey: key) }
                 if caughtUp { return }
             } catch {
+                if Task.isCancelled { return }  // shutting down: not the destination's failure
                 failures.increment()
                 let retryAfter = (error as? DeliveryError)?.retryAfter
                 let failuresInARow = backoff.withLock { state -> Int in
