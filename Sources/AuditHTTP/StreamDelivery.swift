@@ -21,7 +21,11 @@ import Synchronization
 /// retries. A paused stream is not claimed; resumed, it goes on from its position.
 public final class StreamDelivery: Service, Sendable {
     public struct Configuration: Sendable {
+        /// Events per request at most (`AUDITLOG_STREAM_BATCH`).
         public var batchSize = 500
+        /// How long a partial batch may wait for more events before it is sent
+        /// (`AUDITLOG_STREAM_LINGER`, ms; 0 sends at once).
+        public var linger: Duration = .zero
         public var tick: Duration = .seconds(1)
         public var leaseSeconds = 30
         public var requestTimeout: Duration = .seconds(10)
@@ -103,6 +107,13 @@ public final class StreamDelivery: Service, Sendable {
                 let page = try await database.streamFeed(after: token, limit: configuration.batchSize, tenant: tenant)
                 let events = page.events().filter { event in
                     stream.accepts(category: event.objectValue?["category"]?.stringValue ?? "", action: event.objectValue?["action"]?.stringValue ?? "")
+                }
+                let linger = Double(configuration.linger.components.seconds) + Double(configuration.linger.components.attoseconds) / 1e18
+                let partial = events.count < configuration.batchSize
+                if !events.isEmpty, partial, linger > 0,
+                   let first = events.first?.objectValue?["received_at"]?.stringValue.flatMap(Timestamp.parse),
+                   Date().timeIntervalSince(first) < linger {
+                    return  // a partial batch lingers for more (the next tick looks again)
                 }
                 if !events.isEmpty {
                     if let problem = await DestinationGuard.problem(with: stream.url, allowPrivate: services.streamAllowPrivate) {

@@ -40,6 +40,10 @@ public struct ServiceConfiguration: Sendable {
     public var streamAllowPrivate = false
     /// `AUDITLOG_STREAM_FAILING_AFTER` (seconds, default 86,400): a stream failing this long is marked failing.
     public var streamFailingAfter = 86_400
+    /// `AUDITLOG_STREAM_BATCH`: events per delivery at most (1–1000, default 500).
+    public var streamBatch = 500
+    /// `AUDITLOG_STREAM_LINGER`: milliseconds a partial batch waits for more (0–60000, default 0).
+    public var streamLingerMilliseconds = 0
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         func value(_ name: String) -> String? {
@@ -89,6 +93,8 @@ public struct ServiceConfiguration: Sendable {
             }
         }
         streamFailingAfter = try integer("AUDITLOG_STREAM_FAILING_AFTER", default: 86_400, range: 1...31_536_000)
+        streamBatch = try integer("AUDITLOG_STREAM_BATCH", default: 500, range: 1...1000)
+        streamLingerMilliseconds = try integer("AUDITLOG_STREAM_LINGER", default: 0, range: 0...60_000)
     }
 
     /// CSP source expressions only: schemes, hosts, ports, wildcards and the quoted keywords

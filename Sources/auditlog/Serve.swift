@@ -78,6 +78,8 @@ struct Serve: AsyncParsableCommand {
             database: services.database, digests: DigestWriter(key: digestKey, sealDelay: configuration.sealDelay), interval: .seconds(3600), logger: logger)
         var delivery = StreamDelivery.Configuration()
         delivery.failingAfter = .seconds(configuration.streamFailingAfter)
+        delivery.batchSize = configuration.streamBatch
+        delivery.linger = .milliseconds(configuration.streamLingerMilliseconds)
         let streams = StreamDelivery(services: services, configuration: delivery, logger: logger)
         let group = ServiceGroup(configuration: .init(
             // Stopped in reverse: stream delivery, maintenance, then HTTP (in-flight requests

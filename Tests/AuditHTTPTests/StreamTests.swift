@@ -235,6 +235,33 @@ struct StreamTests {
         await receiver.stop()
     }
 
+    @Test("a partial batch lingers for more events; a full one or one past its linger is sent")
+    func linger() async throws {
+        var app = try await TestApp(conninfo: database.appConninfo)
+        app.services.streamAllowPrivate = true
+        let receiver = WebhookReceiver()
+        let port = try await receiver.start()
+        var lingering = StreamDelivery.Configuration()
+        lingering.batchSize = 50
+        lingering.linger = .seconds(3600)
+        let patient = StreamDelivery(services: app.services, configuration: lingering, owner: "replica-a")
+        let prompt = Self.delivery(app.services, owner: "replica-a")
+        try await app.test { client in
+            let (_, created) = try await request(client, .post, "/v1/streams?tenant=org_linger",
+                                                 #"{"kind":"webhook","url":"http://127.0.0.1:\#(port)/hook"}"#)
+            receiver.secret.withLock { $0 = created["secret"]?.stringValue ?? "" }
+            try await ingest(client, tenant: "org_linger", from: 0, count: 10)
+            await patient.tickOnce()
+            #expect(receiver.state.withLock { $0.requests } == 0, "11 events of a batch of 50 wait out an hour's linger")
+            try await ingest(client, tenant: "org_linger", from: 10, count: 50)
+            await patient.tickOnce()
+            #expect(receiver.state.withLock { Set($0.received).count } == 50, "a full batch goes at once")
+            await prompt.tickOnce()
+            #expect(receiver.state.withLock { Set($0.received).count } == 61)
+        }
+        await receiver.stop()
+    }
+
     @Test("a stream failing longer than the limit is marked failing and keeps its place; delivered again, it is active")
     func failing() async throws {
         var app = try await TestApp(conninfo: database.appConninfo)
