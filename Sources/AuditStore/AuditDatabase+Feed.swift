@@ -40,22 +40,12 @@ extension EventReader {
     /// The list's filters as conditions on one event row (` AND …`), for the live view: the
     /// same meaning as `conditions`, evaluated on the row itself (no time window; `late` aside).
     static func liveConditions(_ filter: EventFilter, tenant: TenantID) -> PostgresQuery {
-        var query: PostgresQuery = ""
-        if !filter.categories.isEmpty { query.append(" AND e.category = ANY(\(filter.categories)::text[])") }
-        switch filter.action {
-        case .exact(let action)?: query.append(" AND e.action = \(action)")
-        case .prefix(let prefix)?:
-            let escaped = prefix.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
-            query.append(" AND e.action LIKE \(escaped + "%")")
-        case nil: break
-        }
-        if let actor = filter.actor { query.append(" AND e.actor_id = \(actor)") }
+        var query = attributeConditions(filter)
         if let type = filter.targetType, let id = filter.targetID {
             query.append(" AND e.targets @> jsonb_build_array(jsonb_build_object('type', \(type)::text, 'id', \(id)::text))")
         }
         if let from = filter.from { query.append(" AND e.occurred_at >= \(from)") }
         if let to = filter.to { query.append(" AND e.occurred_at < \(to)") }
-        if let outcome = filter.outcome { query.append(" AND e.outcome = \(outcome.rawValue)") }
         if let text = filter.textQuery { query.append(" AND e.search @@ to_tsquery('simple', \(text))") }
         if !filter.changed.isEmpty { query.append(" AND e.changed_fields @> \(filter.changed)::text[]") }
         return query

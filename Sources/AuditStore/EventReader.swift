@@ -63,11 +63,9 @@ enum EventReader {
         return (from!, filter.to ?? now.addingTimeInterval(86_400))
     }
 
-    /// The WHERE conditions for a filter (after `WHERE`), as binds.
-    static func conditions(_ filter: EventFilter, tenant: TenantID, from: Date, to: Date) -> PostgresQuery {
-        var query: PostgresQuery = """
-            e.tenant_id = \(tenant.rawValue) AND e.occurred_at >= \(from) AND e.occurred_at < \(to)
-            """
+    /// The conditions on an event's own columns (` AND …`): category, action, actor, outcome.
+    static func attributeConditions(_ filter: EventFilter) -> PostgresQuery {
+        var query: PostgresQuery = ""
         if !filter.categories.isEmpty { query.append(" AND e.category = ANY(\(filter.categories)::text[])") }
         switch filter.action {
         case .exact(let action)?: query.append(" AND e.action = \(action)")
@@ -77,6 +75,16 @@ enum EventReader {
         case nil: break
         }
         if let actor = filter.actor { query.append(" AND e.actor_id = \(actor)") }
+        if let outcome = filter.outcome { query.append(" AND e.outcome = \(outcome.rawValue)") }
+        return query
+    }
+
+    /// The WHERE conditions for a filter (after `WHERE`), as binds.
+    static func conditions(_ filter: EventFilter, tenant: TenantID, from: Date, to: Date) -> PostgresQuery {
+        var query: PostgresQuery = """
+            e.tenant_id = \(tenant.rawValue) AND e.occurred_at >= \(from) AND e.occurred_at < \(to)
+            """
+        query.append(attributeConditions(filter))
         if let type = filter.targetType, let id = filter.targetID {
             query.append("""
                  AND (e.occurred_at, e.id) IN (SELECT t.occurred_at, t.event_id FROM audit.event_target AS t
@@ -84,7 +92,6 @@ enum EventReader {
                     AND t.occurred_at >= \(from) AND t.occurred_at < \(to))
                 """)
         }
-        if let outcome = filter.outcome { query.append(" AND e.outcome = \(outcome.rawValue)") }
         if filter.lateOnly { query.append(" AND \(lateCondition(tenant))") }
         let textQuery = filter.textQuery
         if textQuery != nil || !filter.changed.isEmpty {
