@@ -105,14 +105,13 @@ public final class StreamDelivery: Service, Sendable {
                 guard let stream = try await database.leasedStream(id: id, tenant: tenant, owner: owner) else { return }
                 let token = FeedToken(encoded: stream.position) ?? .start
                 let page = try await database.streamFeed(after: token, limit: configuration.batchSize, tenant: tenant)
-                let events = page.events().filter { event in
+                let all = page.events()  // parsed once: for the filter and for the lag
+                let events = all.filter { event in
                     stream.accepts(category: event.objectValue?["category"]?.stringValue ?? "", action: event.objectValue?["action"]?.stringValue ?? "")
                 }
-                let linger = Double(configuration.linger.components.seconds) + Double(configuration.linger.components.attoseconds) / 1e18
-                let partial = events.count < configuration.batchSize
-                if !events.isEmpty, partial, linger > 0,
+                if !events.isEmpty, configuration.batchSize > events.count, configuration.linger > .zero,
                    let first = events.first?.objectValue?["received_at"]?.stringValue.flatMap(Timestamp.parse),
-                   Date().timeIntervalSince(first) < linger {
+                   Duration.seconds(Date().timeIntervalSince(first)) < configuration.linger {
                     return  // a partial batch lingers for more (the next tick looks again)
                 }
                 if !events.isEmpty {
@@ -124,7 +123,7 @@ public final class StreamDelivery: Service, Sendable {
                 }
                 let caughtUp = page.count == 0
                 // Lag: how long the oldest event not yet delivered has waited (0 when caught up).
-                let oldest = page.events().first?.objectValue?["received_at"]?.stringValue.flatMap(Timestamp.parse)
+                let oldest = all.first?.objectValue?["received_at"]?.stringValue.flatMap(Timestamp.parse)
                 Gauge(label: "auditlog_stream_lag_seconds", dimensions: [("stream", key)])
                     .record(caughtUp ? 0 : max(0, Date().timeIntervalSince(oldest ?? Date())))
                 guard try await database.advanceStream(id: id, tenant: tenant, owner: owner, from: stream.position, to: page.next.encoded,

@@ -77,23 +77,26 @@ struct StreamsController: Sendable {
         return JSONValue.object(["streams": .array(streams.map { .object(Self.json($0)) })]).response()
     }
 
-    func show(_ request: Request, _ context: AuditRequestContext) async throws -> Response {
-        let scope = try ReadScope.resolve(request, context, allowed: { Self.readers.contains($0) })
-        try Self.noParameters(request)
+    /// The stream the path names, in the caller's tenant; 404 for another tenant's or an unknown id.
+    func named(_ context: AuditRequestContext, scope: ReadScope) async throws -> StreamRecord {
         let id = try ReadController.pathParameter("id", context)
         guard TenantID.isValid(id), let stream = try await services.database.stream(id: id, tenant: scope.tenant, role: scope.role) else {
             throw Self.notFound()
         }
-        return JSONValue.object(Self.json(stream)).response()
+        return stream
+    }
+
+    func show(_ request: Request, _ context: AuditRequestContext) async throws -> Response {
+        let scope = try ReadScope.resolve(request, context, allowed: { Self.readers.contains($0) })
+        try Self.noParameters(request)
+        return JSONValue.object(Self.json(try await named(context, scope: scope))).response()
     }
 
     func update(_ request: Request, _ context: AuditRequestContext) async throws -> Response {
         let scope = try ReadScope.resolve(request, context, allowed: { Self.readers.contains($0) })
         try Self.publisherOnly(scope)
-        let id = try ReadController.pathParameter("id", context)
-        guard TenantID.isValid(id), let existing = try await services.database.stream(id: id, tenant: scope.tenant, role: scope.role) else {
-            throw Self.notFound()
-        }
+        let existing = try await named(context, scope: scope)
+        let id = existing.id
         let members = try await Self.body(request, context)
         var problems: [APIError.Detail] = []
         for key in members.keys.sorted() where !["url", "token", "categories", "actions", "paused"].contains(key) {

@@ -219,8 +219,8 @@ public final class AuditLogPublisher: Service, Sendable {
                 } else {
                     // Find the event at fault: each half on its own (in order, so flush stays ordered).
                     let half = pending.count / 2
-                    await deliverSettling(Array(pending[..<half]), deadline: deadline)
-                    await deliverSettling(Array(pending[half...]), deadline: deadline)
+                    await deliver(Array(pending[..<half]), deadline: deadline)
+                    await deliver(Array(pending[half...]), deadline: deadline)
                     settle(through: batch.last!.sequence, stored: 0, rejected: 0)
                     return
                 }
@@ -244,12 +244,6 @@ public final class AuditLogPublisher: Service, Sendable {
             }
         }
         settle(through: batch.last!.sequence, stored: 0, rejected: 0)
-    }
-
-    /// `deliver` for a part of a batch being split; the whole batch settles afterwards.
-    private func deliverSettling(_ part: [Entry], deadline: ContinuousClock.Instant?) async {
-        guard !part.isEmpty else { return }
-        await deliver(part, deadline: deadline)
     }
 
     /// Everything through `sequence` is done: out of the buffer, and flushes waiting for it resume.

@@ -99,6 +99,25 @@ struct StreamTests {
         return StreamDelivery(services: services, configuration: configuration, owner: owner)
     }
 
+    /// The application, allowed to send to the loopback receivers these tests run.
+    func appAllowingLoopback() async throws -> TestApp {
+        var app = try await TestApp(conninfo: database.appConninfo)
+        app.services.streamAllowPrivate = true
+        return app
+    }
+
+    /// A webhook stream of `tenant` to `receiver` (201, a `whsec_` secret, which the receiver
+    /// then checks signatures with); its id.
+    func webhook(_ client: any TestClientProtocol, tenant: String, to receiver: WebhookReceiver, port: Int, extra: String = "") async throws -> String {
+        let (status, created) = try await request(client, .post, "/v1/streams?tenant=\(tenant)",
+                                                  #"{"kind":"webhook","url":"http://127.0.0.1:\#(port)/hook"\#(extra)}"#)
+        #expect(status == .created)
+        let secret = try #require(created["secret"]?.stringValue)
+        #expect(secret.hasPrefix("whsec_"))
+        receiver.secret.withLock { $0 = secret }
+        return try #require(created["id"]?.stringValue)
+    }
+
     func request(_ client: any TestClientProtocol, _ method: HTTPRequest.Method, _ uri: String, _ body: String? = nil,
                  auth: String? = nil) async throws -> (HTTPResponse.Status, [String: JSONValue]) {
         var headers: HTTPFields = [.authorization: "Bearer \(auth ?? key)"]
@@ -134,21 +153,14 @@ struct StreamTests {
 
     @Test("a flaky receiver (30% 500s, some answers too slow, down for a stretch): every event arrives, in commit order, signed; duplicates counted")
     func flakyReceiver() async throws {
-        var app = try await TestApp(conninfo: database.appConninfo)
-        app.services.streamAllowPrivate = true
+        let app = try await appAllowingLoopback()
         let services = app.services
         let receiver = WebhookReceiver()
         receiver.state.withLock { $0.failEvery = [1, 4, 7]; $0.slowEvery = [9] }
         let port = try await receiver.start()
         let delivery = Self.delivery(services, owner: "replica-a", timeout: .seconds(1))
         try await app.test { client in
-            let (status, created) = try await request(client, .post, "/v1/streams?tenant=org_stream",
-                                                      #"{"kind":"webhook","url":"http://127.0.0.1:\#(port)/hook"}"#)
-            #expect(status == .created)
-            let secret = try #require(created["secret"]?.stringValue)
-            #expect(secret.hasPrefix("whsec_"))
-            receiver.secret.withLock { $0 = secret }
-            let id = try #require(created["id"]?.stringValue)
+            let id = try await webhook(client, tenant: "org_stream", to: receiver, port: port)
             try await ingest(client, tenant: "org_stream", from: 0, count: 600)
 
             var ticks = 0
@@ -191,18 +203,14 @@ struct StreamTests {
 
     @Test("paused, a stream sends nothing and keeps its place; resumed, it catches up. A dead replica's streams pass to another")
     func pauseResumeAndHandover() async throws {
-        var app = try await TestApp(conninfo: database.appConninfo)
-        app.services.streamAllowPrivate = true
+        let app = try await appAllowingLoopback()
         let services = app.services
         let receiver = WebhookReceiver()
         let port = try await receiver.start()
         let replicaA = Self.delivery(services, owner: "replica-a")
         let replicaB = Self.delivery(services, owner: "replica-b")
         try await app.test { client in
-            let (_, created) = try await request(client, .post, "/v1/streams?tenant=org_pause",
-                                                 #"{"kind":"webhook","url":"http://127.0.0.1:\#(port)/hook","categories":["client"]}"#)
-            let id = try #require(created["id"]?.stringValue)
-            receiver.secret.withLock { $0 = created["secret"]?.stringValue ?? "" }
+            let id = try await webhook(client, tenant: "org_pause", to: receiver, port: port, extra: #","categories":["client"]"#)
             try await ingest(client, tenant: "org_pause", from: 0, count: 100)
             await replicaA.tickOnce()
             // The filter: only category client (80 of 100); the creation record is category audit.
@@ -237,8 +245,7 @@ struct StreamTests {
 
     @Test("a partial batch lingers for more events; a full one or one past its linger is sent")
     func linger() async throws {
-        var app = try await TestApp(conninfo: database.appConninfo)
-        app.services.streamAllowPrivate = true
+        let app = try await appAllowingLoopback()
         let receiver = WebhookReceiver()
         let port = try await receiver.start()
         var lingering = StreamDelivery.Configuration()
@@ -247,9 +254,7 @@ struct StreamTests {
         let patient = StreamDelivery(services: app.services, configuration: lingering, owner: "replica-a")
         let prompt = Self.delivery(app.services, owner: "replica-a")
         try await app.test { client in
-            let (_, created) = try await request(client, .post, "/v1/streams?tenant=org_linger",
-                                                 #"{"kind":"webhook","url":"http://127.0.0.1:\#(port)/hook"}"#)
-            receiver.secret.withLock { $0 = created["secret"]?.stringValue ?? "" }
+            _ = try await webhook(client, tenant: "org_linger", to: receiver, port: port)
             try await ingest(client, tenant: "org_linger", from: 0, count: 10)
             await patient.tickOnce()
             #expect(receiver.state.withLock { $0.requests } == 0, "11 events of a batch of 50 wait out an hour's linger")
@@ -264,17 +269,13 @@ struct StreamTests {
 
     @Test("a stream failing longer than the limit is marked failing and keeps its place; delivered again, it is active")
     func failing() async throws {
-        var app = try await TestApp(conninfo: database.appConninfo)
-        app.services.streamAllowPrivate = true
+        let app = try await appAllowingLoopback()
         let receiver = WebhookReceiver()
         receiver.state.withLock { $0.failEvery = Set(0..<10) }
         let port = try await receiver.start()
         let delivery = Self.delivery(app.services, owner: "replica-a")
         try await app.test { client in
-            let (_, created) = try await request(client, .post, "/v1/streams?tenant=org_failing",
-                                                 #"{"kind":"webhook","url":"http://127.0.0.1:\#(port)/hook"}"#)
-            let id = try #require(created["id"]?.stringValue)
-            receiver.secret.withLock { $0 = created["secret"]?.stringValue ?? "" }
+            let id = try await webhook(client, tenant: "org_failing", to: receiver, port: port)
             try await ingest(client, tenant: "org_failing", from: 0, count: 5)
             await delivery.tickOnce()
             var (_, shown) = try await request(client, .get, "/v1/streams/\(id)?tenant=org_failing")
