@@ -35,6 +35,8 @@ public final class StreamDelivery: Service, Sendable {
         public var failingAfter: Duration = .seconds(86_400)
         /// Pages sent per stream per tick, so one busy stream does not hold up the others' turns.
         public var pagesPerTick = 20
+        /// How often every stream's status is read for /metrics.
+        public var statusInterval: Duration = .seconds(10)
 
         public init() {}
     }
@@ -48,6 +50,10 @@ public final class StreamDelivery: Service, Sendable {
     let backoff = Mutex<[String: (failures: Int, notBefore: ContinuousClock.Instant)]>([:])
     let stopping = Mutex(false)
     let delivered = Counter(label: "auditlog_stream_events_delivered_total")
+    /// Per stream, its gauges: `auditlog_stream_status{stream, status}` (1 for the stream's
+    /// status, 0 for the others) and `auditlog_stream_lag_seconds{stream}` (under "lag"); and
+    /// when the statuses were last read.
+    let statusGauges = Mutex<(read: ContinuousClock.Instant?, gauges: [String: [String: Gauge]])>((nil, [:]))
     let failures = Counter(label: "auditlog_stream_delivery_failures_total")
 
     public init(services: AppServices, configuration: Configuration = Configuration(), owner: String? = nil,
@@ -81,7 +87,8 @@ public final class StreamDelivery: Service, Sendable {
     /// One round: claim, then deliver each claimed stream (concurrently, each in order).
     public func tickOnce() async {
         guard services.database.hasFeed else { return }
-        let claimed: [(tenant: TenantID, id: String)]
+        await refreshStatusesIfDue()
+        let claimed: [(scope: StreamScope, id: String)]
         do {
             claimed = try await services.database.claimStreams(owner: owner, leaseSeconds: configuration.leaseSeconds)
         } catch {
@@ -90,21 +97,21 @@ public final class StreamDelivery: Service, Sendable {
         }
         await withTaskGroup(of: Void.self) { group in
             for stream in claimed {
-                group.addTask { await self.deliver(stream.id, tenant: stream.tenant) }
+                group.addTask { await self.deliver(stream.id, scope: stream.scope) }
             }
         }
     }
 
-    func deliver(_ id: String, tenant: TenantID) async {
-        let key = "\(tenant.rawValue)/\(id)"
+    func deliver(_ id: String, scope: StreamScope) async {
+        let key = Self.label(scope, id)
         if let wait = backoff.withLock({ $0[key] }), ContinuousClock.now < wait.notBefore { return }
         let database = services.database
         for _ in 0..<configuration.pagesPerTick {
             if stopping.withLock({ $0 }) { return }
             do {
-                guard let stream = try await database.leasedStream(id: id, tenant: tenant, owner: owner) else { return }
+                guard let stream = try await database.leasedStream(id: id, scope: scope, owner: owner) else { return }
                 let token = FeedToken(encoded: stream.position) ?? .start
-                let page = try await database.streamFeed(after: token, limit: configuration.batchSize, tenant: tenant)
+                let page = try await database.streamFeed(after: token, limit: configuration.batchSize, scope: scope)
                 let all = page.events()  // parsed once: for the filter and for the lag
                 let events = all.filter { event in
                     stream.accepts(category: event.objectValue?["category"]?.stringValue ?? "", action: event.objectValue?["action"]?.stringValue ?? "")
@@ -124,9 +131,8 @@ public final class StreamDelivery: Service, Sendable {
                 let caughtUp = page.count == 0
                 // Lag: how long the oldest event not yet delivered has waited (0 when caught up).
                 let oldest = all.first?.objectValue?["received_at"]?.stringValue.flatMap(Timestamp.parse)
-                Gauge(label: "auditlog_stream_lag_seconds", dimensions: [("stream", key)])
-                    .record(caughtUp ? 0 : max(0, Date().timeIntervalSince(oldest ?? Date())))
-                guard try await database.advanceStream(id: id, tenant: tenant, owner: owner, from: stream.position, to: page.next.encoded,
+                lagGauge(key).record(caughtUp ? 0 : max(0, Date().timeIntervalSince(oldest ?? Date())))
+                guard try await database.advanceStream(id: id, scope: scope, owner: owner, from: stream.position, to: page.next.encoded,
                                                        delivered: events.count, caughtUp: caughtUp) else { return }
                 backoff.withLock { _ = $0.removeValue(forKey: key) }
                 if caughtUp { return }
@@ -146,9 +152,46 @@ public final class StreamDelivery: Service, Sendable {
                 if failuresInARow == 1 || failuresInARow % 10 == 0 {
                     logger.warning("stream delivery failed; retrying", metadata: ["stream": "\(key)", "failures": "\(failuresInARow)", "error": "\(message)"])
                 }
-                try? await database.recordStreamFailure(id: id, tenant: tenant, owner: owner, error: message, failingAfter: configuration.failingAfter)
+                try? await database.recordStreamFailure(id: id, scope: scope, owner: owner, error: message, failingAfter: configuration.failingAfter)
                 return
             }
+        }
+    }
+
+    /// Shows every stream's status in /metrics (whichever replica delivers it): read at most
+    /// every `statusInterval`; a deleted stream's gauges are removed.
+    func refreshStatusesIfDue() async {
+        let now = ContinuousClock.now
+        let due = statusGauges.withLock { state in
+            guard state.read.map({ now - $0 >= configuration.statusInterval }) ?? true else { return false }
+            state.read = now
+            return true
+        }
+        guard due, let statuses = try? await services.database.streamStatuses() else { return }
+        statusGauges.withLock { state in
+            var seen: Set<String> = []
+            for stream in statuses {
+                let label = Self.label(stream.scope, stream.id)
+                seen.insert(label)
+                for status in ["active", "paused", "failing"] {
+                    let gauge = state.gauges[label, default: [:]][status] ?? Gauge(label: "auditlog_stream_status", dimensions: [("stream", label), ("status", status)])
+                    state.gauges[label, default: [:]][status] = gauge
+                    gauge.record(stream.status == status ? 1 : 0)
+                }
+            }
+            for (label, gauges) in state.gauges where !seen.contains(label) {
+                gauges.values.forEach { $0.destroy() }
+                state.gauges[label] = nil
+            }
+        }
+    }
+
+    func lagGauge(_ label: String) -> Gauge {
+        statusGauges.withLock { state in
+            if let gauge = state.gauges[label]?["lag"] { return gauge }
+            let gauge = Gauge(label: "auditlog_stream_lag_seconds", dimensions: [("stream", label)])
+            state.gauges[label, default: [:]]["lag"] = gauge
+            return gauge
         }
     }
 
@@ -186,8 +229,11 @@ public final class StreamDelivery: Service, Sendable {
         headers.add(name: "User-Agent", value: "auditlog-streams/1")
         switch stream.kind {
         case .webhook:
-            let body = Array(JSONValue.object(["stream": .string(stream.id), "tenant": .string(stream.tenant), "events": .array(events)]).canonicalText.utf8)
-            let messageID = "msg_" + Crypto.hex(Crypto.sha256(Array("\(stream.tenant)/\(stream.id)/\(position)".utf8)).prefix(16))
+            let body = Array(JSONValue.object([
+                "stream": .string(stream.id), "scope": .string(stream.scope.name),
+                "tenant": stream.scope.tenant.map { .string($0.rawValue) } ?? .null, "events": .array(events),
+            ]).canonicalText.utf8)
+            let messageID = "msg_" + Crypto.hex(Crypto.sha256(Array("\(label(stream.scope, stream.id))/\(position)".utf8)).prefix(16))
             let timestamp = String(Int(now.timeIntervalSince1970))
             headers.add(name: "Content-Type", value: "application/json")
             headers.add(name: "webhook-id", value: messageID)
@@ -212,7 +258,7 @@ public final class StreamDelivery: Service, Sendable {
             // The logs intake takes an array of log objects; the event rides in `audit`.
             let logs = events.map { event -> JSONValue in
                 let object = event.objectValue ?? [:]
-                let tags = ["tenant:\(stream.tenant)", "category:\(object["category"]?.stringValue ?? "")", "action:\(object["action"]?.stringValue ?? "")"]
+                let tags = ["tenant:\(object["tenant"]?.stringValue ?? "")", "category:\(object["category"]?.stringValue ?? "")", "action:\(object["action"]?.stringValue ?? "")"]
                 return .object(["ddsource": "auditlog", "service": "auditlog", "hostname": "auditlog",
                                 "ddtags": .string(tags.joined(separator: ",")), "message": object["message"] ?? .string(""), "audit": event])
             }
@@ -220,6 +266,11 @@ public final class StreamDelivery: Service, Sendable {
             headers.add(name: "DD-API-KEY", value: stream.token ?? "")
             return (Array(JSONValue.array(logs).canonicalText.utf8), headers)
         }
+    }
+
+    /// A stream's name in logs and metrics: `tenant/str_…`, or `*/str_…` for a vendor-wide stream.
+    static func label(_ scope: StreamScope, _ id: String) -> String {
+        "\(scope.tenant?.rawValue ?? "*")/\(id)"
     }
 
     static func signature(secret: String, id: String, timestamp: String, body: [UInt8]) -> String {

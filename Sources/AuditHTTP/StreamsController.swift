@@ -2,12 +2,77 @@ import AuditCore
 import AuditStore
 import Foundation
 import Hummingbird
+import Logging
 
 /// `POST/GET/PATCH/DELETE /v1/streams`: a tenant's log streams (publisher; owners and admins
 /// read their status). Each change is recorded in the tenant's own log. Delivery is
 /// `StreamDelivery`'s.
+///
+/// `?scope=vendor` (or `"scope": "vendor"` in a new stream) addresses the vendor-wide streams,
+/// which carry every tenant's events to the vendor's own SIEM: only a publisher key without a
+/// tenant restriction may configure or read them, and their changes go to the server's log
+/// (there is no tenant log to record them in).
 struct StreamsController: Sendable {
     let services: AppServices
+    let logger = Logger(label: "auditlog.streams")
+
+    /// Whose streams a request is about, and who asks.
+    struct Target {
+        var scope: StreamScope
+        /// The tenant's read scope (nil for the vendor-wide streams).
+        var tenant: ReadScope?
+        var key: PublisherKey?
+        var role: AccessRole { tenant?.role ?? .publisher }
+    }
+
+    /// Resolves `?scope=` (and `?tenant=` for a tenant's streams); `bodyScope` is a new stream's
+    /// `scope` member, which must agree with the query's.
+    static func target(_ request: Request, _ context: AuditRequestContext, bodyScope: JSONValue? = nil) throws -> Target {
+        let parameters = try ReadRequest.parameters(request.uri.query ?? "")
+        var vendor = false
+        if let asked = parameters.last(where: { $0.0 == "scope" })?.1 {
+            guard asked == "tenant" || asked == "vendor" else { throw ReadRequest.bad("scope", "must be tenant or vendor") }
+            vendor = asked == "vendor"
+        }
+        switch bodyScope {
+        case nil, .null?: break
+        case .string(let value)? where value == "tenant" || value == "vendor":
+            if parameters.contains(where: { $0.0 == "scope" }), (value == "vendor") != vendor {
+                throw APIError(.unprocessableContent, code: "invalid_stream", message: "The stream is invalid; nothing was created.",
+                               details: [.init(field: "scope", message: "differs from the query's scope")])
+            }
+            vendor = value == "vendor"
+        default:
+            throw APIError(.unprocessableContent, code: "invalid_stream", message: "The stream is invalid; nothing was created.",
+                           details: [.init(field: "scope", message: "must be tenant or vendor")])
+        }
+        guard vendor else {
+            let scope = try ReadScope.resolve(request, context, allowed: { Self.readers.contains($0) })
+            return Target(scope: .tenant(scope.tenant), tenant: scope, key: scope.caller.publisher)
+        }
+        guard case .publisher(let key)? = context.caller else {
+            if context.caller == nil { throw APIError(.unauthorized, code: "missing_credentials", message: "Credentials are required.") }
+            throw APIError(.forbidden, code: "forbidden_role", message: "Vendor-wide streams are configured with a publisher key.")
+        }
+        guard key.tenant == nil else {
+            throw APIError(.forbidden, code: "tenant_not_allowed", message: "Vendor-wide streams carry every tenant's events: they need a publisher key without a tenant restriction.")
+        }
+        if parameters.contains(where: { $0.0 == "tenant" }) {
+            throw ReadRequest.bad("tenant", "names one tenant; a vendor-wide stream has none")
+        }
+        return Target(scope: .vendor, tenant: nil, key: key)
+    }
+
+    /// Records a change: in the tenant's log, or in the server's for a vendor-wide stream.
+    func record(_ action: String, target: Target, metadata: [String: JSONValue]) async throws {
+        if let scope = target.tenant {
+            try await AccessRecorder(services: services).record(action, scope: scope, metadata: metadata)
+        } else {
+            var fields: Logger.Metadata = ["key": "key_\(target.key.map { String($0.id) } ?? "")"]
+            for (name, value) in metadata { fields[name] = "\(value.canonicalText)" }
+            logger.notice("\(action) (vendor-wide stream)", metadata: fields)
+        }
+    }
 
     static let readers: Set<AccessRole> = [.publisher, .owner, .admin]
 
@@ -21,22 +86,24 @@ struct StreamsController: Sendable {
 
     static func notFound() -> APIError { APIError(.notFound, code: "not_found", message: "No such stream.") }
 
-    static func publisherOnly(_ scope: ReadScope) throws {
-        guard scope.role == .publisher else {
+    static func publisherOnly(_ target: Target) throws {
+        guard target.role == .publisher else {
             throw APIError(.forbidden, code: "publisher_only", message: "Only the publisher configures streams; owners and admins read their status.")
         }
     }
 
     func create(_ request: Request, _ context: AuditRequestContext) async throws -> Response {
-        let scope = try ReadScope.resolve(request, context, allowed: { Self.readers.contains($0) })
-        try Self.publisherOnly(scope)
+        if context.caller == nil { throw APIError(.unauthorized, code: "missing_credentials", message: "Credentials are required.") }
+        if case .viewer? = context.caller { try Self.publisherOnly(Self.target(request, context)) }  // 403 before the body
+        let members = try await Self.body(request, context)
+        let target = try Self.target(request, context, bodyScope: members["scope"])
+        try Self.publisherOnly(target)
         guard services.database.hasFeed else {
             throw APIError(.notImplemented, code: "streams_unavailable",
                            message: "Streams deliver the feed, which needs a single PostgreSQL primary; on Citus, distributed commits are not ordered by one snapshot.")
         }
-        let members = try await Self.body(request, context)
         var problems: [APIError.Detail] = []
-        for key in members.keys.sorted() where !["kind", "url", "token", "categories", "actions", "backfill"].contains(key) {
+        for key in members.keys.sorted() where !["kind", "url", "token", "categories", "actions", "backfill", "scope"].contains(key) {
             problems.append(.init(field: String(key.prefix(64)), message: "is not a stream setting"))
         }
         let kind = members["kind"]?.stringValue.flatMap(StreamRecord.Kind.init(rawValue:))
@@ -62,8 +129,8 @@ struct StreamsController: Sendable {
         let secret = kind == .webhook ? "whsec_" + Data(Crypto.randomBytes(24)).base64EncodedString() : nil
         let stream = try await services.database.createStream(
             StreamSettings(kind: kind, url: url, token: token, categories: categories, actions: actions, backfill: backfill),
-            id: id, secret: secret, tenant: scope.tenant)
-        try await AccessRecorder(services: services).record("audit_log.stream_created", scope: scope, metadata: [
+            id: id, secret: secret, scope: target.scope)
+        try await record("audit_log.stream_created", target: target, metadata: [
             "stream_id": .string(id), "kind": .string(kind.rawValue), "url": .string(url), "backfill": .bool(backfill)])
         var json = Self.json(stream)
         if let secret { json["secret"] = .string(secret) }
@@ -71,31 +138,33 @@ struct StreamsController: Sendable {
     }
 
     func list(_ request: Request, _ context: AuditRequestContext) async throws -> Response {
-        let scope = try ReadScope.resolve(request, context, allowed: { Self.readers.contains($0) })
+        let target = try Self.target(request, context)
         try Self.noParameters(request)
-        let streams = try await services.database.streams(tenant: scope.tenant, role: scope.role)
+        let streams = try await services.database.streams(scope: target.scope, role: target.role)
         return JSONValue.object(["streams": .array(streams.map { .object(Self.json($0)) })]).response()
     }
 
-    /// The stream the path names, in the caller's tenant; 404 for another tenant's or an unknown id.
-    func named(_ context: AuditRequestContext, scope: ReadScope) async throws -> StreamRecord {
+    /// The stream the path names, in the caller's tenant (or among the vendor-wide streams);
+    /// 404 for another tenant's or an unknown id.
+    func named(_ context: AuditRequestContext, target: Target) async throws -> StreamRecord {
         let id = try ReadController.pathParameter("id", context)
-        guard TenantID.isValid(id), let stream = try await services.database.stream(id: id, tenant: scope.tenant, role: scope.role) else {
+        guard TenantID.isValid(id), let stream = try await services.database.stream(id: id, scope: target.scope, role: target.role) else {
             throw Self.notFound()
         }
         return stream
     }
 
     func show(_ request: Request, _ context: AuditRequestContext) async throws -> Response {
-        let scope = try ReadScope.resolve(request, context, allowed: { Self.readers.contains($0) })
+        let target = try Self.target(request, context)
         try Self.noParameters(request)
-        return JSONValue.object(Self.json(try await named(context, scope: scope))).response()
+        return JSONValue.object(Self.json(try await named(context, target: target))).response()
     }
 
     func update(_ request: Request, _ context: AuditRequestContext) async throws -> Response {
-        let scope = try ReadScope.resolve(request, context, allowed: { Self.readers.contains($0) })
-        try Self.publisherOnly(scope)
-        let existing = try await named(context, scope: scope)
+        let target = try Self.target(request, context)
+        try Self.publisherOnly(target)
+        try Self.noParameters(request)
+        let existing = try await named(context, target: target)
         let id = existing.id
         let members = try await Self.body(request, context)
         var problems: [APIError.Detail] = []
@@ -124,20 +193,20 @@ struct StreamsController: Sendable {
         guard problems.isEmpty else {
             throw APIError(.unprocessableContent, code: "invalid_stream", message: "The change is invalid; nothing was changed.", details: problems)
         }
-        guard let stream = try await services.database.updateStream(id: id, change: change, tenant: scope.tenant) else { throw Self.notFound() }
+        guard let stream = try await services.database.updateStream(id: id, change: change, scope: target.scope) else { throw Self.notFound() }
         var metadata: [String: JSONValue] = ["stream_id": .string(id), "changed": .array(members.keys.sorted().map(JSONValue.string))]
         if let paused = change.paused { metadata["paused"] = .bool(paused) }
-        try await AccessRecorder(services: services).record("audit_log.stream_updated", scope: scope, metadata: metadata)
+        try await record("audit_log.stream_updated", target: target, metadata: metadata)
         return JSONValue.object(Self.json(stream)).response()
     }
 
     func remove(_ request: Request, _ context: AuditRequestContext) async throws -> Response {
-        let scope = try ReadScope.resolve(request, context, allowed: { Self.readers.contains($0) })
-        try Self.publisherOnly(scope)
+        let target = try Self.target(request, context)
+        try Self.publisherOnly(target)
         try Self.noParameters(request)
         let id = try ReadController.pathParameter("id", context)
-        guard TenantID.isValid(id), try await services.database.deleteStream(id: id, tenant: scope.tenant) else { throw Self.notFound() }
-        try await AccessRecorder(services: services).record("audit_log.stream_deleted", scope: scope, metadata: ["stream_id": .string(id)])
+        guard TenantID.isValid(id), try await services.database.deleteStream(id: id, scope: target.scope) else { throw Self.notFound() }
+        try await record("audit_log.stream_deleted", target: target, metadata: ["stream_id": .string(id)])
         return Response(status: .noContent)
     }
 
@@ -153,7 +222,7 @@ struct StreamsController: Sendable {
     }
 
     static func noParameters(_ request: Request) throws {
-        if let (name, _) = try ReadRequest.parameters(request.uri.query ?? "").first(where: { $0.0 != "tenant" }) {
+        if let (name, _) = try ReadRequest.parameters(request.uri.query ?? "").first(where: { $0.0 != "tenant" && $0.0 != "scope" }) {
             throw APIError(.badRequest, code: "unknown_parameter", message: "Unknown parameter \(name.prefix(64)).",
                            details: [.init(field: String(name.prefix(64)), message: "is not a parameter of this route")])
         }
@@ -211,7 +280,8 @@ struct StreamsController: Sendable {
         func time(_ date: Date?) -> JSONValue { date.map { .string(Timestamp.format($0)) } ?? .null }
         let lag: JSONValue = stream.paused ? .null : stream.caughtUpAt.map { .number(max(0, (Date().timeIntervalSince($0) * 10).rounded() / 10)) } ?? .null
         return [
-            "id": .string(stream.id), "tenant": .string(stream.tenant), "kind": .string(stream.kind.rawValue), "url": .string(stream.url),
+            "id": .string(stream.id), "scope": .string(stream.scope.name), "tenant": stream.scope.tenant.map { .string($0.rawValue) } ?? .null,
+            "kind": .string(stream.kind.rawValue), "url": .string(stream.url),
             "categories": .array(stream.categories.map(JSONValue.string)), "actions": .array(stream.actions.map(JSONValue.string)),
             "paused": .bool(stream.paused), "status": .string(stream.status), "position": .string(stream.position),
             "delivered": .number(Double(stream.delivered)), "last_delivered_at": time(stream.lastDeliveredAt),

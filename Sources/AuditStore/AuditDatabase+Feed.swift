@@ -68,6 +68,24 @@ extension EventReader {
                 """)
         }
         query.append(#" ORDER BY e.xid, e.occurred_at, e.id COLLATE "C" LIMIT \#(limit + 1)"#)
+        return try page(query, after: token, current: current, limit: limit, on: connection)
+    }
+
+    /// The same page across every tenant (`audit.vendor_feed`), for a vendor-wide stream; run
+    /// in the context `StreamScope.vendorKey` as the maintenance role.
+    static func vendorFeed(after token: FeedToken, limit: Int, on connection: PostgresConnection) throws -> FeedPage {
+        let current = try token.current ?? connection.query("SELECT pg_current_snapshot()::text").rows[0].decode(String.self, at: 0)
+        let last = token.last
+        let query: PostgresQuery = """
+            SELECT \(unsafeSQL: columns), e.xid::text
+            FROM audit.vendor_feed(\(token.previous)::pg_snapshot, \(current)::pg_snapshot, \(last.map { String($0.xid) })::xid8,
+                                   \(last.map { Date(timeIntervalSince1970: Double($0.micros) / 1_000_000) }), \(last?.id), \(limit + 1)::integer) AS e
+            """
+        return try page(query, after: token, current: current, limit: limit, on: connection)
+    }
+
+    /// Runs a feed query (at most `limit + 1` rows in feed order) and says where the next page starts.
+    private static func page(_ query: PostgresQuery, after token: FeedToken, current: String, limit: Int, on connection: PostgresConnection) throws -> FeedPage {
         let rows = try connection.query(query).rows
         guard rows.count > limit, let last = rows.prefix(limit).last else {
             // The step is done: the next one starts where this one ended.

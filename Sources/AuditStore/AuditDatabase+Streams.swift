@@ -2,6 +2,37 @@ import AuditCore
 import Foundation
 internal import PostgresLibPQ
 
+/// Whose events a stream carries: one tenant's, or every tenant's (a vendor-wide stream, for
+/// the vendor's own SIEM). A vendor-wide stream is stored, and read and moved, under the context
+/// key `*`, which no tenant can have (sql/0019_vendor_streams.sql).
+public enum StreamScope: Sendable, Hashable {
+    case tenant(TenantID)
+    case vendor
+
+    static let vendorKey = "*"
+
+    /// The key of the stream's rows and of the context they are handled in.
+    var key: String {
+        switch self {
+        case .tenant(let tenant): tenant.rawValue
+        case .vendor: Self.vendorKey
+        }
+    }
+
+    init?(key: String) {
+        if key == Self.vendorKey { self = .vendor } else if let tenant = TenantID(key) { self = .tenant(tenant) } else { return nil }
+    }
+
+    /// The tenant of a tenant's stream.
+    public var tenant: TenantID? {
+        if case .tenant(let tenant) = self { return tenant }
+        return nil
+    }
+
+    /// What `GET /v1/streams` shows: `tenant` or `vendor`.
+    public var name: String { self == .vendor ? "vendor" : "tenant" }
+}
+
 /// A log stream as stored (sql/0018_streams.sql).
 public struct StreamRecord: Sendable, Equatable {
     public enum Kind: String, Sendable, CaseIterable {
@@ -10,7 +41,7 @@ public struct StreamRecord: Sendable, Equatable {
         case datadog
     }
 
-    public var tenant: String
+    public var scope: StreamScope
     public var id: String
     public var kind: Kind
     public var url: String
@@ -48,7 +79,9 @@ public struct StreamRecord: Sendable, Equatable {
         """
 
     init(row: PostgresRow) throws {
-        tenant = try row.decode(String.self, at: 0)
+        let key = try row.decode(String.self, at: 0)
+        guard let scope = StreamScope(key: key) else { throw PostgresError(code: .decoding, message: "a stream's tenant key \(key.prefix(130)) is not valid") }
+        self.scope = scope
         id = try row.decode(String.self, at: 1)
         kind = Kind(rawValue: try row.decode(String.self, at: 2)) ?? .webhook
         url = try row.decode(String.self, at: 3)
@@ -109,40 +142,40 @@ public struct StreamChange: Sendable {
 extension AuditDatabase {
     // MARK: Configuration (publisher; owners and admins read)
 
-    public func createStream(_ settings: StreamSettings, id: String, secret: String?, tenant: TenantID) async throws -> StreamRecord {
-        try await withTenant(tenant, roleName: AccessRole.publisher.rawValue, on: readPool) { connection in
+    public func createStream(_ settings: StreamSettings, id: String, secret: String?, scope: StreamScope) async throws -> StreamRecord {
+        try await withContext(key: scope.key, roleName: AccessRole.publisher.rawValue, on: readPool) { connection in
             // A new stream starts now (the current snapshot), or at the feed's start for a backfill.
             let position = settings.backfill ? FeedToken.start.encoded
                 : FeedToken(previous: try connection.query("SELECT pg_current_snapshot()::text").rows[0].decode(String.self, at: 0),
                             current: nil, last: nil).encoded
             return try StreamRecord(row: connection.query("""
                 INSERT INTO audit.stream (tenant_id, stream_id, kind, url, token, secret, categories, actions, position)
-                VALUES (\(tenant.rawValue), \(id), \(settings.kind.rawValue), \(settings.url), \(settings.token), \(secret),
+                VALUES (\(scope.key), \(id), \(settings.kind.rawValue), \(settings.url), \(settings.token), \(secret),
                         \(settings.categories)::text[], \(settings.actions)::text[], \(position))
                 RETURNING \(unsafeSQL: StreamRecord.columns)
                 """).rows[0])
         }
     }
 
-    public func streams(tenant: TenantID, role: AccessRole) async throws -> [StreamRecord] {
-        try await withTenant(tenant, roleName: role.rawValue, on: readPool) { connection in
+    public func streams(scope: StreamScope, role: AccessRole) async throws -> [StreamRecord] {
+        try await withContext(key: scope.key, roleName: role.rawValue, on: readPool) { connection in
             try connection.query("""
-                SELECT \(unsafeSQL: StreamRecord.columns) FROM audit.stream WHERE tenant_id = \(tenant.rawValue) ORDER BY created_at, stream_id
+                SELECT \(unsafeSQL: StreamRecord.columns) FROM audit.stream WHERE tenant_id = \(scope.key) ORDER BY created_at, stream_id
                 """).rows.map(StreamRecord.init(row:))
         }
     }
 
-    public func stream(id: String, tenant: TenantID, role: AccessRole) async throws -> StreamRecord? {
-        try await withTenant(tenant, roleName: role.rawValue, on: readPool) { connection in
+    public func stream(id: String, scope: StreamScope, role: AccessRole) async throws -> StreamRecord? {
+        try await withContext(key: scope.key, roleName: role.rawValue, on: readPool) { connection in
             try connection.query("""
-                SELECT \(unsafeSQL: StreamRecord.columns) FROM audit.stream WHERE tenant_id = \(tenant.rawValue) AND stream_id = \(id)
+                SELECT \(unsafeSQL: StreamRecord.columns) FROM audit.stream WHERE tenant_id = \(scope.key) AND stream_id = \(id)
                 """).rows.first.map(StreamRecord.init(row:))
         }
     }
 
     /// Applies `change`; resuming a failing stream clears its failure. Nil when there is no such stream.
-    public func updateStream(id: String, change: StreamChange, tenant: TenantID) async throws -> StreamRecord? {
-        try await withTenant(tenant, roleName: AccessRole.publisher.rawValue, on: readPool) { connection in
+    public func updateStream(id: String, change: StreamChange, scope: StreamScope) async throws -> StreamRecord? {
+        try await withContext(key: scope.key, roleName: AccessRole.publisher.rawValue, on: readPool) { connection in
             try connection.query("""
                 UPDATE audit.stream SET url = coalesce(\(change.url), url), token = coalesce(\(change.token), token),
                     categories = coalesce(\(change.categories)::text[], categories), actions = coalesce(\(change.actions)::text[], actions),
@@ -152,73 +185,101 @@ extension AuditDatabase {
                     lease_owner = CASE WHEN \(change.paused) = true THEN NULL ELSE lease_owner END,
                     lease_until = CASE WHEN \(change.paused) = true THEN NULL ELSE lease_until END,
                     updated_at = now()
-                WHERE tenant_id = \(tenant.rawValue) AND stream_id = \(id)
+                WHERE tenant_id = \(scope.key) AND stream_id = \(id)
                 RETURNING \(unsafeSQL: StreamRecord.columns)
                 """).rows.first.map(StreamRecord.init(row:))
         }
     }
 
-    public func deleteStream(id: String, tenant: TenantID) async throws -> Bool {
-        try await withTenant(tenant, roleName: AccessRole.publisher.rawValue, on: readPool) { connection in
-            try connection.query("DELETE FROM audit.stream WHERE tenant_id = \(tenant.rawValue) AND stream_id = \(id) RETURNING 1").rows.count == 1
+    public func deleteStream(id: String, scope: StreamScope) async throws -> Bool {
+        try await withContext(key: scope.key, roleName: AccessRole.publisher.rawValue, on: readPool) { connection in
+            try connection.query("DELETE FROM audit.stream WHERE tenant_id = \(scope.key) AND stream_id = \(id) RETURNING 1").rows.count == 1
         }
     }
 
     // MARK: Delivery (the maintenance role, in the stream's tenant)
 
     /// Takes or renews the lease of every deliverable stream for `owner` (a replica).
-    public func claimStreams(owner: String, leaseSeconds: Int) async throws -> [(tenant: TenantID, id: String)] {
+    public func claimStreams(owner: String, leaseSeconds: Int) async throws -> [(scope: StreamScope, id: String)] {
         try await mappingErrors {
             try await readPool.withConnection { connection in
                 try connection.query("SELECT tenant_id, stream_id FROM audit.claim_streams(\(owner), \(leaseSeconds)::integer)").rows.compactMap { row in
                     let id = try row.decode(String.self, at: 1)
-                    return TenantID(try row.decode(String.self, at: 0)).map { ($0, id) }
+                    return StreamScope(key: try row.decode(String.self, at: 0)).map { ($0, id) }
                 }
             }
         }
     }
 
     /// The stream, if `owner` still holds its lease and it is not paused.
-    public func leasedStream(id: String, tenant: TenantID, owner: String) async throws -> StreamRecord? {
-        try await withTenant(tenant, roleName: Self.maintenanceRole, on: readPool) { connection in
+    public func leasedStream(id: String, scope: StreamScope, owner: String) async throws -> StreamRecord? {
+        try await withContext(key: scope.key, roleName: Self.maintenanceRole, on: readPool) { connection in
             try connection.query("""
                 SELECT \(unsafeSQL: StreamRecord.columns) FROM audit.stream
-                WHERE tenant_id = \(tenant.rawValue) AND stream_id = \(id) AND lease_owner = \(owner) AND NOT paused
+                WHERE tenant_id = \(scope.key) AND stream_id = \(id) AND lease_owner = \(owner) AND NOT paused
                 """).rows.first.map(StreamRecord.init(row:))
         }
     }
 
     /// The feed after a stream's position, read as the delivery loop.
-    public func streamFeed(after token: FeedToken, limit: Int, tenant: TenantID) async throws -> FeedPage {
-        try await withTenant(tenant, roleName: Self.maintenanceRole, on: readPool) { connection in
-            try EventReader.feed(tenant: tenant, after: token, limit: limit, on: connection)
+    public func streamFeed(after token: FeedToken, limit: Int, scope: StreamScope) async throws -> FeedPage {
+        try await withContext(key: scope.key, roleName: Self.maintenanceRole, on: readPool) { connection in
+            switch scope {
+            case .tenant(let tenant): try EventReader.feed(tenant: tenant, after: token, limit: limit, on: connection)
+            case .vendor: try EventReader.vendorFeed(after: token, limit: limit, on: connection)
+            }
         }
     }
 
     /// Moves the position from `from` to `to` after `count` events were acknowledged (or skipped
     /// by the filter); false when the lease or the position changed meanwhile (nothing moves).
-    public func advanceStream(id: String, tenant: TenantID, owner: String, from: String, to: String, delivered count: Int, caughtUp: Bool) async throws -> Bool {
-        try await withTenant(tenant, roleName: Self.maintenanceRole, on: readPool) { connection in
+    public func advanceStream(id: String, scope: StreamScope, owner: String, from: String, to: String, delivered count: Int, caughtUp: Bool) async throws -> Bool {
+        try await withContext(key: scope.key, roleName: Self.maintenanceRole, on: readPool) { connection in
             try connection.query("""
                 UPDATE audit.stream SET position = \(to), delivered = delivered + \(Int64(count)),
                     last_delivered_at = CASE WHEN \(count) > 0 THEN now() ELSE last_delivered_at END,
                     caught_up_at = CASE WHEN \(caughtUp) THEN now() ELSE caught_up_at END,
                     failing = false, failing_since = NULL
-                WHERE tenant_id = \(tenant.rawValue) AND stream_id = \(id) AND lease_owner = \(owner) AND position = \(from)
+                WHERE tenant_id = \(scope.key) AND stream_id = \(id) AND lease_owner = \(owner) AND position = \(from)
                 RETURNING 1
                 """).rows.count == 1
         }
     }
 
     /// Records a failed delivery; the stream turns `failing` once it has failed for `failingAfter`.
-    public func recordStreamFailure(id: String, tenant: TenantID, owner: String, error: String, failingAfter: Duration) async throws {
-        _ = try await withTenant(tenant, roleName: Self.maintenanceRole, on: readPool) { connection in
+    public func recordStreamFailure(id: String, scope: StreamScope, owner: String, error: String, failingAfter: Duration) async throws {
+        _ = try await withContext(key: scope.key, roleName: Self.maintenanceRole, on: readPool) { connection in
             try connection.query("""
                 UPDATE audit.stream SET last_error = \(String(error.prefix(1000))), last_error_at = now(),
                     failing_since = coalesce(failing_since, now()),
                     failing = coalesce(failing_since, now()) < now() - make_interval(secs => \(Double(failingAfter.components.seconds)))
-                WHERE tenant_id = \(tenant.rawValue) AND stream_id = \(id) AND lease_owner = \(owner)
+                WHERE tenant_id = \(scope.key) AND stream_id = \(id) AND lease_owner = \(owner)
                 """)
+        }
+    }
+}
+
+/// A stream's status as `/metrics` shows it (`audit.stream_statuses`).
+public struct StreamStatus: Sendable, Equatable {
+    public var scope: StreamScope
+    public var id: String
+    /// `active`, `paused` or `failing`.
+    public var status: String
+    public var delivered: Int64
+    public var caughtUpAt: Date?
+}
+
+extension AuditDatabase {
+    /// Every stream's status, across tenants (no destination or credential).
+    public func streamStatuses() async throws -> [StreamStatus] {
+        try await mappingErrors {
+            try await readPool.withConnection { connection in
+                try connection.query("SELECT tenant_id, stream_id, status, delivered, caught_up_at FROM audit.stream_statuses()").rows.compactMap { row in
+                    guard let scope = StreamScope(key: try row.decode(String.self, at: 0)) else { return nil }
+                    return StreamStatus(scope: scope, id: try row.decode(String.self, at: 1), status: try row.decode(String.self, at: 2),
+                                        delivered: try row.decode(Int64.self, at: 3), caughtUpAt: try row.decode(Date?.self, at: 4))
+                }
+            }
         }
     }
 }

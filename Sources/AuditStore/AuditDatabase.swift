@@ -114,11 +114,19 @@ public final class AuditDatabase: Service, Sendable {
         _ tenant: TenantID, roleName: String, on pool: ConnectionPool, timeout: Duration? = nil,
         _ body: @escaping @Sendable (PostgresConnection) throws -> T
     ) async throws -> T {
+        try await withContext(key: tenant.rawValue, roleName: roleName, on: pool, timeout: timeout, body)
+    }
+
+    /// `withTenant` for any context key (a tenant's, or `StreamScope.vendorKey`).
+    func withContext<T: Sendable>(
+        key: String, roleName: String, on pool: ConnectionPool, timeout: Duration? = nil,
+        _ body: @escaping @Sendable (PostgresConnection) throws -> T
+    ) async throws -> T {
         let engine = self.engine
         return try await mappingErrors {
             try await pool.withConnection { connection in
-                try engine.withTenantTransaction(
-                    tenant, roleName: roleName, extra: timeout.map { "SET LOCAL statement_timeout = \(StoreConfiguration.milliseconds($0))" },
+                try engine.withContextTransaction(
+                    key: key, roleName: roleName, extra: timeout.map { "SET LOCAL statement_timeout = \(StoreConfiguration.milliseconds($0))" },
                     on: connection, body)
             }
         }

@@ -20,7 +20,13 @@ enum DatabaseEngine: Sendable {
     /// generic plan prunes the daily partitions outside it when execution starts, where a custom
     /// plan would be planned again on each call over every partition of the window.
     func contextPreamble(tenant: TenantID, roleName: String, on connection: PostgresConnection) throws -> String {
-        var preamble = "SET LOCAL auditlog.tenant = \(try connection.escapeLiteral(tenant.rawValue)); "
+        try contextPreamble(key: tenant.rawValue, roleName: roleName, on: connection)
+    }
+
+    /// The same for a context key that is not a tenant: `StreamScope.vendorKey`, which no tenant
+    /// can have, for the vendor-wide streams.
+    func contextPreamble(key: String, roleName: String, on connection: PostgresConnection) throws -> String {
+        var preamble = "SET LOCAL auditlog.tenant = \(try connection.escapeLiteral(key)); "
             + "SET LOCAL auditlog.role = \(try connection.escapeLiteral(roleName))"
         if self == .postgres { preamble += "; SET LOCAL plan_cache_mode = force_generic_plan" }
         return preamble
@@ -31,7 +37,14 @@ enum DatabaseEngine: Sendable {
         _ tenant: TenantID, roleName: String, extra: String? = nil, on connection: PostgresConnection,
         _ body: (PostgresConnection) throws -> T
     ) throws -> T {
-        var preamble = try contextPreamble(tenant: tenant, roleName: roleName, on: connection)
+        try withContextTransaction(key: tenant.rawValue, roleName: roleName, extra: extra, on: connection, body)
+    }
+
+    func withContextTransaction<T>(
+        key: String, roleName: String, extra: String? = nil, on connection: PostgresConnection,
+        _ body: (PostgresConnection) throws -> T
+    ) throws -> T {
+        var preamble = try contextPreamble(key: key, roleName: roleName, on: connection)
         if let extra { preamble += "; " + extra }
         return try connection.withTransaction(preamble: preamble, beginSeparately: self == .citus, body)
     }

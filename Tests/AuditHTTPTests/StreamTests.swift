@@ -87,8 +87,9 @@ struct StreamTests {
         key = try await runBlocking { try PublisherKeys.create(name: "streams", tenant: nil, adminConninfo: admin).key }
     }
 
-    /// Delivery tuned for tests: no backoff (each tick retries at once); `timeout` 1 s where the
-    /// receiver is meant to answer too late, long enough elsewhere that a loaded machine does not.
+    /// Delivery tuned for tests: no backoff (each tick retries at once), statuses read on every
+    /// tick; `timeout` 1 s where the receiver is meant to answer too late, long enough elsewhere
+    /// that a loaded machine does not.
     static func delivery(_ services: AppServices, owner: String, timeout: Duration = .seconds(30)) -> StreamDelivery {
         var configuration = StreamDelivery.Configuration()
         configuration.batchSize = 50
@@ -96,6 +97,7 @@ struct StreamTests {
         configuration.initialBackoff = .zero
         configuration.maxBackoff = .zero
         configuration.pagesPerTick = 5
+        configuration.statusInterval = .zero
         return StreamDelivery(services: services, configuration: configuration, owner: owner)
     }
 
@@ -361,5 +363,84 @@ struct StreamTests {
             #expect(Set(events.compactMap { $0.objectValue?["action"]?.stringValue })
                     == ["audit_log.stream_created", "audit_log.stream_updated", "audit_log.stream_deleted"])
         }
+    }
+
+    @Test("a vendor-wide stream carries every tenant's events in commit order; only an unrestricted publisher key configures or sees it; /metrics shows each stream's status")
+    func vendorWide() async throws {
+        let app = try await appAllowingLoopback()
+        let receiver = WebhookReceiver()
+        let port = try await receiver.start()
+        let delivery = Self.delivery(app.services, owner: "replica-a")
+        let admin = database.adminConninfo
+        let restricted = try await runBlocking { try PublisherKeys.create(name: "one tenant", tenant: TenantID("org_v1"), adminConninfo: admin).key }
+        let body = #"{"scope":"vendor","kind":"webhook","url":"http://127.0.0.1:\#(port)/hook"}"#
+        try await app.test { client in
+            // Refused: a key restricted to one tenant, a viewer, a tenant named with it, a scope the query contradicts.
+            let (keyRefused, keyError) = try await request(client, .post, "/v1/streams", body, auth: restricted)
+            #expect(keyRefused == .forbidden)
+            #expect(keyError["error"]?.objectValue?["code"] == .string("tenant_not_allowed"))
+            #expect(try await request(client, .post, "/v1/streams", body, auth: TestApp.token("org_v1", .owner)).0 == .forbidden)
+            #expect(try await request(client, .get, "/v1/streams?scope=vendor", auth: TestApp.token("org_v1", .owner)).0 == .forbidden)
+            #expect(try await request(client, .get, "/v1/streams?scope=vendor", auth: restricted).0 == .forbidden)
+            #expect(try await request(client, .post, "/v1/streams?scope=vendor&tenant=org_v1", body).0 == .badRequest)
+            #expect(try await request(client, .post, "/v1/streams?scope=tenant&tenant=org_v1", body).0 == .unprocessableContent)
+            #expect(try await request(client, .get, "/v1/streams?scope=everyone").0 == .badRequest)
+            #expect(try await database.asAdmin { try $0.query("SELECT count(*) FROM audit.stream").rows[0].decode(Int.self, at: 0) } == 0)
+
+            let (status, created) = try await request(client, .post, "/v1/streams", body)
+            #expect(status == .created)
+            #expect(created["scope"] == .string("vendor"))
+            #expect(created["tenant"] == .null)
+            let id = try #require(created["id"]?.stringValue)
+            receiver.secret.withLock { $0 = created["secret"]?.stringValue ?? "" }
+
+            // Seen only as a vendor-wide stream, never from a tenant.
+            let (_, vendorList) = try await request(client, .get, "/v1/streams?scope=vendor")
+            #expect(vendorList["streams"]?.arrayValue?.count == 1)
+            let (_, tenantList) = try await request(client, .get, "/v1/streams?tenant=org_v1")
+            #expect(tenantList["streams"]?.arrayValue?.isEmpty == true)
+            #expect(try await request(client, .get, "/v1/streams/\(id)?tenant=org_v1").0 == .notFound)
+            #expect(try await request(client, .get, "/v1/streams/\(id)?scope=vendor").0 == .ok)
+
+            try await ingest(client, tenant: "org_v1", from: 0, count: 60)
+            try await ingest(client, tenant: "org_v2", from: 1000, count: 40)
+            var ticks = 0
+            while receiver.state.withLock({ Set($0.received).count }) < 100, ticks < 20 {
+                await delivery.tickOnce()
+                ticks += 1
+            }
+            let received = receiver.state.withLock { $0.received }
+            let expected = try await feed(client, tenant: "org_v1") + feed(client, tenant: "org_v2")
+            #expect(Set(received) == Set(expected))
+            #expect(received.count == 100, "each event once: \(received.count)")
+            // Commit order across tenants: all of org_v1's batches were committed before org_v2's.
+            #expect(received.prefix(60).allSatisfy { Int($0.dropFirst())! < 1000 })
+            #expect(receiver.state.withLock { $0.badSignatures } == 0)
+
+            // The service role cannot read the vendor-wide feed from a tenant's context.
+            let appConninfo = database.appConninfo
+            let refusal = try await runBlocking { () -> String? in
+                let connection = try PostgresConnection(conninfo: appConninfo)
+                do {
+                    try connection.executeScript(unsafeSQL: "BEGIN; SET LOCAL auditlog.tenant = 'org_v1'; SET LOCAL auditlog.role = 'maintenance'")
+                    _ = try connection.query("SELECT count(*) FROM audit.vendor_feed(pg_current_snapshot(), pg_current_snapshot(), NULL, NULL, NULL, 10)")
+                    return nil
+                } catch let error as PostgresError {
+                    return error.sqlState
+                }
+            }
+            #expect(refusal == "42501")
+
+            // /metrics: the stream's status, and it goes when the stream does.
+            _ = try await request(client, .patch, "/v1/streams/\(id)?scope=vendor", #"{"paused":true}"#)
+            await delivery.refreshStatusesIfDue()
+            let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            #expect(metrics.contains(#"auditlog_stream_status{stream="*/\#(id)",status="paused"} 1"#) || metrics.contains(#"auditlog_stream_status{status="paused",stream="*/\#(id)"} 1"#), "\(metrics)")
+            #expect(try await request(client, .delete, "/v1/streams/\(id)?scope=vendor").0 == .noContent)
+            await delivery.refreshStatusesIfDue()
+            let after = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            #expect(!after.contains("*/\(id)"))
+        }
+        await receiver.stop()
     }
 }
