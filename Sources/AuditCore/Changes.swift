@@ -27,24 +27,36 @@ public enum Changes {
 
     static func flatten(_ object: [String: JSONValue], prefix: String = "") -> [String: JSONValue] {
         var flat: [String: JSONValue] = [:]
+        flat.reserveCapacity(object.count)
+        flatten(object, prefix: prefix, into: &flat)
+        return flat
+    }
+
+    private static func flatten(_ object: [String: JSONValue], prefix: String, into flat: inout [String: JSONValue]) {
         for (key, value) in object {
             let path = prefix.isEmpty ? key : prefix + "." + key
             if case .object(let nested) = value, !nested.isEmpty {
-                flat.merge(flatten(nested, prefix: path)) { $1 }
+                flatten(nested, prefix: path, into: &flat)
             } else {
                 flat[path] = value
             }
         }
-        return flat
     }
 
     /// Every changed path with all its prefixes (`plan.name` gives `plan` and `plan.name`),
     /// sorted: what `changed:` searches.
     public static func changedFields(_ changes: [String: Change]) -> [String] {
+        if !changes.keys.contains(where: { $0.utf8.contains(UInt8(ascii: ".")) }) {
+            return changes.keys.sorted()  // no nesting: the paths themselves
+        }
         var fields = Set<String>()
         for path in changes.keys {
-            let parts = path.split(separator: ".", omittingEmptySubsequences: false)
-            for depth in 1...parts.count { fields.insert(parts[..<depth].joined(separator: ".")) }
+            fields.insert(path)
+            var index = path.utf8.startIndex
+            while let dot = path.utf8[index...].firstIndex(of: UInt8(ascii: ".")) {
+                fields.insert(String(path[..<dot]))
+                index = path.utf8.index(after: dot)
+            }
         }
         return fields.sorted()
     }

@@ -77,21 +77,34 @@ public struct EventDraft: Sendable, Hashable {
 
 /// An event as stored: every field final, hashed.
 public struct StoredEvent: Sendable, Hashable {
-    public var tenant: TenantID
-    public var id: String
-    public var occurredAt: Date
-    public var receivedAt: Date
-    public var action: String
-    public var category: String
-    public var actor: Actor
-    public var targets: [Target]
-    public var message: String
-    public var changes: [String: Change]
-    public var changedFields: [String]
-    public var context: [String: JSONValue]
-    public var metadata: [String: JSONValue]
-    public var outcome: Outcome
-    public var hash: String
+    public let tenant: TenantID
+    public let id: String
+    public let occurredAt: Date
+    public let receivedAt: Date
+    public let action: String
+    public let category: String
+    public let actor: Actor
+    public let targets: [Target]
+    public let message: String
+    public let changes: [String: Change]
+    public let changedFields: [String]
+    public let context: [String: JSONValue]
+    public let metadata: [String: JSONValue]
+    public let outcome: Outcome
+    public let hash: String
+    /// The canonical JSON of the structured fields, written once: the hash covers them and the
+    /// row stores the same bytes.
+    public let canonical: CanonicalParts
+
+    /// Canonical JSON text (`JSONValue.canonicalText`'s bytes) of an event's structured fields.
+    public struct CanonicalParts: Sendable, Hashable {
+        public let actor: [UInt8]
+        public let targets: [UInt8]
+        public let changes: [UInt8]
+        public let context: [UInt8]
+        public let metadata: [UInt8]
+        public let occurredAt: String
+    }
 
     /// Fills in the id (a random UUID when the publisher gave none), the time, the message and the hash.
     public init(draft: EventDraft, receivedAt: Date, message renderedMessage: String) {
@@ -109,8 +122,42 @@ public struct StoredEvent: Sendable, Hashable {
         context = draft.context
         metadata = draft.metadata
         outcome = draft.outcome
-        hash = ""
-        hash = Crypto.hex(Crypto.sha256(Array(hashedDocument.canonicalText.utf8)))
+        canonical = CanonicalParts(
+            actor: draft.actor.json.canonicalBytes, targets: JSONValue.array(draft.targets.map(\.json)).canonicalBytes,
+            changes: Changes.json(draft.changes).canonicalBytes, context: JSONValue.object(draft.context).canonicalBytes,
+            metadata: JSONValue.object(draft.metadata).canonicalBytes, occurredAt: Timestamp.format(occurredAt))
+        var document: [UInt8] = []
+        Self.writeHashedDocument(tenant: tenant, id: id, action: action, category: category, message: message, outcome: outcome,
+                                 canonical: canonical, to: &document)
+        hash = Crypto.hex(Crypto.sha256(document))
+    }
+
+    /// `hashedDocument.canonicalText`, written from the parts (keys in their canonical order).
+    static func writeHashedDocument(tenant: TenantID, id: String, action: String, category: String, message: String, outcome: Outcome,
+                                    canonical: CanonicalParts, to output: inout [UInt8]) {
+        output.reserveCapacity(256 + canonical.actor.count + canonical.targets.count + canonical.changes.count
+                               + canonical.context.count + canonical.metadata.count + message.utf8.count)
+        output.append(contentsOf: #"{"action":"#.utf8); JSONValue.writeString(action, to: &output)
+        output.append(contentsOf: #","actor":"#.utf8); output.append(contentsOf: canonical.actor)
+        output.append(contentsOf: #","category":"#.utf8); JSONValue.writeString(category, to: &output)
+        output.append(contentsOf: #","changes":"#.utf8); output.append(contentsOf: canonical.changes)
+        output.append(contentsOf: #","context":"#.utf8); output.append(contentsOf: canonical.context)
+        output.append(contentsOf: #","id":"#.utf8); JSONValue.writeString(id, to: &output)
+        output.append(contentsOf: #","message":"#.utf8); JSONValue.writeString(message, to: &output)
+        output.append(contentsOf: #","metadata":"#.utf8); output.append(contentsOf: canonical.metadata)
+        output.append(contentsOf: #","occurred_at":"#.utf8); JSONValue.writeString(canonical.occurredAt, to: &output)
+        output.append(contentsOf: #","outcome":"#.utf8); JSONValue.writeString(outcome.rawValue, to: &output)
+        output.append(contentsOf: #","targets":"#.utf8); output.append(contentsOf: canonical.targets)
+        output.append(contentsOf: #","tenant":"#.utf8); JSONValue.writeString(tenant.rawValue, to: &output)
+        output.append(UInt8(ascii: "}"))
+    }
+
+    /// The bytes the hash is computed over (the same as `hashedDocument.canonicalText`).
+    public var hashedBytes: [UInt8] {
+        var document: [UInt8] = []
+        Self.writeHashedDocument(tenant: tenant, id: id, action: action, category: category, message: message, outcome: outcome,
+                                 canonical: canonical, to: &document)
+        return document
     }
 
     /// What the hash covers: every field the event was sent with (all stored fields but the hash

@@ -32,8 +32,10 @@ public struct EventValidator: Sendable {
             problems.add("(event)", "must be a JSON object")
             return .failure(problems)
         }
-        checkStrings(value, path: "", problems: &problems)
-        if value.canonicalText.utf8.count > Self.maxEventBytes {
+        if !Self.stringsWithinLimits(value) {
+            checkStrings(value, path: "", problems: &problems)  // names each offender (the slow walk)
+        }
+        if value.canonicalByteCount > Self.maxEventBytes {
             problems.add("(event)", "is larger than 64 KiB")
         }
         for key in event.keys.sorted() where !Self.knownFields.contains(key) {
@@ -251,6 +253,21 @@ public struct EventValidator: Sendable {
         let value = optionalString(object, field, &inner)
         for problem in inner.list { problems.add("\(prefix).\(problem.field)", problem.message) }
         return value
+    }
+
+    /// True when no string or key can break `checkStrings`'s rules: no NUL, and few enough bytes
+    /// that the character limit cannot be reached (one walk, nothing allocated).
+    static func stringsWithinLimits(_ value: JSONValue) -> Bool {
+        switch value {
+        case .string(let text):
+            return text.utf8.count <= maxStringCharacters && !text.utf8.contains(0)
+        case .array(let items):
+            return items.allSatisfy(stringsWithinLimits)
+        case .object(let members):
+            return members.allSatisfy { $0.key.utf8.count <= 256 && !$0.key.utf8.contains(0) && stringsWithinLimits($0.value) }
+        default:
+            return true
+        }
     }
 
     /// Every string and key: no NUL character, at most 4096 characters. Reports the first offender per field.

@@ -94,15 +94,22 @@ struct JSONParser {
         index += 1
         var start = index
         var buffer: [UInt8] = []
+        var escaped = false
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
+                defer { index += 1 }
+                if !escaped {
+                    // No escape: the string straight from the input's bytes (one copy, validated).
+                    let end = index
+                    return bytes.withUnsafeBufferPointer { String(validating: UnsafeBufferPointer(rebasing: $0[start..<end]), as: UTF8.self) }
+                }
                 buffer.append(contentsOf: bytes[start..<index])
-                index += 1
                 return String(validating: buffer, as: UTF8.self)
             }
             if byte < 0x20 { return nil }
             if byte == UInt8(ascii: "\\") {
+                escaped = true
                 buffer.append(contentsOf: bytes[start..<index])
                 index += 1
                 guard index < bytes.count else { return nil }

@@ -41,10 +41,46 @@ public enum JSONValue: Sendable, Hashable {
     /// How deeply containers nest: a scalar is 0, `{"a": 1}` is 1.
     public var depth: Int {
         switch self {
-        case .array(let items): return 1 + (items.map(\.depth).max() ?? 0)
-        case .object(let members): return 1 + (members.values.map(\.depth).max() ?? 0)
+        case .array(let items):
+            var deepest = 0
+            for item in items { deepest = max(deepest, item.depth) }
+            return 1 + deepest
+        case .object(let members):
+            var deepest = 0
+            for member in members.values { deepest = max(deepest, member.depth) }
+            return 1 + deepest
         default: return 0
         }
+    }
+
+    /// `canonicalText.utf8.count`, counted without writing (or sorting) anything.
+    public var canonicalByteCount: Int {
+        switch self {
+        case .null: return 4
+        case .bool(let value): return value ? 4 : 5
+        case .number(let value): return Self.format(value).utf8.count
+        case .string(let value): return Self.canonicalStringByteCount(value)
+        case .array(let items):
+            var count = 2 + max(0, items.count - 1)
+            for item in items { count += item.canonicalByteCount }
+            return count
+        case .object(let members):
+            var count = 2 + max(0, members.count - 1)
+            for member in members { count += Self.canonicalStringByteCount(member.key) + 1 + member.value.canonicalByteCount }
+            return count
+        }
+    }
+
+    static func canonicalStringByteCount(_ value: String) -> Int {
+        var count = 2
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), 0x08, 0x09, 0x0a, 0x0c, 0x0d: count += 2
+            case 0..<0x20: count += 6
+            default: count += 1
+            }
+        }
+        return count
     }
 }
 
@@ -61,11 +97,19 @@ extension JSONValue {
         return String(decoding: output, as: UTF8.self)
     }
 
-    func write(to output: inout [UInt8]) {
+    /// The canonical text's UTF-8 bytes.
+    public var canonicalBytes: [UInt8] {
+        var output = [UInt8]()
+        output.reserveCapacity(64)
+        write(to: &output)
+        return output
+    }
+
+    public func write(to output: inout [UInt8]) {
         switch self {
-        case .null: output += Array("null".utf8)
-        case .bool(let value): output += Array((value ? "true" : "false").utf8)
-        case .number(let value): output += Array(Self.format(value).utf8)
+        case .null: output.append(contentsOf: "null".utf8)
+        case .bool(let value): output.append(contentsOf: (value ? "true" : "false").utf8)
+        case .number(let value): output.append(contentsOf: Self.format(value).utf8)
         case .string(let value): Self.writeString(value, to: &output)
         case .array(let items):
             output.append(UInt8(ascii: "["))
@@ -76,14 +120,35 @@ extension JSONValue {
             output.append(UInt8(ascii: "]"))
         case .object(let members):
             output.append(UInt8(ascii: "{"))
-            let keys = members.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-            for (index, key) in keys.enumerated() {
-                if index > 0 { output.append(UInt8(ascii: ",")) }
+            if members.count == 1, let (key, value) = members.first {
                 Self.writeString(key, to: &output)
                 output.append(UInt8(ascii: ":"))
-                members[key]!.write(to: &output)
+                value.write(to: &output)
+            } else {
+                let sorted = members.sorted { Self.utf8Precedes($0.key, $1.key) }
+                for (index, member) in sorted.enumerated() {
+                    if index > 0 { output.append(UInt8(ascii: ",")) }
+                    Self.writeString(member.key, to: &output)
+                    output.append(UInt8(ascii: ":"))
+                    member.value.write(to: &output)
+                }
             }
             output.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// Byte order of UTF-8 (what canonical keys are sorted by): memcmp on contiguous UTF-8.
+    static func utf8Precedes(_ a: String, _ b: String) -> Bool {
+        var a = a, b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                let common = min(x.count, y.count)
+                if common > 0, let px = x.baseAddress, let py = y.baseAddress {
+                    let order = memcmp(px, py, common)
+                    if order != 0 { return order < 0 }
+                }
+                return x.count < y.count
+            }
         }
     }
 
@@ -92,7 +157,7 @@ extension JSONValue {
         return "\(value)"
     }
 
-    static func writeString(_ value: String, to output: inout [UInt8]) {
+    public static func writeString(_ value: String, to output: inout [UInt8]) {
         var value = value
         value.withUTF8 { writeString(UnsafeRawBufferPointer($0), to: &output) }
     }

@@ -8,28 +8,66 @@ import Mustache
 /// Templates use triple braces: messages are plain text, escaped where they are shown.
 public struct MessageRenderer: Sendable {
     let library: MustacheLibrary
+    /// The templates compiled for rendering without Mustache's dynamic lookups, by action
+    /// (those `MessageTemplate` covers; the others render with `library`).
+    let compiled: [String: MessageTemplate]
 
     /// Loads the templates shipped with the binary.
     public static func bundled() async throws -> MessageRenderer {
         guard let folder = Bundle.module.resourceURL?.appendingPathComponent("Templates") else {
             return MessageRenderer(library: MustacheLibrary())
         }
-        return MessageRenderer(library: try await MustacheLibrary(directory: folder.path))
+        var compiled: [String: MessageTemplate] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) where name.hasSuffix(".mustache") {
+            let source = try String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8)
+            compiled[String(name.dropLast(".mustache".count))] = MessageTemplate(source)
+        }
+        return MessageRenderer(library: try await MustacheLibrary(directory: folder.path), compiled: compiled)
     }
 
-    init(library: MustacheLibrary) {
+    init(library: MustacheLibrary, compiled: [String: MessageTemplate] = [:]) {
         self.library = library
+        self.compiled = compiled
     }
 
     public func render(_ draft: EventDraft) -> String {
         if let message = draft.message { return message }
-        let values = templateValues(draft)
+        if let template = compiled[draft.action], let text = template.render(draft) {
+            let collapsed = Self.collapsingWhitespace(text)
+            return collapsed.isEmpty ? Self.fallback(draft) : collapsed
+        }
+        return renderWithMustache(draft)
+    }
+
+    /// The message as Mustache renders it (for templates and values `MessageTemplate` leaves to it).
+    func renderWithMustache(_ draft: EventDraft) -> String {
         if library.getTemplate(named: draft.action) != nil,
-           let text = library.render(values, withTemplate: draft.action) {
-            let collapsed = text.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+           let text = library.render(templateValues(draft), withTemplate: draft.action) {
+            let collapsed = Self.collapsingWhitespace(text)
             if !collapsed.isEmpty { return collapsed }
         }
         return Self.fallback(draft)
+    }
+
+    /// Runs of whitespace as one space, none at the ends: on bytes for ASCII text, by
+    /// `Character.isWhitespace` otherwise.
+    static func collapsingWhitespace(_ text: String) -> String {
+        let utf8 = text.utf8
+        guard utf8.allSatisfy({ $0 < 0x80 }) else {
+            return text.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        }
+        var output: [UInt8] = []
+        output.reserveCapacity(utf8.count)
+        var pendingSpace = false
+        for byte in utf8 {
+            if byte == 0x20 || (0x09...0x0D).contains(byte) {
+                pendingSpace = !output.isEmpty
+            } else {
+                if pendingSpace { output.append(0x20); pendingSpace = false }
+                output.append(byte)
+            }
+        }
+        return String(decoding: output, as: UTF8.self)
     }
 
     /// "<actor> <verb> <target type> <target name>", from the action's last word.

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Replaces secrets with `"[redacted]"`, at any depth of `context`, `metadata` and `changes`,
 /// before anything is stored or logged (README "Redaction").
 ///
@@ -34,6 +36,9 @@ public struct Redactor: Sendable {
 
     /// The configured keys (`AUDITLOG_REDACT_KEYS`), each as its words joined by a space.
     public private(set) var keys: Set<String>
+    /// What `isSensitive` decided for keys seen before (events repeat their keys): this
+    /// redactor's own, started afresh when keys are added.
+    private var sensitiveKeys = KeyDecisions()
 
     /// `extraKeys` comes from `AUDITLOG_REDACT_KEYS` (comma-separated).
     public init(extraKeys: [String] = []) {
@@ -44,7 +49,26 @@ public struct Redactor: Sendable {
     public func adding(_ extraKeys: [String]) -> Redactor {
         var copy = self
         copy.keys.formUnion(extraKeys.map { Self.words($0).joined(separator: " ") }.filter { !$0.isEmpty })
+        copy.sensitiveKeys = KeyDecisions()
         return copy
+    }
+
+    /// A bounded memo of key decisions, shared by the copies of one redactor.
+    final class KeyDecisions: Sendable {
+        let decisions = Mutex<[String: Bool]>([:])
+        static let limit = 4096
+
+        func known(_ key: String) -> Bool? {
+            decisions.withLock { $0[key] }
+        }
+
+        func remember(_ key: String, _ sensitive: Bool) {
+            guard key.utf8.count <= 64 else { return }
+            decisions.withLock { decisions in
+                if decisions.count >= Self.limit { decisions.removeAll(keepingCapacity: true) }
+                decisions[key] = sensitive
+            }
+        }
     }
 
     /// The key's words, lowercased, singular: `refreshTokens` → [refresh, token].
@@ -76,6 +100,13 @@ public struct Redactor: Sendable {
     }
 
     public func isSensitive(_ key: String) -> Bool {
+        if let known = sensitiveKeys.known(key) { return known }
+        let sensitive = decideSensitive(key)
+        sensitiveKeys.remember(key, sensitive)
+        return sensitive
+    }
+
+    private func decideSensitive(_ key: String) -> Bool {
         let words = Self.words(key)
         if words.contains(where: Self.secretWords.contains) { return true }
         for index in words.indices.dropFirst() where Self.secretPhrases.contains(words[index - 1] + " " + words[index]) { return true }
@@ -84,8 +115,18 @@ public struct Redactor: Sendable {
 
     /// True when `text` has the shape of a well-known secret, whatever key holds it.
     public static func looksSecret(_ text: String) -> Bool {
-        let bytes = Array(text.utf8)
-        guard bytes.count >= 13, bytes.count <= 16_384 else { return false }
+        let utf8 = text.utf8
+        guard utf8.count >= 13, utf8.count <= 16_384, let first = utf8.first else { return false }
+        // Most strings are ruled out by their first byte: none of the prefixes below, not a
+        // digit (a card number), and no PEM header anywhere.
+        switch first {
+        case UInt8(ascii: "b"), UInt8(ascii: "B"), UInt8(ascii: "s"), UInt8(ascii: "r"), UInt8(ascii: "w"), UInt8(ascii: "g"),
+             UInt8(ascii: "x"), UInt8(ascii: "A"), UInt8(ascii: "e"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            break
+        default:
+            if !Self.containsPEMHeader(utf8) { return false }
+        }
+        let bytes = Array(utf8)
         func hasPrefix(_ prefix: String, caseInsensitive: Bool = false) -> Bool {
             let start = Array(prefix.utf8)
             guard bytes.count > start.count else { return false }
@@ -103,6 +144,23 @@ public struct Redactor: Sendable {
             if parts.count == 3, parts.allSatisfy({ part in part.allSatisfy { isBase64URL($0) } }), parts[1].count >= 4 { return true }
         }
         return isCardNumber(bytes)
+    }
+
+    static let pemHeader = Array("-----BEGIN".utf8)
+
+    /// True when the bytes hold `-----BEGIN` (a byte scan: no Foundation string search).
+    static func containsPEMHeader(_ utf8: String.UTF8View) -> Bool {
+        let header = pemHeader
+        var matched = 0
+        for byte in utf8 {
+            if byte == header[matched] {
+                matched += 1
+                if matched == header.count { return true }
+            } else {
+                matched = byte == header[0] ? (matched >= 5 && matched <= 5 ? 5 : 1) : 0
+            }
+        }
+        return false
     }
 
     static func isBase64URL(_ byte: UInt8) -> Bool {
@@ -127,15 +185,33 @@ public struct Redactor: Sendable {
 
     /// The value with every member under a sensitive key, and every secret-shaped string, replaced.
     public func redact(_ value: JSONValue) -> JSONValue {
+        needsRedaction(value) ? redacting(value) : value
+    }
+
+    /// True when `redact` would change something (a walk that builds nothing).
+    func needsRedaction(_ value: JSONValue) -> Bool {
+        switch value {
+        case .object(let members):
+            return members.contains { key, member in isSensitive(key) ? member != (member.isNull ? .null : Self.marker) : needsRedaction(member) }
+        case .array(let items):
+            return items.contains(where: needsRedaction)
+        case .string(let text):
+            return Self.looksSecret(text) && value != Self.marker
+        default:
+            return false
+        }
+    }
+
+    private func redacting(_ value: JSONValue) -> JSONValue {
         switch value {
         case .object(let members):
             var result: [String: JSONValue] = [:]
             for (key, member) in members {
-                result[key] = isSensitive(key) ? (member.isNull ? .null : Self.marker) : redact(member)
+                result[key] = isSensitive(key) ? (member.isNull ? .null : Self.marker) : redacting(member)
             }
             return .object(result)
         case .array(let items):
-            return .array(items.map(redact))
+            return .array(items.map(redacting))
         case .string(let text):
             return Self.looksSecret(text) ? Self.marker : value
         default:

@@ -66,14 +66,16 @@ enum EventWriter {
                 try checkRetention(items, days: retention)
                 // One row per id: a repeat of the same event is a duplicate, any other event
                 // with that id a conflict (tagged with its submission).
-                var first: [String: Item] = [:]
+                var firstHash: [String: String] = [:]
+                firstHash.reserveCapacity(items.count)
                 var unique: [Item] = []
+                unique.reserveCapacity(items.count)
                 var conflicts: [Item] = []
                 for item in items {
-                    if let earlier = first[item.event.id] {
-                        if earlier.event.hash == item.event.hash { duplicates[item.submission] += 1 } else { conflicts.append(item) }
+                    if let earlier = firstHash[item.event.id] {
+                        if earlier == item.event.hash { duplicates[item.submission] += 1 } else { conflicts.append(item) }
                     } else {
-                        first[item.event.id] = item
+                        firstHash[item.event.id] = item.event.hash
                         unique.append(item)
                     }
                 }
@@ -128,29 +130,76 @@ enum EventWriter {
         }))
     }
 
+    /// The rows as one JSON array for the insert's single bind: each event's structured fields
+    /// are the canonical bytes its hash was computed over, copied, not serialised again.
     static func rowsJSON(_ items: [Item]) -> String {
-        JSONValue.array(items.map { item in
-            let event = item.event
-            return .object([
-                "tenant_id": .string(event.tenant.rawValue),
-                "id": .string(event.id),
-                "occurred_at": .string(Timestamp.format(event.occurredAt)),
-                "action": .string(event.action),
-                "category": .string(event.category),
-                "actor_type": .string(event.actor.type),
-                "actor_id": .string(event.actor.id),
-                "actor_name": event.actor.name.map(JSONValue.string) ?? .null,
-                "actor_email": event.actor.email.map(JSONValue.string) ?? .null,
-                "targets": event.targetsJSON,
-                "message": .string(event.message),
-                "changes": event.changesJSON,
-                "changed_fields": .array(event.changedFields.map(JSONValue.string)),
-                "context": .object(event.context),
-                "metadata": .object(event.metadata),
-                "outcome": .string(event.outcome.rawValue),
-                "hash": .string(event.hash),
-            ])
-        }).canonicalText
+        var output: [UInt8] = []
+        output.reserveCapacity(items.count * 1024)
+        output.append(UInt8(ascii: "["))
+        for (index, item) in items.enumerated() {
+            if index > 0 { output.append(UInt8(ascii: ",")) }
+            writeRow(item.event, to: &output)
+        }
+        output.append(UInt8(ascii: "]"))
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    /// One row, keys in canonical order (the same text as the row object's `canonicalText`).
+    static func writeRow(_ event: StoredEvent, to output: inout [UInt8]) {
+        func string(_ key: String, _ value: String?) {
+            output.append(contentsOf: key.utf8)
+            if let value { JSONValue.writeString(value, to: &output) } else { output.append(contentsOf: "null".utf8) }
+        }
+        func raw(_ key: String, _ bytes: [UInt8]) {
+            output.append(contentsOf: key.utf8)
+            output.append(contentsOf: bytes)
+        }
+        string(#"{"action":"#, event.action)
+        string(#","actor_email":"#, event.actor.email)
+        string(#","actor_id":"#, event.actor.id)
+        string(#","actor_name":"#, event.actor.name)
+        string(#","actor_type":"#, event.actor.type)
+        string(#","category":"#, event.category)
+        output.append(contentsOf: #","changed_fields":["#.utf8)
+        for (index, field) in event.changedFields.enumerated() {
+            if index > 0 { output.append(UInt8(ascii: ",")) }
+            JSONValue.writeString(field, to: &output)
+        }
+        output.append(UInt8(ascii: "]"))
+        raw(#","changes":"#, event.canonical.changes)
+        raw(#","context":"#, event.canonical.context)
+        string(#","hash":"#, event.hash)
+        string(#","id":"#, event.id)
+        string(#","message":"#, event.message)
+        raw(#","metadata":"#, event.canonical.metadata)
+        string(#","occurred_at":"#, event.canonical.occurredAt)
+        string(#","outcome":"#, event.outcome.rawValue)
+        raw(#","targets":"#, event.canonical.targets)
+        string(#","tenant_id":"#, event.tenant.rawValue)
+        output.append(UInt8(ascii: "}"))
+    }
+
+    /// The row as a JSON object (what `writeRow` writes, built the slow way: for tests).
+    static func rowObject(_ event: StoredEvent) -> JSONValue {
+        .object([
+            "tenant_id": .string(event.tenant.rawValue),
+            "id": .string(event.id),
+            "occurred_at": .string(Timestamp.format(event.occurredAt)),
+            "action": .string(event.action),
+            "category": .string(event.category),
+            "actor_type": .string(event.actor.type),
+            "actor_id": .string(event.actor.id),
+            "actor_name": event.actor.name.map(JSONValue.string) ?? .null,
+            "actor_email": event.actor.email.map(JSONValue.string) ?? .null,
+            "targets": event.targetsJSON,
+            "message": .string(event.message),
+            "changes": event.changesJSON,
+            "changed_fields": .array(event.changedFields.map(JSONValue.string)),
+            "context": .object(event.context),
+            "metadata": .object(event.metadata),
+            "outcome": .string(event.outcome.rawValue),
+            "hash": .string(event.hash),
+        ])
     }
 }
 

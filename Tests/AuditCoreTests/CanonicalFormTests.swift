@@ -36,4 +36,40 @@ struct CanonicalFormTests {
         let expected = Crypto.hex(Crypto.sha256(Array(first.hashedDocument.canonicalText.utf8)))
         #expect(first.hash == expected)
     }
+
+    /// Events with every kind of structured value: unicode and escaped keys, nesting, numbers, many targets.
+    static func variedEvents() throws -> [StoredEvent] {
+        let validator = EventValidator(now: Date(timeIntervalSince1970: 1_795_255_200), retentionDays: 90, redactor: Redactor())
+        let texts = [
+            #"{"tenant":"org_42","action":"client.renamed","actor":{"id":"u_7"}}"#,
+            #"{"tenant":"org_42","id":"e2","occurred_at":"2026-11-21T09:00:00.5+02:00","action":"user.invited","actor":{"id":"u_7","name":"Zoë \"Z\"","email":"z@example.com","type":"user"},"targets":[{"type":"user","id":"u_9","name":"Bob"},{"type":"team","id":"t\n1"}],"before":{"role":null,"plan":{"name":"Starter","seats":5}},"after":{"role":"admin","plan":{"name":"Growth","seats":7.5}},"context":{"ip":"203.0.113.9","é":[1,true,null,{"b":1,"a":2}],"Z":"\u0001"},"metadata":{"k":"v","a b":{"c":[]}},"outcome":"failure"}"#,
+            #"{"tenant":"org_42","action":"billing.changed","category":"billing","actor":{"id":"svc","type":"api_key"},"changes":{"card.last4":{"old":"4242","new":"1881"},"x":{"new":{"deep":{"deeper":1}}}},"message":"given\ttext"}"#,
+        ]
+        return try texts.map { text in
+            let value = try #require(JSONValue.parse(Array(text.utf8)))
+            let draft = try validator.validate(value, index: 0).get()
+            return StoredEvent(draft: draft, receivedAt: Date(timeIntervalSince1970: 1_795_255_200.25), message: "Alice did it")
+        }
+    }
+
+    @Test("the hash is computed over the parts written once, byte for byte the hashed document's canonical text")
+    func hashFromParts() throws {
+        for event in try Self.variedEvents() {
+            #expect(String(decoding: event.hashedBytes, as: UTF8.self) == event.hashedDocument.canonicalText)
+            #expect(event.hash == Crypto.hex(Crypto.sha256(Array(event.hashedDocument.canonicalText.utf8))))
+        }
+    }
+
+    @Test("the canonical size is counted without writing, and equals the canonical text's size")
+    func canonicalSize() throws {
+        let texts = [#"{"b": [1.0, 2.5, -3, 1e300, 0.1], "a": "q\"u\\o\nte\u0001\u001f é/\t\b\f\r", "c": null, "B": true, "": false}"#,
+                     #"[]"#, #"{}"#, #"[{"x":{}},[[]],"\u00e9"]"#, #""plain""#]
+        for text in texts {
+            let value = try #require(JSONValue.parse(Array(text.utf8)), "\(text)")
+            #expect(value.canonicalByteCount == value.canonicalText.utf8.count, "\(text)")
+        }
+        for event in try Self.variedEvents() {
+            #expect(event.hashedDocument.canonicalByteCount == event.hashedDocument.canonicalText.utf8.count)
+        }
+    }
 }

@@ -1,4 +1,4 @@
-import AuditCore
+@testable import AuditCore
 import Foundation
 import Testing
 
@@ -37,5 +37,46 @@ struct MessageRendererTests {
         #expect(renderer.render(archived) == "Alice Smith archived report Q3")
         let given = try draft(["action": .string("client.renamed"), "message": .string("Custom <b>text</b>")])
         #expect(renderer.render(given) == "Custom <b>text</b>")
+    }
+
+    @Test("every shipped template compiles, and its compiled form writes exactly what Mustache writes")
+    func compiledEqualsMustache() async throws {
+        let renderer = try await MessageRenderer.bundled()
+        let folder = try #require(Bundle.module.resourceURL).appendingPathComponent("Templates")
+        let shipped = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".mustache") }
+        #expect(renderer.compiled.count == shipped.count, "a shipped template did not compile")
+        let values: [JSONValue] = [.null, .string(""), .string("Growth"), .string("  two\n words\u{00A0}here "), .number(5), .number(2.5),
+                                   .bool(true), .bool(false), .object(["name": .string("Starter")]), .array([.string("a")])]
+        let targetSets: [[JSONValue]] = [
+            [], [.object(["type": .string("client"), "id": .string("c_1")])],
+            [.object(["type": .string("client"), "id": .string("c_1"), "name": .string("Acme Ltd")]),
+             .object(["type": .string("client"), "id": .string("c_2"), "name": .string("Globex")])],
+        ]
+        var compared = 0, compiledRenders = 0
+        for action in renderer.compiled.keys.sorted() {
+            for (index, value) in values.enumerated() {
+                for targets in targetSets {
+                    let fields = ["name", "role", "plan", "brand", "last4"]
+                    var before: [String: JSONValue] = [:], after: [String: JSONValue] = [:]
+                    for (n, field) in fields.enumerated() {
+                        before[field] = values[(index + n) % values.count]
+                        after[field] = n % 2 == 0 ? value : values[(index + n + 3) % values.count]
+                    }
+                    for changes in [["before": JSONValue.object(before), "after": .object(after)],
+                                    ["changes": .object(["plan.name": .object(["old": value, "new": .string("Growth")]),
+                                                         "role": .object(["new": value])])]] {
+                        var fields: [String: JSONValue] = ["action": .string(action), "targets": .array(targets),
+                                                           "metadata": .object(["integration": value])]
+                        fields.merge(changes) { $1 }
+                        let event = try draft(fields)
+                        #expect(renderer.render(event) == renderer.renderWithMustache(event), "\(action) with \(value)")
+                        compared += 1
+                        if renderer.compiled[action]?.render(event) != nil { compiledRenders += 1 }
+                    }
+                }
+            }
+        }
+        #expect(compared == renderer.compiled.count * values.count * targetSets.count * 2)
+        #expect(compiledRenders * 10 > compared * 7, "most messages should not need Mustache: \(compiledRenders) of \(compared)")
     }
 }

@@ -50,6 +50,8 @@ struct RedactorTests {
         ("AKIAIOSFODNN7EXAMPLE", true),
         ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----", true),
         ("-----BEGIN PRIVATE KEY-----\nMC4CAQ\n-----END PRIVATE KEY-----", true),
+        ("key follows: ------BEGIN EC PRIVATE KEY-----\nMHcCAQ", true),
+        ("Note: ----- BEGIN PRIVATE KEY is not a header", false),
         ("4242 4242 4242 4242", true),
         ("4111-1111-1111-1111", true),
         ("5555555555554444", true),
