@@ -148,6 +148,15 @@ public struct DigestWriter: Sendable {
 
         // Newly closed hours: each hour with events alone, each run of empty hours together.
         guard sealedThrough < closedBefore else { return written }
+        // Usually no digest touches them yet: all are sealed from one read of their events and
+        // written in a few statements (a tenant's first pass may seal weeks of hours).
+        let touched = try connection.query("""
+            SELECT count(*) FROM audit.digest WHERE tenant_id = \(t) AND hour < \(closedBefore) AND hour_end > \(sealedThrough)
+            """).rows[0].decode(Int.self, at: 0)
+        if touched == 0 {
+            written += try sealNewHours(t, from: sealedThrough, to: closedBefore, watermark: watermark, policy: policy, last: &last, on: connection)
+            return written
+        }
         let busy = try connection.query("""
             SELECT DISTINCT date_trunc('hour', occurred_at, 'UTC') FROM audit.event
             WHERE tenant_id = \(t) AND occurred_at >= \(sealedThrough) AND occurred_at < \(closedBefore) AND received_at < \(watermark)
@@ -160,5 +169,52 @@ public struct DigestWriter: Sendable {
             cursor = hour.addingTimeInterval(3600)
         }
         return written
+    }
+
+    /// Seals the closed hours `[from, to)`, none of which any digest covers yet: the digests
+    /// `append` would write one by one (each hour with events, each run of empty hours; sequence
+    /// 0, nothing late), computed from one ordered read of the range's hashes and inserted in
+    /// batches.
+    func sealNewHours(_ t: String, from: Date, to: Date, watermark: Date, policy: Digest.RetentionPolicy, last: inout Link?,
+                      on connection: PostgresConnection) throws -> Int {
+        var hours: [(hour: Date, hashes: [String])] = []
+        for row in try connection.query("""
+            SELECT date_trunc('hour', occurred_at, 'UTC'), hash FROM audit.event
+            WHERE tenant_id = \(t) AND occurred_at >= \(from) AND occurred_at < \(to) AND received_at < \(watermark)
+            ORDER BY occurred_at, id COLLATE "C"
+            """).rows {
+            let hour = try row.decode(Date.self, at: 0), hash = try row.decode(String.self, at: 1)
+            if hours.last?.hour == hour { hours[hours.count - 1].hashes.append(hash) } else { hours.append((hour, [hash])) }
+        }
+        var digests: [Digest] = []
+        func add(hour: Date, hourEnd: Date, hashes: [String]) {
+            var digest = Digest(tenant: t, hour: hour, hourEnd: hourEnd, sequence: 0, position: (last?.position ?? 0) + 1,
+                                eventCount: hashes.count, lateCount: 0, eventsSHA256: Digest.eventsSHA256(hashes), coveredUntil: watermark,
+                                previousSignature: last?.signature ?? "", retention: policy)
+            digest.sign(with: key)
+            last = Link(position: digest.position, signature: digest.signature)
+            digests.append(digest)
+        }
+        var cursor = from
+        for (hour, hashes) in hours + [(to, [])] {
+            if cursor < hour { add(hour: cursor, hourEnd: hour, hashes: []) }
+            if hour < to { add(hour: hour, hourEnd: hour.addingTimeInterval(3600), hashes: hashes) }
+            cursor = hour.addingTimeInterval(3600)
+        }
+        for start in stride(from: 0, to: digests.count, by: 1000) {
+            let batch = digests[start..<min(start + 1000, digests.count)]
+            func texts(_ value: (Digest) -> String) -> [String] { batch.map(value) }
+            try connection.query("""
+                INSERT INTO audit.digest (tenant_id, hour, hour_end, sequence, position, event_count, late_count, events_sha256,
+                    covered_until, previous_signature, signature, key_id, format, retention_days, legal_hold, policy_at)
+                SELECT \(t), h::timestamptz, e::timestamptz, 0, p::bigint, c::integer, 0, s, \(watermark), prev, sig, \(key.keyID), 3,
+                       \(policy.days), \(policy.legalHold), \(policy.at)
+                FROM unnest(\(texts { $0.hour.postgresText ?? "" })::text[], \(texts { $0.hourEnd.postgresText ?? "" })::text[],
+                            \(texts { String($0.position) })::text[], \(texts { String($0.eventCount) })::text[],
+                            \(texts(\.eventsSHA256))::text[], \(texts(\.previousSignature))::text[], \(texts(\.signature))::text[])
+                     AS d(h, e, p, c, s, prev, sig)
+                """)
+        }
+        return digests.count
     }
 }
