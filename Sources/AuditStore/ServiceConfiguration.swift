@@ -44,6 +44,9 @@ public struct ServiceConfiguration: Sendable {
     public var streamBatch = 500
     /// `AUDITLOG_STREAM_LINGER`: milliseconds a partial batch waits for more (0–60000, default 0).
     public var streamLingerMilliseconds = 0
+    /// `AUDITLOG_MAINTENANCE` (default true): `serve` runs the retention pass and seals digests
+    /// itself. Off where one scheduled `auditlog retention run` does it for every replica.
+    public var maintenance = true
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         func value(_ name: String) -> String? {
@@ -85,13 +88,16 @@ public struct ServiceConfiguration: Sendable {
         frameAncestors = try Self.frameAncestors(value("AUDITLOG_FRAME_ANCESTORS"))
         feedMaxWait = try integer("AUDITLOG_FEED_MAX_WAIT", default: 60, range: 0...60)
         liveMaxDuration = try integer("AUDITLOG_LIVE_MAX_DURATION", default: 300, range: 1...3600)
-        if let raw = value("AUDITLOG_STREAM_ALLOW_PRIVATE") {
+        func flag(_ name: String, default fallback: Bool) throws -> Bool {
+            guard let raw = value(name) else { return fallback }
             switch raw.lowercased() {
-            case "1", "true", "yes", "on": streamAllowPrivate = true
-            case "0", "false", "no", "off": streamAllowPrivate = false
-            default: throw ConfigurationError(message: "AUDITLOG_STREAM_ALLOW_PRIVATE must be true or false, not '\(raw)'")
+            case "1", "true", "yes", "on": return true
+            case "0", "false", "no", "off": return false
+            default: throw ConfigurationError(message: "\(name) must be true or false, not '\(raw)'")
             }
         }
+        streamAllowPrivate = try flag("AUDITLOG_STREAM_ALLOW_PRIVATE", default: false)
+        maintenance = try flag("AUDITLOG_MAINTENANCE", default: true)
         streamFailingAfter = try integer("AUDITLOG_STREAM_FAILING_AFTER", default: 86_400, range: 1...31_536_000)
         streamBatch = try integer("AUDITLOG_STREAM_BATCH", default: 500, range: 1...1000)
         streamLingerMilliseconds = try integer("AUDITLOG_STREAM_LINGER", default: 0, range: 0...60_000)

@@ -84,7 +84,7 @@ struct Serve: AsyncParsableCommand {
         let group = ServiceGroup(configuration: .init(
             // Stopped in reverse: stream delivery, maintenance, then HTTP (in-flight requests
             // finish), then the store (acknowledged writes commit, pools close), then the embedded database.
-            services: [services.database, app, maintenance, streams],
+            services: [services.database, app] + (configuration.maintenance ? [maintenance] : []) + [streams],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         if demo { Self.printDemoLinks(services, configuration: configuration) }
@@ -92,6 +92,9 @@ struct Serve: AsyncParsableCommand {
             "address": "http://\(configuration.host):\(configuration.port)",
             "database": "\(endpoint.isEmbedded ? "embedded (\(endpoint.dataDirectory?.path ?? ""))" : "DATABASE_URL")",
         ])
+        if !configuration.maintenance {
+            logger.notice("AUDITLOG_MAINTENANCE=false: no retention pass or digest sealing here; run `auditlog retention run` on a schedule")
+        }
         do {
             try await group.run()
         } catch {
