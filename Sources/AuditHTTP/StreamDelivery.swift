@@ -11,8 +11,9 @@ import Synchronization
 
 /// Delivers every tenant's log streams (SPEC §6, issue 16), as a service of `serve`.
 ///
-/// Each tick (a second, or sooner when this process commits events) it takes the lease of the
-/// streams no other replica holds (`audit.claim_streams`, 30 s, renewed every tick), and for each
+/// Each tick (a second, sooner when this process commits events, at once while a stream has a
+/// backlog beyond one round's pages) it takes the lease of the streams no other replica holds
+/// (`audit.claim_streams`, 30 s, renewed every tick), and for each
 /// sends the feed after the stream's position in batches: the position moves only once the
 /// destination answered 2xx, so every event is delivered at least once, in the feed's commit
 /// order, and a replica that dies hands its streams to another within a lease. A failed batch is
@@ -68,14 +69,16 @@ public final class StreamDelivery: Service, Sendable {
     public func run() async throws {
         // The round in progress, cancelled on graceful shutdown: a delivery waiting on a slow or
         // unreachable destination must not hold up the deploy (its batch is sent again later).
-        let round = Mutex<Task<Void, Never>?>(nil)
+        let round = Mutex<Task<Bool, Never>?>(nil)
         await withGracefulShutdownHandler {
             while !Task.isCancelled, !stopping.withLock({ $0 }) {
                 let generation = services.database.commits.generation
                 let task = Task { await self.tickOnce() }
                 round.withLock { $0 = task }
                 if stopping.withLock({ $0 }) { task.cancel() }
-                await task.value
+                // A stream with more to send (a backfill, a backlog after an outage) goes on at
+                // once; otherwise the next round waits for a commit or the tick.
+                if await task.value { continue }
                 await services.database.commits.wait(after: generation, timeout: configuration.tick)
             }
         } onGracefulShutdown: {
@@ -85,31 +88,35 @@ public final class StreamDelivery: Service, Sendable {
     }
 
     /// One round: claim, then deliver each claimed stream (concurrently, each in order).
-    public func tickOnce() async {
-        guard services.database.hasFeed else { return }
+    /// True when a stream stopped at its pages-per-round with more to send.
+    @discardableResult
+    public func tickOnce() async -> Bool {
+        guard services.database.hasFeed else { return false }
         await refreshStatusesIfDue()
         let claimed: [(scope: StreamScope, id: String)]
         do {
             claimed = try await services.database.claimStreams(owner: owner, leaseSeconds: configuration.leaseSeconds)
         } catch {
             logger.warning("could not claim streams", metadata: ["error": "\(error)"])
-            return
+            return false
         }
-        await withTaskGroup(of: Void.self) { group in
+        return await withTaskGroup(of: Bool.self) { group in
             for stream in claimed {
                 group.addTask { await self.deliver(stream.id, scope: stream.scope) }
             }
+            return await group.reduce(false) { $0 || $1 }
         }
     }
 
-    func deliver(_ id: String, scope: StreamScope) async {
+    /// Sends up to `pagesPerTick` pages of one stream; true when it stopped with more to send.
+    func deliver(_ id: String, scope: StreamScope) async -> Bool {
         let key = Self.label(scope, id)
-        if let wait = backoff.withLock({ $0[key] }), ContinuousClock.now < wait.notBefore { return }
+        if let wait = backoff.withLock({ $0[key] }), ContinuousClock.now < wait.notBefore { return false }
         let database = services.database
         for _ in 0..<configuration.pagesPerTick {
-            if stopping.withLock({ $0 }) { return }
+            if stopping.withLock({ $0 }) { return false }
             do {
-                guard let stream = try await database.leasedStream(id: id, scope: scope, owner: owner) else { return }
+                guard let stream = try await database.leasedStream(id: id, scope: scope, owner: owner) else { return false }
                 let token = FeedToken(encoded: stream.position) ?? .start
                 let page = try await database.streamFeed(after: token, limit: configuration.batchSize, scope: scope)
                 let all = page.events()  // parsed once: for the filter and for the lag
@@ -119,7 +126,7 @@ public final class StreamDelivery: Service, Sendable {
                 if !events.isEmpty, configuration.batchSize > events.count, configuration.linger > .zero,
                    let first = events.first?.objectValue?["received_at"]?.stringValue.flatMap(Timestamp.parse),
                    Duration.seconds(Date().timeIntervalSince(first)) < configuration.linger {
-                    return  // a partial batch lingers for more (the next tick looks again)
+                    return false  // a partial batch lingers for more (the next tick looks again)
                 }
                 if !events.isEmpty {
                     if let problem = await DestinationGuard.problem(with: stream.url, allowPrivate: services.streamAllowPrivate) {
@@ -133,11 +140,11 @@ public final class StreamDelivery: Service, Sendable {
                 let oldest = all.first?.objectValue?["received_at"]?.stringValue.flatMap(Timestamp.parse)
                 lagGauge(key).record(caughtUp ? 0 : max(0, Date().timeIntervalSince(oldest ?? Date())))
                 guard try await database.advanceStream(id: id, scope: scope, owner: owner, from: stream.position, to: page.next.encoded,
-                                                       delivered: events.count, caughtUp: caughtUp) else { return }
+                                                       delivered: events.count, caughtUp: caughtUp) else { return false }
                 backoff.withLock { _ = $0.removeValue(forKey: key) }
-                if caughtUp { return }
+                if caughtUp { return false }
             } catch {
-                if Task.isCancelled { return }  // shutting down: not the destination's failure
+                if Task.isCancelled { return false }  // shutting down: not the destination's failure
                 failures.increment()
                 let retryAfter = (error as? DeliveryError)?.retryAfter
                 let failuresInARow = backoff.withLock { state -> Int in
@@ -153,9 +160,10 @@ public final class StreamDelivery: Service, Sendable {
                     logger.warning("stream delivery failed; retrying", metadata: ["stream": "\(key)", "failures": "\(failuresInARow)", "error": "\(message)"])
                 }
                 try? await database.recordStreamFailure(id: id, scope: scope, owner: owner, error: message, failingAfter: configuration.failingAfter)
-                return
+                return false
             }
         }
+        return true
     }
 
     /// Shows every stream's status in /metrics (whichever replica delivers it): read at most
