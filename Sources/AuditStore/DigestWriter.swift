@@ -201,19 +201,22 @@ public struct DigestWriter: Sendable {
             if hour < to { add(hour: hour, hourEnd: hour.addingTimeInterval(3600), hashes: hashes) }
             cursor = hour.addingTimeInterval(3600)
         }
-        for start in stride(from: 0, to: digests.count, by: 1000) {
-            let batch = digests[start..<min(start + 1000, digests.count)]
-            func texts(_ value: (Digest) -> String) -> [String] { batch.map(value) }
-            try connection.query("""
+        // Multi-row VALUES rather than INSERT … SELECT FROM unnest(…): Citus runs an INSERT … SELECT
+        // into a distributed table as a COPY, which row-level security refuses.
+        for start in stride(from: 0, to: digests.count, by: 500) {
+            var insert: PostgresQuery = """
                 INSERT INTO audit.digest (tenant_id, hour, hour_end, sequence, position, event_count, late_count, events_sha256,
-                    covered_until, previous_signature, signature, key_id, format, retention_days, legal_hold, policy_at)
-                SELECT \(t), h::timestamptz, e::timestamptz, 0, p::bigint, c::integer, 0, s, \(watermark), prev, sig, \(key.keyID), 3,
-                       \(policy.days), \(policy.legalHold), \(policy.at)
-                FROM unnest(\(texts { $0.hour.postgresText ?? "" })::text[], \(texts { $0.hourEnd.postgresText ?? "" })::text[],
-                            \(texts { String($0.position) })::text[], \(texts { String($0.eventCount) })::text[],
-                            \(texts(\.eventsSHA256))::text[], \(texts(\.previousSignature))::text[], \(texts(\.signature))::text[])
-                     AS d(h, e, p, c, s, prev, sig)
-                """)
+                    covered_until, previous_signature, signature, key_id, format, retention_days, legal_hold, policy_at) VALUES
+                """
+            for (index, digest) in digests[start..<min(start + 500, digests.count)].enumerated() {
+                if index > 0 { insert.append(",") }
+                insert.append("""
+                    (\(t), \(digest.hour), \(digest.hourEnd), 0, \(digest.position), \(digest.eventCount)::integer, 0,
+                     \(digest.eventsSHA256), \(watermark), \(digest.previousSignature), \(digest.signature), \(key.keyID), 3,
+                     \(policy.days), \(policy.legalHold), \(policy.at))
+                    """)
+            }
+            try connection.query(insert)
         }
         return digests.count
     }
