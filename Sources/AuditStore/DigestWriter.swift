@@ -121,14 +121,24 @@ public struct DigestWriter: Sendable {
         }
 
         // Late: sealed hours that received events since the last digest, each against the
-        // covered_until of the first digest that sealed it.
+        // covered_until of the first digest that sealed it. When the chain's last digest was
+        // written after every sealed hour ended (always, but for a forged or missing chain), such
+        // an event was received after its own hour ended: that is the predicate of
+        // event_late_idx (sql/0020), stated here word for word so the index finds them.
+        var arrivals: PostgresQuery = """
+            SELECT DISTINCT date_trunc('hour', occurred_at, 'UTC') AS hour FROM audit.event
+            WHERE tenant_id = \(t) AND occurred_at < \(sealedThrough) AND received_at >= \(since) AND received_at < \(watermark)
+            """
+        if since >= sealedThrough {
+            arrivals.append("""
+                 AND (received_at AT TIME ZONE 'UTC') >= date_trunc('hour', occurred_at AT TIME ZONE 'UTC') + interval '1 hour'
+                """)
+        }
         let late = try connection.query("""
             SELECT h.hour, (SELECT d.covered_until FROM audit.digest AS d
                              WHERE d.tenant_id = \(t) AND d.hour <= h.hour AND d.hour_end > h.hour
                              ORDER BY d.position LIMIT 1)
-            FROM (SELECT DISTINCT date_trunc('hour', occurred_at, 'UTC') AS hour FROM audit.event
-                  WHERE tenant_id = \(t) AND occurred_at < \(sealedThrough)
-                    AND received_at >= \(since) AND received_at < \(watermark)) AS h
+            FROM (\(arrivals)) AS h
             ORDER BY 1
             """).rows.map { (try $0.decode(Date.self, at: 0), try $0.decode(Date?.self, at: 1)) }
         for (hour, firstSeal) in late {
