@@ -27,6 +27,7 @@ struct BundleTests {
     let key = DigestSigningKey(seed: Array(repeating: UInt8(5), count: 32))!
 
     init() async throws {
+        try await awayFromHourBoundary()  // its hours are counted back from now
         database = try await TestCluster.shared.database("bundles")
     }
 

@@ -15,6 +15,7 @@ struct DigestTests {
     /// Nine events of org_v in three closed hours (2, 3 and 5 hours ago), ingested the normal way;
     /// the writer seals with no delay (`AUDITLOG_SEAL_DELAY=0`), so nothing waits.
     init() async throws {
+        try await awayFromHourBoundary()  // its hours are counted back from now
         database = try await TestCluster.shared.database("digests")
         try await ingest((0..<9).map { index in
             (id: "h\(index / 3)_\(index % 3)", hoursAgo: [2.0, 3.0, 5.0][index / 3], minute: index % 3)
