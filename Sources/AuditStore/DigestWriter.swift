@@ -109,13 +109,7 @@ public struct DigestWriter: Sendable {
                                 eventsSHA256: Digest.eventsSHA256(hashes.map(\.0)), coveredUntil: watermark,
                                 previousSignature: last?.signature ?? "", retention: policy)
             digest.sign(with: key)
-            try connection.query("""
-                INSERT INTO audit.digest (tenant_id, hour, hour_end, sequence, position, event_count, late_count, events_sha256,
-                    covered_until, previous_signature, signature, key_id, format, retention_days, legal_hold, policy_at)
-                VALUES (\(t), \(hour), \(hourEnd), \(sequence), \(digest.position), \(digest.eventCount), \(digest.lateCount),
-                    \(digest.eventsSHA256), \(watermark), \(digest.previousSignature), \(digest.signature), \(digest.keyID), 3,
-                    \(policy.days), \(policy.legalHold), \(policy.at))
-                """)
+            try Self.insert([digest], on: connection)
             last = Link(position: digest.position, signature: digest.signature)
             written += 1
         }
@@ -211,23 +205,28 @@ public struct DigestWriter: Sendable {
             if hour < to { add(hour: hour, hourEnd: hour.addingTimeInterval(3600), hashes: hashes) }
             cursor = hour.addingTimeInterval(3600)
         }
-        // Multi-row VALUES rather than INSERT … SELECT FROM unnest(…): Citus runs an INSERT … SELECT
-        // into a distributed table as a COPY, which row-level security refuses.
         for start in stride(from: 0, to: digests.count, by: 500) {
-            var insert: PostgresQuery = """
-                INSERT INTO audit.digest (tenant_id, hour, hour_end, sequence, position, event_count, late_count, events_sha256,
-                    covered_until, previous_signature, signature, key_id, format, retention_days, legal_hold, policy_at) VALUES
-                """
-            for (index, digest) in digests[start..<min(start + 500, digests.count)].enumerated() {
-                if index > 0 { insert.append(",") }
-                insert.append("""
-                    (\(t), \(digest.hour), \(digest.hourEnd), 0, \(digest.position), \(digest.eventCount)::integer, 0,
-                     \(digest.eventsSHA256), \(watermark), \(digest.previousSignature), \(digest.signature), \(key.keyID), 3,
-                     \(policy.days), \(policy.legalHold), \(policy.at))
-                    """)
-            }
-            try connection.query(insert)
+            try Self.insert(digests[start..<min(start + 500, digests.count)], on: connection)
         }
         return digests.count
+    }
+
+    /// Stores signed digests as they were signed, in one statement. Multi-row VALUES rather than
+    /// INSERT … SELECT FROM unnest(…): Citus runs an INSERT … SELECT into a distributed table as
+    /// a COPY, which row-level security refuses.
+    static func insert(_ digests: some Collection<Digest>, on connection: PostgresConnection) throws {
+        var insert: PostgresQuery = """
+            INSERT INTO audit.digest (tenant_id, hour, hour_end, sequence, position, event_count, late_count, events_sha256,
+                covered_until, previous_signature, signature, key_id, format, retention_days, legal_hold, policy_at) VALUES
+            """
+        for (index, digest) in digests.enumerated() {
+            if index > 0 { insert.append(",") }
+            insert.append("""
+                (\(digest.tenant), \(digest.hour), \(digest.hourEnd), \(digest.sequence), \(digest.position), \(digest.eventCount),
+                 \(digest.lateCount), \(digest.eventsSHA256), \(digest.coveredUntil), \(digest.previousSignature), \(digest.signature),
+                 \(digest.keyID), \(digest.format), \(digest.retention?.days), \(digest.retention?.legalHold), \(digest.retention?.at))
+                """)
+        }
+        try connection.query(insert)
     }
 }
