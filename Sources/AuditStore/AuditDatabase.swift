@@ -138,16 +138,24 @@ public final class AuditDatabase: Service, Sendable {
         _ tenant: TenantID, role: AccessRole, timeout: Duration? = nil,
         _ body: @escaping @Sendable (PostgresConnection) throws -> T
     ) async throws -> T {
+        let engine = self.engine
+        func read(on pool: ConnectionPool) async throws -> T {
+            try await mappingErrors {
+                try await pool.withConnection { connection in
+                    try engine.withReadTransaction(key: tenant.rawValue, roleName: role.rawValue, timeout: timeout, on: connection, body)
+                }
+            }
+        }
         if let replica, let pool = await replica.usablePool() {
             do {
-                let value = try await withTenant(tenant, roleName: role.rawValue, on: pool, timeout: timeout, body)
+                let value = try await read(on: pool)
                 replicaReads.increment()
                 return value
             } catch let error as StoreError where error.code == .unavailable {
                 await replica.markUnreachable(error)
             }
         }
-        let value = try await withTenant(tenant, roleName: role.rawValue, on: readPool, timeout: timeout, body)
+        let value = try await read(on: readPool)
         primaryReads.increment()
         return value
     }

@@ -40,6 +40,27 @@ enum DatabaseEngine: Sendable {
         try withContextTransaction(key: tenant.rawValue, roleName: roleName, extra: extra, on: connection, body)
     }
 
+    /// A read transaction for `key`: on PostgreSQL its `BEGIN` and context (`set_config(…, true)`,
+    /// the same as `SET LOCAL`, with binds) go out with its first statement in one round trip,
+    /// and `queries` may add more of its statements to that round trip. On Citus as `withContextTransaction`.
+    func withReadTransaction<T>(
+        key: String, roleName: String, timeout: Duration?, on connection: PostgresConnection,
+        _ body: (PostgresConnection) throws -> T
+    ) throws -> T {
+        guard self == .postgres else {
+            let extra = timeout.map { "SET LOCAL statement_timeout = \(StoreConfiguration.milliseconds($0))" }
+            return try withContextTransaction(key: key, roleName: roleName, extra: extra, on: connection, body)
+        }
+        var opening: [PostgresQuery] = ["""
+            SELECT set_config('auditlog.tenant', \(key), true), set_config('auditlog.role', \(roleName), true),
+                   set_config('plan_cache_mode', 'force_generic_plan', true)
+            """]
+        if let timeout {
+            opening.append("SELECT set_config('statement_timeout', \(String(StoreConfiguration.milliseconds(timeout))), true)")
+        }
+        return try connection.withDeferredTransaction(opening: opening, body)
+    }
+
     func withContextTransaction<T>(
         key: String, roleName: String, extra: String? = nil, on connection: PostgresConnection,
         _ body: (PostgresConnection) throws -> T

@@ -55,12 +55,15 @@ enum EventReader {
     static func window(_ filter: EventFilter, tenant: TenantID, on connection: PostgresConnection, now: Date, defaultRetentionDays: Int) throws -> (Date, Date) {
         var from = filter.from
         if from == nil {
-            let days = try connection.query(
-                "SELECT retention_days FROM audit.tenant WHERE tenant_id = \(tenant.rawValue)"
-            ).rows.first?.decode(Int.self, at: 0) ?? defaultRetentionDays
+            let days = try connection.query(retentionQuery(tenant)).rows.first?.decode(Int.self, at: 0) ?? defaultRetentionDays
             from = now.addingTimeInterval(-Double(days) * 86_400)
         }
         return (from!, filter.to ?? now.addingTimeInterval(86_400))
+    }
+
+    /// The tenant's own retention (no row: the service's default).
+    static func retentionQuery(_ tenant: TenantID) -> PostgresQuery {
+        "SELECT retention_days FROM audit.tenant WHERE tenant_id = \(tenant.rawValue)"
     }
 
     /// The conditions on an event's own columns (` AND …`): category, action, actor, outcome.
@@ -115,43 +118,69 @@ enum EventReader {
         _ filter: EventFilter, tenant: TenantID, after cursor: PageCursor?, limit: Int, on connection: PostgresConnection,
         now: Date, defaultRetentionDays: Int
     ) throws -> EventPage {
-        let (from, to) = try window(filter, tenant: tenant, on: connection, now: now, defaultRetentionDays: defaultRetentionDays)
         var rows: [PostgresRow] = []
-        if filter.textQuery != nil || !filter.changed.isEmpty {
-            let call = searchCall(filter, from: from, to: to, after: cursor, limit: limit + 1)
-            rows = try connection.query("SELECT \(unsafeSQL: columns) FROM \(call) AS e ORDER BY e.occurred_at DESC, e.id DESC").rows
+        let (from, to): (Date, Date)
+        var pending: [(Date, Date)] = []
+        let sliced = filter.textQuery == nil && filter.changed.isEmpty
+        if sliced, cursor == nil, filter.from == nil, filter.to == nil {
+            // A first page with no dates starts with the last day, which every retention (at
+            // least a day) keeps: that slice goes out with the retention lookup (and, in a read
+            // transaction, its opening) in one round trip, and a busy tenant's page is full after it.
+            let first = (now.addingTimeInterval(-86_400), now.addingTimeInterval(86_400))
+            let results = try connection.queries([
+                sliceQuery(filter, tenant: tenant, lower: first.0, upper: first.1, after: nil, limit: limit + 1),
+                retentionQuery(tenant),
+            ])
+            rows = results[0].rows
+            let days = try results[1].rows.first?.decode(Int.self, at: 0) ?? defaultRetentionDays
+            (from, to) = (now.addingTimeInterval(-Double(days) * 86_400), first.1)
+            pending = slices(from: from, to: to, anchor: now)
+            // The window's first slice is the one read (retention ≥ 1 day); were it not, read them all.
+            if pending.first.map({ $0 == first }) == true { pending.removeFirst() } else { rows = [] }
         } else {
-            let anchor = min(to, now, cursor.map { Date(timeIntervalSince1970: Double($0.micros) / 1_000_000) } ?? to)
-            for (lower, upper) in slices(from: from, to: to, anchor: anchor) {
-                var query: PostgresQuery
-                if let type = filter.targetType, let id = filter.targetID {
-                    // Driven by the target's own index, already in page order; each target row
-                    // then looks up its one event (OFFSET 0 keeps that a per-row lookup, where a
-                    // generic plan would hash every event of the window).
-                    query = """
-                        SELECT \(unsafeSQL: columns) FROM audit.event_target AS t
-                        CROSS JOIN LATERAL (SELECT * FROM audit.event AS e
-                            WHERE e.tenant_id = t.tenant_id AND e.id = t.event_id AND e.occurred_at = t.occurred_at
-                              AND \(conditions(filter.withoutTarget, tenant: tenant, from: lower, to: upper)) OFFSET 0) AS e
-                        WHERE t.tenant_id = \(tenant.rawValue) AND t.target_type = \(type) AND t.target_id = \(id)
-                          AND t.occurred_at >= \(lower) AND t.occurred_at < \(upper)
-                        """
-                    if let cursor { query.append(" AND (t.occurred_at, t.event_id) < (\(cursorTime(cursor)), \(cursor.id))") }
-                    query.append(" ORDER BY t.occurred_at DESC, t.event_id DESC LIMIT \(limit + 1 - rows.count)")
-                } else {
-                    query = "SELECT \(unsafeSQL: columns) FROM audit.event AS e WHERE \(conditions(filter, tenant: tenant, from: lower, to: upper))"
-                    if let cursor { query.append(" AND (e.occurred_at, e.id) < (\(cursorTime(cursor)), \(cursor.id))") }
-                    query.append(" ORDER BY e.occurred_at DESC, e.id DESC LIMIT \(limit + 1 - rows.count)")
-                }
-                rows += try connection.query(query).rows
-                if rows.count > limit { break }
+            (from, to) = try window(filter, tenant: tenant, on: connection, now: now, defaultRetentionDays: defaultRetentionDays)
+            if sliced {
+                let anchor = min(to, now, cursor.map { Date(timeIntervalSince1970: Double($0.micros) / 1_000_000) } ?? to)
+                pending = slices(from: from, to: to, anchor: anchor)
+            } else {
+                let call = searchCall(filter, from: from, to: to, after: cursor, limit: limit + 1)
+                rows = try connection.query("SELECT \(unsafeSQL: columns) FROM \(call) AS e ORDER BY e.occurred_at DESC, e.id DESC").rows
             }
+        }
+        for (lower, upper) in pending where rows.count <= limit {
+            rows += try connection.query(sliceQuery(filter, tenant: tenant, lower: lower, upper: upper, after: cursor,
+                                                    limit: limit + 1 - rows.count)).rows
         }
         var next: PageCursor?
         if rows.count > limit, let last = rows.prefix(limit).last {
             next = PageCursor(micros: try last.decode(Int64.self, at: EventEncoding.Column.occurredMicros), id: try last.decode(String.self, at: 0))
         }
         return EventPage(rows: Array(rows.prefix(limit)), nextCursor: next)
+    }
+
+    /// One slice `[lower, upper)` of a page without text or `changed:` terms, newest first.
+    static func sliceQuery(_ filter: EventFilter, tenant: TenantID, lower: Date, upper: Date, after cursor: PageCursor?, limit: Int) -> PostgresQuery {
+        var query: PostgresQuery
+        if let type = filter.targetType, let id = filter.targetID {
+            // Driven by the target's own index, already in page order; each target row
+            // then looks up its one event (OFFSET 0 keeps that a per-row lookup, where a
+            // generic plan would hash every event of the window).
+            query = """
+                SELECT \(unsafeSQL: columns) FROM audit.event_target AS t
+                CROSS JOIN LATERAL (SELECT * FROM audit.event AS e
+                    WHERE e.tenant_id = t.tenant_id AND e.id = t.event_id AND e.occurred_at = t.occurred_at
+                      AND \(conditions(filter.withoutTarget, tenant: tenant, from: lower, to: upper)) OFFSET 0) AS e
+                WHERE t.tenant_id = \(tenant.rawValue) AND t.target_type = \(type) AND t.target_id = \(id)
+                  AND t.occurred_at >= \(lower) AND t.occurred_at < \(upper)
+                """
+            if let cursor { query.append(" AND (t.occurred_at, t.event_id) < (\(cursorTime(cursor)), \(cursor.id))") }
+            query.append(" ORDER BY t.occurred_at DESC, t.event_id DESC LIMIT \(limit)")
+        } else {
+            query = "SELECT \(unsafeSQL: columns) FROM audit.event AS e WHERE \(conditions(filter, tenant: tenant, from: lower, to: upper))"
+            if let cursor { query.append(" AND (e.occurred_at, e.id) < (\(cursorTime(cursor)), \(cursor.id))") }
+            query.append(" ORDER BY e.occurred_at DESC, e.id DESC LIMIT \(limit)")
+        }
+        return query
     }
 
     /// The window `[from, to)` cut into at most four slices, newest first: the day before

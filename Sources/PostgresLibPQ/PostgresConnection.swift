@@ -15,6 +15,9 @@ public final class PostgresConnection {
     /// Prepared statement names by SQL text (`PQprepare` once, then `PQexecPrepared`).
     private var statements: [String: String] = [:]
     private var statementCounter = 0
+    /// The opening of a deferred transaction (`withDeferredTransaction`) not sent yet: it goes out
+    /// with the next query, in the same round trip.
+    private var pendingOpening: [PostgresQuery]?
     /// Statements kept per connection before the cache is emptied and started again.
     static let statementCacheLimit = 512
 
@@ -71,7 +74,7 @@ public final class PostgresConnection {
         for (name, value) in sessionSettings.sorted(by: { $0.key < $1.key }) {
             script += "; SET \(name) = \(try escapeLiteral(value))"
         }
-        try executeScript(unsafeSQL: script)
+        _ = try check(PQexec(handle, script))
         canceller.replace(PQgetCancel(handle))
     }
 
@@ -105,8 +108,10 @@ public final class PostgresConnection {
     // MARK: Queries
 
     /// Runs one parameterized statement, prepared once per connection and cached by its SQL text.
+    /// Inside `withDeferredTransaction`, the transaction's opening goes out with it in one round trip.
     @discardableResult
     public func query(_ query: PostgresQuery) throws -> PostgresResult {
+        if pendingOpening != nil { return try queries([query])[0] }
         do {
             return try runPrepared(query)
         } catch let error as PostgresError
@@ -122,7 +127,8 @@ public final class PostgresConnection {
     /// The text must come from the program or the `sql/` folder, never from input.
     @discardableResult
     public func executeScript(unsafeSQL sql: String) throws -> PostgresResult {
-        try check(PQexec(handle, sql))
+        try sendPendingOpening()
+        return try check(PQexec(handle, sql))
     }
 
     /// Quotes a string as an SQL literal with `PQescapeLiteral`, for the few commands that take no binds (`SET`).
@@ -165,6 +171,116 @@ public final class PostgresConnection {
         return value
     }
 
+    /// Runs `body` in a transaction whose `BEGIN` and `opening` statements (`set_config(…, true)`
+    /// for the tenant context) are not sent on their own: they go out with the body's first query
+    /// in one round trip (libpq pipeline mode); `queries` sends several of the body's statements
+    /// in that round trip. A body that runs no query costs no round trip.
+    public func withDeferredTransaction<T>(opening: [PostgresQuery], _ body: (PostgresConnection) throws -> T) throws -> T {
+        pendingOpening = opening
+        defer { pendingOpening = nil }
+        let value: T
+        do {
+            value = try body(self)
+        } catch {
+            rollbackQuietly()
+            throw error
+        }
+        pendingOpening = nil
+        if PQtransactionStatus(handle) != PQTRANS_IDLE { try executeScript(unsafeSQL: "COMMIT") }
+        return value
+    }
+
+    /// Opens a deferred transaction now, for a statement that cannot join a pipeline (a script, COPY).
+    private func sendPendingOpening() throws {
+        guard let opening = pendingOpening else { return }
+        _ = try pipeline(["BEGIN"] + opening)
+        pendingOpening = nil
+    }
+
+    /// Runs several statements in one round trip (libpq pipeline mode), after a deferred
+    /// transaction's opening if it is still to be sent; their results in order. A failure rolls
+    /// an open transaction back; a statement whose cached plan went stale (a migration changed a
+    /// table) is prepared again and the round trip repeated once, if it opened the transaction.
+    public func queries(_ list: [PostgresQuery]) throws -> [PostgresResult] {
+        let opening = pendingOpening.map { ["BEGIN"] + $0 } ?? []
+        let startsFresh = !opening.isEmpty || PQtransactionStatus(handle) == PQTRANS_IDLE
+        do {
+            let results = try pipeline(opening + list)
+            pendingOpening = nil
+            return Array(results.suffix(list.count))
+        } catch let error as PostgresError
+            where error.sqlState == "0A000" && error.message.contains("cached plan") && startsFresh {
+            for query in list { try forget(sql: query.sql) }
+            let results = try pipeline(opening + list)
+            pendingOpening = nil
+            return Array(results.suffix(list.count))
+        }
+    }
+
+    /// Sends `queries` as prepared statements in one round trip (libpq pipeline mode) and returns
+    /// their results in order. The first failure is thrown (the server skips the statements after
+    /// it) and leaves an open transaction rolled back.
+    private func pipeline(_ queries: [PostgresQuery]) throws -> [PostgresResult] {
+        if statements.count + queries.count > Self.statementCacheLimit {
+            _ = try check(PQexec(handle, "DEALLOCATE ALL"))
+            statements.removeAll()
+        }
+        let names = try queries.map { try preparedName(for: $0.sql) }
+        guard PQenterPipelineMode(handle) == 1 else {
+            throw PostgresError(code: .server, message: PostgresError.connectionMessage(handle) ?? "could not enter pipeline mode")
+        }
+        var results: [PostgresResult] = []
+        var failure: PostgresError?
+        var sent = 0
+        for (query, name) in zip(queries, names) {
+            let queued = withParameters(query.binds) { values, count in PQsendQueryPrepared(handle, name, count, values, nil, nil, 0) }
+            guard queued == 1 else {
+                failure = PostgresError(code: .connectionFailed, message: PostgresError.connectionMessage(handle) ?? "could not send a statement")
+                break
+            }
+            sent += 1
+        }
+        if failure == nil, PQpipelineSync(handle) != 1 {
+            failure = PostgresError(code: .connectionFailed, message: PostgresError.connectionMessage(handle) ?? "could not send the pipeline")
+        }
+        if failure == nil {
+            // One result per statement, each followed by NULL, then the sync point.
+            for _ in 0..<sent {
+                guard let result = PQgetResult(handle) else {
+                    failure = failure ?? PostgresError(code: .connectionFailed, message: PostgresError.connectionMessage(handle) ?? "no result from the server")
+                    break
+                }
+                switch PQresultStatus(result) {
+                case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+                    results.append(PostgresResult(handle: result))
+                case PGRES_PIPELINE_ABORTED:
+                    PQclear(result)
+                default:
+                    failure = failure ?? PostgresError.fromResult(result, connection: handle)
+                    PQclear(result)
+                }
+                while let extra = PQgetResult(handle) { PQclear(extra) }
+            }
+            if failure == nil || PQstatus(handle) == CONNECTION_OK {
+                while let result = PQgetResult(handle) {
+                    let status = PQresultStatus(result)
+                    PQclear(result)
+                    if status == PGRES_PIPELINE_SYNC { break }
+                }
+            }
+        }
+        if PQexitPipelineMode(handle) != 1 {
+            // Results still pending (a broken exchange): a new session is the only clean state.
+            failure = failure ?? PostgresError(code: .connectionFailed, message: PostgresError.connectionMessage(handle) ?? "could not leave pipeline mode")
+            try? reconnect()
+        }
+        if let failure {
+            rollbackQuietly()
+            throw failure
+        }
+        return results
+    }
+
     private func rollbackQuietly() {
         guard PQstatus(handle) == CONNECTION_OK, PQtransactionStatus(handle) != PQTRANS_IDLE else { return }
         if let result = PQexec(handle, "ROLLBACK") { PQclear(result) }
@@ -177,6 +293,7 @@ public final class PostgresConnection {
     /// `sql` is program text; each row's values are escaped here for COPY's text format.
     @discardableResult
     public func copyIn(unsafeSQL sql: String, rows: some Sequence<[String?]>) throws -> Int {
+        try sendPendingOpening()
         let start = PQexec(handle, sql)
         guard let start, PQresultStatus(start) == PGRES_COPY_IN else {
             _ = try check(start)
@@ -239,7 +356,7 @@ public final class PostgresConnection {
     private func preparedName(for sql: String) throws -> String {
         if let name = statements[sql] { return name }
         if statements.count >= Self.statementCacheLimit {
-            try executeScript(unsafeSQL: "DEALLOCATE ALL")
+            _ = try check(PQexec(handle, "DEALLOCATE ALL"))
             statements.removeAll()
         }
         statementCounter += 1
@@ -251,7 +368,7 @@ public final class PostgresConnection {
 
     private func forget(sql: String) throws {
         guard let name = statements.removeValue(forKey: sql) else { return }
-        try executeScript(unsafeSQL: "DEALLOCATE \(name)")
+        _ = try check(PQexec(handle, "DEALLOCATE \(name)"))
     }
 
     private func withParameters<R>(_ binds: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?, Int32) -> R) -> R {

@@ -62,6 +62,58 @@ struct ConnectionTests {
         #expect(count == 0)
     }
 
+    @Test("a deferred transaction opens with its first statements, sent with its opening in one round trip")
+    func deferredTransaction() async throws {
+        let opening: [PostgresQuery] = ["SELECT set_config('auditlog.tenant', \("org_deferred"), true)"]
+        let seen = try await database.asApp { connection in
+            try connection.withDeferredTransaction(opening: opening) { connection -> [String] in
+                #expect(!connection.isInTransaction)  // nothing sent before the first query
+                let results = try connection.queries([
+                    "SELECT current_setting('auditlog.tenant', true)",
+                    "SELECT \("second") || txid_current()::text",
+                ])
+                #expect(connection.isInTransaction)
+                let third = try connection.query("SELECT txid_current()::text")
+                return [try results[0].rows[0].decode(String.self, at: 0), try results[1].rows[0].decode(String.self, at: 0),
+                        "second" + (try third.rows[0].decode(String.self, at: 0))]
+            }
+        }
+        #expect(seen[0] == "org_deferred")
+        #expect(seen[1] == seen[2])  // one transaction
+        // Local to the transaction: the setting ended with it.
+        let after = try await database.asApp { try $0.query("SELECT coalesce(current_setting('auditlog.tenant', true), '')").rows[0].decode(String.self, at: 0) }
+        #expect(after == "")
+    }
+
+    @Test("a failure in a deferred transaction's round trip is the statement's error; the transaction is rolled back and the connection usable")
+    func deferredFailure() async throws {
+        let opening: [PostgresQuery] = ["SELECT set_config('auditlog.tenant', \("org_deferred"), true)"]
+        let value = try await database.asApp { connection in
+            let error = #expect(throws: PostgresError.self) {
+                try connection.withDeferredTransaction(opening: opening) { connection in
+                    try connection.queries(["SELECT 1", "SELECT 1 / \(0)", "SELECT 2"])
+                }
+            }
+            #expect(error?.sqlState == "22012")
+            #expect(connection.isIdle)
+            #expect(throws: PostgresError.self) {
+                try connection.withDeferredTransaction(opening: ["SELECT set_config('no such setting', \("x"), true)"]) { connection in
+                    try connection.query("SELECT 1")
+                }
+            }
+            #expect(connection.isIdle)
+            // A script in a deferred transaction runs inside it, after the opening.
+            let script = try connection.withDeferredTransaction(opening: opening) { connection in
+                try connection.executeScript(unsafeSQL: "SET LOCAL application_name = 'deferred'")
+                return try connection.query("SELECT current_setting('auditlog.tenant') || current_setting('application_name')")
+                    .rows[0].decode(String.self, at: 0)
+            }
+            #expect(script == "org_deferreddeferred")
+            return try connection.query("SELECT \(7) + 1").rows[0].decode(Int.self, at: 0)
+        }
+        #expect(value == 8)
+    }
+
     @Test("COPY FROM STDIN stores tabs, newlines, backslashes and NULL exactly")
     func copyIn() async throws {
         let rows: [[String?]] = (0..<1000).map { index in
