@@ -2,26 +2,8 @@ import ArgumentParser
 import Foundation
 import Logging
 import AuditStore
-import NIOCore
-import NIOPosix
 
-/// The process's entry point: before any async code runs, Swift concurrency's global executor
-/// becomes NIO's event loops, so a request's handler, the pool's bookkeeping and the response
-/// write share threads instead of handing each request from an event loop to Swift's own pool
-/// and back (each hand-over a thread wake-up). Blocking work stays off these threads as before:
-/// libpq runs on each connection's own queue, child processes through `runBlocking`.
 @main
-enum Entry {
-    static func main() {
-        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
-        Task {
-            await AuditLogCommand.main()
-            exit(0)
-        }
-        dispatchMain()
-    }
-}
-
 struct AuditLogCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "auditlog",
