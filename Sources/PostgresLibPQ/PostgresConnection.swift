@@ -149,26 +149,27 @@ public final class PostgresConnection {
     /// `beginSeparately` sends `BEGIN` in a round trip of its own before the preamble (for servers
     /// that replay a query string starting with `BEGIN`, as a Citus coordinator does).
     public func withTransaction<T>(preamble: String? = nil, beginSeparately: Bool = false, _ body: (PostgresConnection) throws -> T) throws -> T {
-        do {
+        let value = try rollingBackOnError {
             if beginSeparately || preamble == nil {
                 try executeScript(unsafeSQL: "BEGIN")
                 if let preamble { try executeScript(unsafeSQL: preamble) }
             } else {
                 try executeScript(unsafeSQL: "BEGIN; \(preamble!)")
             }
-        } catch {
-            rollbackQuietly()
-            throw error
-        }
-        let value: T
-        do {
-            value = try body(self)
-        } catch {
-            rollbackQuietly()
-            throw error
+            return try body(self)
         }
         try executeScript(unsafeSQL: "COMMIT")
         return value
+    }
+
+    /// Runs `body`; when it throws, an open transaction is rolled back before the error goes on.
+    private func rollingBackOnError<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            rollbackQuietly()
+            throw error
+        }
     }
 
     /// Runs `body` in a transaction whose `BEGIN` and `opening` statements (`set_config(…, true)`
@@ -178,13 +179,7 @@ public final class PostgresConnection {
     public func withDeferredTransaction<T>(opening: [PostgresQuery], _ body: (PostgresConnection) throws -> T) throws -> T {
         pendingOpening = opening
         defer { pendingOpening = nil }
-        let value: T
-        do {
-            value = try body(self)
-        } catch {
-            rollbackQuietly()
-            throw error
-        }
+        let value = try rollingBackOnError { try body(self) }
         pendingOpening = nil
         if PQtransactionStatus(handle) != PQTRANS_IDLE { try executeScript(unsafeSQL: "COMMIT") }
         return value
