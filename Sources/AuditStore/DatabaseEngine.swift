@@ -26,10 +26,17 @@ enum DatabaseEngine: Sendable {
     /// The same for a context key that is not a tenant: `StreamScope.vendorKey`, which no tenant
     /// can have, for the vendor-wide streams.
     func contextPreamble(key: String, roleName: String, on connection: PostgresConnection) throws -> String {
-        var preamble = "SET LOCAL auditlog.tenant = \(try connection.escapeLiteral(key)); "
-            + "SET LOCAL auditlog.role = \(try connection.escapeLiteral(roleName))"
-        if self == .postgres { preamble += "; SET LOCAL plan_cache_mode = force_generic_plan" }
-        return preamble
+        try contextSettings(key: key, roleName: roleName)
+            .map { "SET LOCAL \($0.name) = \(try connection.escapeLiteral($0.value))" }
+            .joined(separator: "; ")
+    }
+
+    /// The settings of a context, in the one place that defines it: the policies read the first
+    /// two; on PostgreSQL the third keeps plans generic (see `contextPreamble`).
+    func contextSettings(key: String, roleName: String) -> [(name: String, value: String)] {
+        var settings = [(name: "auditlog.tenant", value: key), (name: "auditlog.role", value: roleName)]
+        if self == .postgres { settings.append((name: "plan_cache_mode", value: "force_generic_plan")) }
+        return settings
     }
 
     /// Runs `body` in one transaction for `tenant` and `roleName` (plus any `extra` SET LOCAL).
@@ -51,14 +58,13 @@ enum DatabaseEngine: Sendable {
             let extra = timeout.map { "SET LOCAL statement_timeout = \(StoreConfiguration.milliseconds($0))" }
             return try withContextTransaction(key: key, roleName: roleName, extra: extra, on: connection, body)
         }
-        var opening: [PostgresQuery] = ["""
-            SELECT set_config('auditlog.tenant', \(key), true), set_config('auditlog.role', \(roleName), true),
-                   set_config('plan_cache_mode', 'force_generic_plan', true)
-            """]
-        if let timeout {
-            opening.append("SELECT set_config('statement_timeout', \(String(StoreConfiguration.milliseconds(timeout))), true)")
+        var settings = contextSettings(key: key, roleName: roleName)
+        if let timeout { settings.append((name: "statement_timeout", value: String(StoreConfiguration.milliseconds(timeout)))) }
+        var opening: PostgresQuery = "SELECT "
+        for (index, setting) in settings.enumerated() {
+            opening.append("\(unsafeSQL: index > 0 ? ", " : "")set_config(\(setting.name), \(setting.value), true)")
         }
-        return try connection.withDeferredTransaction(opening: opening, body)
+        return try connection.withDeferredTransaction(opening: [opening], body)
     }
 
     func withContextTransaction<T>(
