@@ -126,7 +126,7 @@ public final class AuditDatabase: Service, Sendable {
         return try await mappingErrors {
             try await pool.withConnection { connection in
                 try engine.withContextTransaction(
-                    key: key, roleName: roleName, extra: timeout.map { "SET LOCAL statement_timeout = \(StoreConfiguration.milliseconds($0))" },
+                    key: key, roleName: roleName, timeout: timeout,
                     on: connection, body)
             }
         }

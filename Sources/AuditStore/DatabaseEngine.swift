@@ -25,26 +25,28 @@ enum DatabaseEngine: Sendable {
 
     /// The same for a context key that is not a tenant: `StreamScope.vendorKey`, which no tenant
     /// can have, for the vendor-wide streams.
-    func contextPreamble(key: String, roleName: String, on connection: PostgresConnection) throws -> String {
-        try contextSettings(key: key, roleName: roleName)
+    func contextPreamble(key: String, roleName: String, timeout: Duration? = nil, on connection: PostgresConnection) throws -> String {
+        try contextSettings(key: key, roleName: roleName, timeout: timeout)
             .map { "SET LOCAL \($0.name) = \(try connection.escapeLiteral($0.value))" }
             .joined(separator: "; ")
     }
 
     /// The settings of a context, in the one place that defines it: the policies read the first
-    /// two; on PostgreSQL the third keeps plans generic (see `contextPreamble`).
-    func contextSettings(key: String, roleName: String) -> [(name: String, value: String)] {
+    /// two; on PostgreSQL the third keeps plans generic (see `contextPreamble`); a `timeout`
+    /// bounds each statement of the transaction.
+    func contextSettings(key: String, roleName: String, timeout: Duration? = nil) -> [(name: String, value: String)] {
         var settings = [(name: "auditlog.tenant", value: key), (name: "auditlog.role", value: roleName)]
         if self == .postgres { settings.append((name: "plan_cache_mode", value: "force_generic_plan")) }
+        if let timeout { settings.append((name: "statement_timeout", value: String(StoreConfiguration.milliseconds(timeout)))) }
         return settings
     }
 
-    /// Runs `body` in one transaction for `tenant` and `roleName` (plus any `extra` SET LOCAL).
+    /// Runs `body` in one transaction for `tenant` and `roleName`.
     func withTenantTransaction<T>(
-        _ tenant: TenantID, roleName: String, extra: String? = nil, on connection: PostgresConnection,
+        _ tenant: TenantID, roleName: String, on connection: PostgresConnection,
         _ body: (PostgresConnection) throws -> T
     ) throws -> T {
-        try withContextTransaction(key: tenant.rawValue, roleName: roleName, extra: extra, on: connection, body)
+        try withContextTransaction(key: tenant.rawValue, roleName: roleName, on: connection, body)
     }
 
     /// A read transaction for `key`: on PostgreSQL its `BEGIN` and context (`set_config(…, true)`,
@@ -55,11 +57,9 @@ enum DatabaseEngine: Sendable {
         _ body: (PostgresConnection) throws -> T
     ) throws -> T {
         guard self == .postgres else {
-            let extra = timeout.map { "SET LOCAL statement_timeout = \(StoreConfiguration.milliseconds($0))" }
-            return try withContextTransaction(key: key, roleName: roleName, extra: extra, on: connection, body)
+            return try withContextTransaction(key: key, roleName: roleName, timeout: timeout, on: connection, body)
         }
-        var settings = contextSettings(key: key, roleName: roleName)
-        if let timeout { settings.append((name: "statement_timeout", value: String(StoreConfiguration.milliseconds(timeout)))) }
+        let settings = contextSettings(key: key, roleName: roleName, timeout: timeout)
         var opening: PostgresQuery = "SELECT "
         for (index, setting) in settings.enumerated() {
             opening.append("\(unsafeSQL: index > 0 ? ", " : "")set_config(\(setting.name), \(setting.value), true)")
@@ -68,11 +68,10 @@ enum DatabaseEngine: Sendable {
     }
 
     func withContextTransaction<T>(
-        key: String, roleName: String, extra: String? = nil, on connection: PostgresConnection,
+        key: String, roleName: String, timeout: Duration? = nil, on connection: PostgresConnection,
         _ body: (PostgresConnection) throws -> T
     ) throws -> T {
-        var preamble = try contextPreamble(key: key, roleName: roleName, on: connection)
-        if let extra { preamble += "; " + extra }
+        let preamble = try contextPreamble(key: key, roleName: roleName, timeout: timeout, on: connection)
         return try connection.withTransaction(preamble: preamble, beginSeparately: self == .citus, body)
     }
 }

@@ -199,17 +199,16 @@ public final class PostgresConnection {
     public func queries(_ list: [PostgresQuery]) throws -> [PostgresResult] {
         let opening = pendingOpening.map { ["BEGIN"] + $0 } ?? []
         let startsFresh = !opening.isEmpty || PQtransactionStatus(handle) == PQTRANS_IDLE
+        let results: [PostgresResult]
         do {
-            let results = try pipeline(opening + list)
-            pendingOpening = nil
-            return Array(results.suffix(list.count))
+            results = try pipeline(opening + list)
         } catch let error as PostgresError
             where error.sqlState == "0A000" && error.message.contains("cached plan") && startsFresh {
             for query in list { try forget(sql: query.sql) }
-            let results = try pipeline(opening + list)
-            pendingOpening = nil
-            return Array(results.suffix(list.count))
+            results = try pipeline(opening + list)
         }
+        pendingOpening = nil
+        return Array(results.suffix(list.count))
     }
 
     /// Sends `queries` as prepared statements in one round trip (libpq pipeline mode) and returns
