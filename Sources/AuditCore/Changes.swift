@@ -65,30 +65,32 @@ public enum Changes {
         .object(changes.mapValues(\.json))
     }
 
-    /// Rebuilds nested objects from dotted paths, for message templates.
-    static func nest(_ flat: [String: JSONValue]) -> [String: Any] {
-        var root: [String: Any] = [:]
-        for (path, value) in flat {
+    /// Rebuilds nested objects from dotted paths, for message templates. Paths are taken in
+    /// sorted order, so a path and one below it (`plan`, `plan.name`) nest the same way every time.
+    static func nest(_ flat: [String: JSONValue]) -> [String: JSONValue] {
+        var root: [String: JSONValue] = [:]
+        for path in flat.keys.sorted(by: JSONValue.utf8Precedes) {
             let parts = path.split(separator: ".").map(String.init)
-            insert(&root, parts[...], value.templateValue)
+            insert(&root, parts[...], flat[path]!)
         }
         return root
     }
 
-    private static func insert(_ node: inout [String: Any], _ parts: ArraySlice<String>, _ value: Any) {
+    private static func insert(_ node: inout [String: JSONValue], _ parts: ArraySlice<String>, _ value: JSONValue) {
         guard let first = parts.first else { return }
         if parts.count == 1 {
             node[first] = value
         } else {
-            var child = node[first] as? [String: Any] ?? [:]
+            var child = node[first]?.objectValue ?? [:]
             insert(&child, parts.dropFirst(), value)
-            node[first] = child
+            node[first] = .object(child)
         }
     }
 }
 
 extension JSONValue {
-    /// Plain Swift values for Mustache (which reads dictionaries and arrays).
+    /// The value as Mustache reads it: scalars as text (numbers in their canonical form, null
+    /// as ""), objects as `TemplateObject`, arrays as arrays.
     var templateValue: Any {
         switch self {
         case .null: return ""
@@ -96,7 +98,7 @@ extension JSONValue {
         case .number(let value): return JSONValue.format(value)
         case .string(let value): return value
         case .array(let items): return items.map(\.templateValue)
-        case .object(let members): return members.mapValues(\.templateValue)
+        case .object(let members): return TemplateObject(members: members)
         }
     }
 }

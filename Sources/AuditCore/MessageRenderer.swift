@@ -83,23 +83,38 @@ public struct MessageRenderer: Sendable {
     }
 
     func templateValues(_ draft: EventDraft) -> [String: Any] {
-        func target(_ target: Target) -> [String: Any] {
-            ["type": target.type, "id": target.id, "name": target.name ?? target.id]
+        func target(_ target: Target) -> TemplateObject {
+            TemplateObject(members: ["type": .string(target.type), "id": .string(target.id), "name": .string(target.name ?? target.id)])
         }
         var values: [String: Any] = [
             "action": draft.action,
             "category": draft.category,
-            "actor": [
-                "type": draft.actor.type, "id": draft.actor.id,
-                "name": draft.actor.name ?? draft.actor.id, "email": draft.actor.email ?? "",
-            ] as [String: Any],
+            "actor": TemplateObject(members: [
+                "type": .string(draft.actor.type), "id": .string(draft.actor.id),
+                "name": .string(draft.actor.name ?? draft.actor.id), "email": .string(draft.actor.email ?? ""),
+            ]),
             "targets": draft.targets.map(target),
-            "before": Changes.nest(draft.changes.mapValues(\.old)),
-            "after": Changes.nest(draft.changes.mapValues(\.new)),
-            "metadata": draft.metadata.mapValues(\.templateValue),
+            "before": TemplateObject(members: Changes.nest(draft.changes.mapValues(\.old))),
+            "after": TemplateObject(members: Changes.nest(draft.changes.mapValues(\.new))),
+            "metadata": TemplateObject(members: draft.metadata),
         ]
         if let first = draft.targets.first { values["target"] = target(first) }
         if draft.targets.count > 1 { values["second_target"] = target(draft.targets[1]) }
         return values
     }
+}
+
+/// A JSON object as Mustache sees it: its members by name, and as text its canonical JSON.
+///
+/// A Swift dictionary would print in its hash order, which changes from one process to the next;
+/// a message is part of its event's hash, so the same event retried after a restart would then
+/// be refused as a different event (409). Canonical JSON is the same text every time.
+struct TemplateObject: MustacheParent, MustacheCustomRenderable, CustomStringConvertible, CustomDebugStringConvertible {
+    var members: [String: JSONValue]
+
+    func child(named name: String) -> Any? { members[name]?.templateValue }
+    var renderText: String { JSONValue.object(members).canonicalText }
+    var isNull: Bool { false }
+    var description: String { renderText }
+    var debugDescription: String { renderText }
 }

@@ -3,15 +3,25 @@
 /// and no dynamic casts (issue 17: Mustache's per-event context cost a quarter of ingest CPU).
 ///
 /// It covers what the shipped templates use: `{{{path}}}`, `{{#path}}…{{/path}}` and
-/// `{{^path}}…{{/path}}` on one line. A template with anything else does not compile, and a
-/// lookup whose value is not a plain scalar (an object, a list, a path through a changed value)
-/// makes `render` answer nil; `MessageRenderer` then renders with Mustache itself, so every
-/// message is exactly what Mustache writes (`MessageRendererTests` compares the two).
+/// `{{^path}}…{{/path}}` on one line. A template with anything else does not compile. Values
+/// are scalars or objects (written as their canonical JSON, as `TemplateObject` gives them to
+/// Mustache); a list, or a name that an enclosing section's object could answer, makes `render`
+/// answer nil, and `MessageRenderer` then renders with Mustache itself. Either way the message
+/// is exactly what Mustache writes (`MessageRendererTests` compares the two).
 struct MessageTemplate: Sendable {
     indirect enum Node: Sendable {
         case text(String)
-        case value(Lookup)
-        case section(Lookup, [Node], inverted: Bool)
+        case value(Name)
+        case section(Name, [Node], inverted: Bool)
+    }
+
+    /// A name in the template: its first part (what Mustache looks for up the context stack)
+    /// and where it points in the draft.
+    struct Name: Sendable {
+        var root: Substring
+        var lookup: Lookup
+        /// As written, for matching a section's closing tag.
+        var text: String
     }
 
     /// Where a name points in an `EventDraft` (the values `MessageRenderer.templateValues` gives Mustache).
@@ -27,10 +37,11 @@ struct MessageTemplate: Sendable {
         case unsupported
     }
 
-    /// What a lookup found: a scalar's text, `true`/`false`, or nothing.
+    /// What a lookup found: a scalar's text, `true`/`false`, an object, or nothing.
     enum Found {
         case text(String)
         case bool(Bool)
+        case object([String: JSONValue])
         case missing
     }
 
@@ -41,7 +52,7 @@ struct MessageTemplate: Sendable {
         var body = Substring(source)
         if body.hasSuffix("\n") { body = body.dropLast() }
         guard !body.contains("\n"), !body.contains("\r") else { return nil }
-        var stack: [(name: String, lookup: Lookup, inverted: Bool, nodes: [Node])] = []
+        var stack: [(name: Name, inverted: Bool, nodes: [Node])] = []
         var current: [Node] = []
         var rest = body
         while let open = rest.range(of: "{{") {
@@ -50,7 +61,7 @@ struct MessageTemplate: Sendable {
             if rest.hasPrefix("{") {
                 guard let close = rest.range(of: "}}}") else { return nil }
                 let name = rest[rest.index(after: rest.startIndex)..<close.lowerBound].trimmingCharacters(in: .whitespaces)
-                current.append(.value(Self.lookup(name)))
+                current.append(.value(Self.name(name)))
                 rest = rest[close.upperBound...]
                 continue
             }
@@ -59,11 +70,11 @@ struct MessageTemplate: Sendable {
             rest = rest[close.upperBound...]
             switch sigil {
             case "#", "^":
-                stack.append((name, Self.lookup(name), sigil == "^", current))
+                stack.append((Self.name(name), sigil == "^", current))
                 current = []
             case "/":
-                guard let section = stack.popLast(), section.name == name else { return nil }
-                let node = Node.section(section.lookup, current, inverted: section.inverted)
+                guard let section = stack.popLast(), section.name.text == name else { return nil }
+                let node = Node.section(section.name, current, inverted: section.inverted)
                 current = section.nodes + [node]
             default:
                 return nil  // escaped variables, comments, partials, delimiters: Mustache's
@@ -72,6 +83,10 @@ struct MessageTemplate: Sendable {
         guard stack.isEmpty else { return nil }
         if !rest.isEmpty { current.append(.text(String(rest))) }
         nodes = current
+    }
+
+    static func name(_ text: String) -> Name {
+        Name(root: text.prefix { $0 != "." }, lookup: lookup(text), text: text)
     }
 
     static func lookup(_ name: String) -> Lookup {
@@ -92,7 +107,7 @@ struct MessageTemplate: Sendable {
             let path = rest.joined(separator: ".")
             return root == "before" ? .before(path) : .after(path)
         case "metadata":
-            return rest.isEmpty ? .unsupported : .metadata(Array(rest))
+            return .metadata(Array(rest))
         case "targets":
             return .unsupported
         default:
@@ -103,36 +118,48 @@ struct MessageTemplate: Sendable {
     /// The message, or nil when a lookup needs Mustache.
     func render(_ draft: EventDraft) -> String? {
         var output = ""
-        return Self.render(nodes, draft, into: &output) ? output : nil
+        var scopes: [[String: JSONValue]] = []
+        return Self.render(nodes, draft, scopes: &scopes, into: &output) ? output : nil
     }
 
-    private static func render(_ nodes: [Node], _ draft: EventDraft, into output: inout String) -> Bool {
+    /// `scopes` are the objects of the sections being rendered, innermost last: Mustache looks
+    /// a name up in them before the top-level values, so a name one of them has is left to it.
+    private static func render(_ nodes: [Node], _ draft: EventDraft, scopes: inout [[String: JSONValue]], into output: inout String) -> Bool {
         for node in nodes {
             switch node {
             case .text(let text):
                 output += text
-            case .value(let lookup):
-                guard let found = resolve(lookup, draft) else { return false }
+            case .value(let name):
+                guard let found = resolve(name, draft, scopes: scopes) else { return false }
                 switch found {
                 case .text(let text): output += text
                 case .bool(let value): output += value ? "true" : "false"
+                case .object(let members): output += JSONValue.object(members).canonicalText
                 case .missing: break
                 }
-            case .section(let lookup, let children, let inverted):
-                guard let found = resolve(lookup, draft) else { return false }
-                let truthy: Bool
+            case .section(let name, let children, let inverted):
+                guard let found = resolve(name, draft, scopes: scopes) else { return false }
                 switch found {
-                case .text: truthy = true
-                case .bool(let value): truthy = value
-                case .missing: truthy = false
+                case .text, .bool(true), .object:
+                    guard !inverted else { continue }
+                    if case .object(let members) = found { scopes.append(members) }
+                    let rendered = render(children, draft, scopes: &scopes, into: &output)
+                    if case .object = found { scopes.removeLast() }
+                    if !rendered { return false }
+                case .bool(false), .missing:
+                    if inverted, !render(children, draft, scopes: &scopes, into: &output) { return false }
                 }
-                if truthy != inverted, !render(children, draft, into: &output) { return false }
             }
         }
         return true
     }
 
-    /// The value Mustache would find, or nil when it would be an object or a list.
+    static func resolve(_ name: Name, _ draft: EventDraft, scopes: [[String: JSONValue]]) -> Found? {
+        for scope in scopes where scope[String(name.root)] != nil { return nil }
+        return resolve(name.lookup, draft)
+    }
+
+    /// The value Mustache would find at the top level, or nil when it would be a list.
     static func resolve(_ lookup: Lookup, _ draft: EventDraft) -> Found? {
         switch lookup {
         case .action: return .text(draft.action)
@@ -154,27 +181,33 @@ struct MessageTemplate: Sendable {
             }
         case .before(let path): return change(path, draft, old: true)
         case .after(let path): return change(path, draft, old: false)
-        case .metadata(let path):
-            guard let first = path.first, var value = draft.metadata[first] else { return .missing }
-            for key in path.dropFirst() {
-                guard case .object(let members) = value else { return value.isContainer ? nil : .missing }
-                guard let next = members[key] else { return .missing }
-                value = next
-            }
-            return scalar(value)
+        case .metadata(let path): return walk(draft.metadata, path)
         case .absent: return .missing
         case .unsupported: return nil
         }
     }
 
-    /// `before.<path>` / `after.<path>` as `Changes.nest` builds them: the changed path's value;
-    /// nil (Mustache's) when the path runs through or above another changed path.
+    /// `before.<path>` / `after.<path>` as `Changes.nest` builds them: the changed path's value
+    /// when no other changed path runs through or below it, else the path walked through the nest.
     static func change(_ path: String, _ draft: EventDraft, old: Bool) -> Found? {
-        for key in draft.changes.keys where key != path && (key.hasPrefix(path + ".") || path.hasPrefix(key + ".")) {
-            return nil
+        let overlaps = draft.changes.keys.contains { $0 != path && ($0.hasPrefix(path + ".") || path.hasPrefix($0 + ".")) }
+        guard overlaps else {
+            guard let change = draft.changes[path] else { return .missing }
+            return scalar(old ? change.old : change.new)
         }
-        guard let change = draft.changes[path] else { return .missing }
-        return scalar(old ? change.old : change.new)
+        return walk(Changes.nest(draft.changes.mapValues { old ? $0.old : $0.new }), path.split(separator: "."))
+    }
+
+    /// A path through nested objects: missing where a part is absent or runs through a scalar
+    /// (Mustache finds no member there), nil where it runs through a list.
+    static func walk<Path: Collection>(_ root: [String: JSONValue], _ path: Path) -> Found? where Path.Element: StringProtocol {
+        var value = JSONValue.object(root)
+        for key in path {
+            guard case .object(let members) = value else { return value.isContainer ? nil : .missing }
+            guard let next = members[String(key)] else { return .missing }
+            value = next
+        }
+        return scalar(value)
     }
 
     static func scalar(_ value: JSONValue) -> Found? {
@@ -183,7 +216,8 @@ struct MessageTemplate: Sendable {
         case .bool(let flag): return .bool(flag)
         case .number(let number): return .text(JSONValue.format(number))
         case .string(let text): return .text(text)
-        case .array, .object: return nil
+        case .object(let members): return .object(members)
+        case .array: return nil
         }
     }
 }

@@ -39,6 +39,20 @@ struct MessageRendererTests {
         #expect(renderer.render(given) == "Custom <b>text</b>")
     }
 
+    @Test("an object in a message is its canonical JSON, so a retried event renders (and hashes) the same in every process")
+    func objectValues() async throws {
+        let renderer = try await MessageRenderer.bundled()
+        let event = try draft([
+            "action": .string("subscription.changed"),
+            "before": .object(["plan": .object(["tier": .string("b"), "seats": .number(5), "name": .string("Starter"), "annual": .bool(false)])]),
+            "after": .object(["plan": .object(["tier": .string("c"), "seats": .number(12), "name": .string("Growth"), "annual": .bool(true)])]),
+        ])
+        let expected = #"Alice Smith changed the subscription from {"annual":false,"name":"Starter","seats":5,"tier":"b"} to {"annual":true,"name":"Growth","seats":12,"tier":"c"}"#
+        #expect(renderer.render(event) == expected)
+        #expect(renderer.renderWithMustache(event) == expected)
+        #expect(renderer.compiled["subscription.changed"]?.render(event) == expected, "the compiled template writes objects itself")
+    }
+
     @Test("every shipped template compiles, and its compiled form writes exactly what Mustache writes")
     func compiledEqualsMustache() async throws {
         let renderer = try await MessageRenderer.bundled()
@@ -46,7 +60,9 @@ struct MessageRendererTests {
         let shipped = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".mustache") }
         #expect(renderer.compiled.count == shipped.count, "a shipped template did not compile")
         let values: [JSONValue] = [.null, .string(""), .string("Growth"), .string("  two\n words\u{00A0}here "), .number(5), .number(2.5),
-                                   .bool(true), .bool(false), .object(["name": .string("Starter")]), .array([.string("a")])]
+                                   .bool(true), .bool(false), .object(["name": .string("Starter")]), .array([.string("a")]),
+                                   .object(["name": .string("Growth"), "seats": .number(7), "tier": .null, "addons": .array([.string("sso")])]),
+                                   .object(["plan": .object(["name": .string("Team"), "before": .bool(true)]), "after": .string("x")])]
         let targetSets: [[JSONValue]] = [
             [], [.object(["type": .string("client"), "id": .string("c_1")])],
             [.object(["type": .string("client"), "id": .string("c_1"), "name": .string("Acme Ltd")]),
