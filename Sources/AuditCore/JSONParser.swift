@@ -9,6 +9,9 @@ struct JSONParser {
 
     private let bytes: [UInt8]
     private var index = 0
+    /// The members of the objects being read, innermost last: an object's dictionary is made
+    /// once its size is known, so its keys are hashed once instead of again at every growth.
+    private var pending: [(key: String, value: JSONValue)] = []
 
     private init(_ bytes: [UInt8]) {
         self.bytes = bytes
@@ -54,9 +57,10 @@ struct JSONParser {
 
     private mutating func object(depth: Int) -> JSONValue? {
         index += 1
-        var members: [String: JSONValue] = [:]
         skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object([:]) }
+        let first = pending.count
+        defer { pending.removeSubrange(first...) }
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\""), let key = string() else { return nil }
@@ -64,14 +68,19 @@ struct JSONParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return nil }
             index += 1
             guard let member = value(depth: depth) else { return nil }
-            // A name given twice is ambiguous (which "role" or "tenant" counts?): refused.
-            guard members.updateValue(member, forKey: key) == nil else { return nil }
+            pending.append((key, member))
             skipWhitespace()
             guard index < bytes.count else { return nil }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
+            if bytes[index] == UInt8(ascii: "}") { index += 1; break }
             return nil
         }
+        var members = [String: JSONValue](minimumCapacity: pending.count - first)
+        for (key, member) in pending[first...] {
+            // A name given twice is ambiguous (which "role" or "tenant" counts?): refused.
+            guard members.updateValue(member, forKey: key) == nil else { return nil }
+        }
+        return .object(members)
     }
 
     private mutating func array(depth: Int) -> JSONValue? {
@@ -174,6 +183,13 @@ struct JSONParser {
         let integerStart = index
         let integerDigits = digits()
         guard integerDigits > 0, !(integerDigits > 1 && bytes[integerStart] == 48) else { return nil }
+        let isInteger = index == bytes.count || !(bytes[index] == UInt8(ascii: ".") || bytes[index] | 0x20 == UInt8(ascii: "e"))
+        if isInteger, integerDigits <= 15 {
+            // Exact in a Double (below 2^53): read without making a String for Double's parser.
+            var magnitude = 0
+            for digit in bytes[integerStart..<index] { magnitude = magnitude * 10 + Int(digit - 48) }
+            return .number(integerStart > start ? -Double(magnitude) : Double(magnitude))
+        }
         if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
             index += 1
             guard digits() > 0 else { return nil }

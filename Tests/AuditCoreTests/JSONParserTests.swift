@@ -14,9 +14,30 @@ struct JSONParserTests {
         #expect(parse(#""\u0000""#) == .string("\u{0}"))
     }
 
+    @Test("integers read directly are the Doubles that Double's own parser gives", arguments: [
+        "0", "-0", "7", "-12", "999999999999999", "-999999999999999", "9007199254740993", "12345678901234567890", "1E2", "3e0", "10.0",
+    ])
+    func integers(_ text: String) throws {
+        let value = try #require(parse(text))
+        #expect(value == .number(try #require(Double(text))))
+        #expect(parse("{\"n\": \(text), \"m\": [\(text)]}") == .object(["n": value, "m": .array([value])]))
+    }
+
+    @Test("objects of many members and nested objects keep every member; a repeated name is refused at any depth")
+    func members() throws {
+        let keys = (0..<40).map { "k\($0)" }
+        let text = "{" + keys.map { "\"\($0)\": {\"inner\": {\"\($0)\": 1}, \"x\": 2}" }.joined(separator: ",") + "}"
+        let object = try #require(parse(text)?.objectValue)
+        #expect(object.count == 40)
+        #expect(object["k39"] == .object(["inner": .object(["k39": 1]), "x": 2]))
+        #expect(parse(#"{"a": {"b": 1, "c": {"d": 1, "d": 2}}, "e": 3}"#) == nil)
+        #expect(parse(#"{"a": {"b": 1}, "b": 2, "a": 3}"#) == nil)
+        #expect(parse(#"{"a": {"a": 1}}"#) == .object(["a": .object(["a": 1])]))
+    }
+
     @Test("malformed input is refused", arguments: [
         "", "{", "[1,]", "{\"a\" 1}", "01", "1.", "-", "tru", "\"unterminated", "{} x", "\"\\x\"",
-        "\"\\ud800\"", "\"tab\there\"", "NaN", "1e999",
+        "\"\\ud800\"", "\"tab\there\"", "NaN", "1e999", "-01", "1-", "--1", "+1", "{\"a\": 1, }",
     ])
     func malformed(_ text: String) {
         #expect(parse(text) == nil)
