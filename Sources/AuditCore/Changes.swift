@@ -65,6 +65,21 @@ public enum Changes {
         .object(changes.mapValues(\.json))
     }
 
+    /// `json(changes).canonicalText`'s bytes, written directly: paths sorted, `new` before `old`.
+    static func writeCanonical(_ changes: [String: Change], to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "{"))
+        for (index, change) in changes.sorted(by: { JSONValue.utf8Precedes($0.key, $1.key) }).enumerated() {
+            if index > 0 { output.append(UInt8(ascii: ",")) }
+            JSONValue.writeString(change.key, to: &output)
+            output.append(contentsOf: #":{"new":"#.utf8)
+            change.value.new.write(to: &output)
+            output.append(contentsOf: #","old":"#.utf8)
+            change.value.old.write(to: &output)
+            output.append(UInt8(ascii: "}"))
+        }
+        output.append(UInt8(ascii: "}"))
+    }
+
     /// Rebuilds nested objects from dotted paths, for message templates. Paths are taken in
     /// sorted order, so a path and one below it (`plan`, `plan.name`) nest the same way every time.
     static func nest(_ flat: [String: JSONValue]) -> [String: JSONValue] {

@@ -20,6 +20,16 @@ public struct Actor: Sendable, Hashable {
         if let email { members["email"] = .string(email) }
         return .object(members)
     }
+
+    /// `json.canonicalText`'s bytes, written directly (keys in their sorted order).
+    func writeCanonical(to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "{"))
+        if let email { output.append(contentsOf: #""email":"#.utf8); JSONValue.writeString(email, to: &output); output.append(UInt8(ascii: ",")) }
+        output.append(contentsOf: #""id":"#.utf8); JSONValue.writeString(id, to: &output)
+        if let name { output.append(contentsOf: #","name":"#.utf8); JSONValue.writeString(name, to: &output) }
+        output.append(contentsOf: #","type":"#.utf8); JSONValue.writeString(type, to: &output)
+        output.append(UInt8(ascii: "}"))
+    }
 }
 
 /// What was acted on: a client, a subscription, a user…
@@ -32,6 +42,14 @@ public struct Target: Sendable, Hashable {
         var members: [String: JSONValue] = ["type": .string(type), "id": .string(id)]
         if let name { members["name"] = .string(name) }
         return .object(members)
+    }
+
+    /// `json.canonicalText`'s bytes, written directly (keys in their sorted order).
+    func writeCanonical(to output: inout [UInt8]) {
+        output.append(contentsOf: #"{"id":"#.utf8); JSONValue.writeString(id, to: &output)
+        if let name { output.append(contentsOf: #","name":"#.utf8); JSONValue.writeString(name, to: &output) }
+        output.append(contentsOf: #","type":"#.utf8); JSONValue.writeString(type, to: &output)
+        output.append(UInt8(ascii: "}"))
     }
 }
 
@@ -123,13 +141,27 @@ public struct StoredEvent: Sendable, Hashable {
         metadata = draft.metadata
         outcome = draft.outcome
         canonical = CanonicalParts(
-            actor: draft.actor.json.canonicalBytes, targets: JSONValue.array(draft.targets.map(\.json)).canonicalBytes,
-            changes: Changes.json(draft.changes).canonicalBytes, context: JSONValue.object(draft.context).canonicalBytes,
+            actor: Self.canonical(draft.actor.writeCanonical), targets: Self.canonical { output in
+                output.append(UInt8(ascii: "["))
+                for (index, target) in draft.targets.enumerated() {
+                    if index > 0 { output.append(UInt8(ascii: ",")) }
+                    target.writeCanonical(to: &output)
+                }
+                output.append(UInt8(ascii: "]"))
+            },
+            changes: Self.canonical { Changes.writeCanonical(draft.changes, to: &$0) }, context: JSONValue.object(draft.context).canonicalBytes,
             metadata: JSONValue.object(draft.metadata).canonicalBytes, occurredAt: Timestamp.format(occurredAt))
         var document: [UInt8] = []
         Self.writeHashedDocument(tenant: tenant, id: id, action: action, category: category, message: message, outcome: outcome,
                                  canonical: canonical, to: &document)
         hash = Crypto.hex(Crypto.sha256(document))
+    }
+
+    private static func canonical(_ write: (inout [UInt8]) -> Void) -> [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(128)
+        write(&output)
+        return output
     }
 
     /// `hashedDocument.canonicalText`, written from the parts (keys in their canonical order).

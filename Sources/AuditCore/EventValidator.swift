@@ -32,14 +32,19 @@ public struct EventValidator: Sendable {
             problems.add("(event)", "must be a JSON object")
             return .failure(problems)
         }
-        if !Self.stringsWithinLimits(value) {
+        var sizeBound = 0
+        let stringsValid = Self.stringsWithinLimits(value, sizeBound: &sizeBound)
+        if !stringsValid {
             checkStrings(value, path: "", problems: &problems)  // names each offender (the slow walk)
         }
-        if value.canonicalByteCount > Self.maxEventBytes {
+        // The exact canonical size is counted only when the bound (complete if the walk was) does not rule it out.
+        if !stringsValid || sizeBound > Self.maxEventBytes, value.canonicalByteCount > Self.maxEventBytes {
             problems.add("(event)", "is larger than 64 KiB")
         }
-        for key in event.keys.sorted() where !Self.knownFields.contains(key) {
-            problems.add(key, "is not a known field")
+        if !event.keys.allSatisfy(Self.knownFields.contains) {
+            for key in event.keys.sorted() where !Self.knownFields.contains(key) {
+                problems.add(key, "is not a known field")
+            }
         }
 
         let tenant = requiredString(event, "tenant", &problems).flatMap { raw -> TenantID? in
@@ -256,18 +261,35 @@ public struct EventValidator: Sendable {
     }
 
     /// True when no string or key can break `checkStrings`'s rules: no NUL, and few enough bytes
-    /// that the character limit cannot be reached (one walk, nothing allocated).
-    static func stringsWithinLimits(_ value: JSONValue) -> Bool {
+    /// that the character limit cannot be reached (one walk, nothing allocated). Adds to `sizeBound`
+    /// an upper bound of the value's canonical size (every string byte escaped as `\u00XX`, every
+    /// number at its longest), which for most events is far below the 64 KiB limit.
+    static func stringsWithinLimits(_ value: JSONValue, sizeBound: inout Int) -> Bool {
         switch value {
         case .string(let text):
-            return text.utf8.count <= maxStringCharacters && !text.utf8.contains(0)
+            sizeBound += 2 + 6 * text.utf8.count
+            return text.utf8.count <= maxStringCharacters && !containsNUL(text)
         case .array(let items):
-            return items.allSatisfy(stringsWithinLimits)
+            sizeBound += 2 + items.count
+            return items.allSatisfy { stringsWithinLimits($0, sizeBound: &sizeBound) }
         case .object(let members):
-            return members.allSatisfy { $0.key.utf8.count <= 256 && !$0.key.utf8.contains(0) && stringsWithinLimits($0.value) }
-        default:
+            sizeBound += 2 + members.count
+            return members.allSatisfy {
+                sizeBound += 3 + 6 * $0.key.utf8.count
+                return $0.key.utf8.count <= 256 && !containsNUL($0.key) && stringsWithinLimits($0.value, sizeBound: &sizeBound)
+            }
+        case .number:
+            sizeBound += 32  // the longest of Swift's shortest round-trip forms is 24 bytes
+            return true
+        case .bool, .null:
+            sizeBound += 5
             return true
         }
+    }
+
+    static func containsNUL(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { $0.isEmpty ? false : memchr($0.baseAddress!, 0, $0.count) != nil }
     }
 
     /// Every string and key: no NUL character, at most 4096 characters. Reports the first offender per field.
@@ -298,13 +320,26 @@ public struct EventValidator: Sendable {
     }
 
     static func isWord(_ text: String, limit: Int) -> Bool {
-        let bytes = Array(text.utf8)
+        let bytes = text.utf8
         guard let first = bytes.first, (1...limit).contains(bytes.count), (97...122).contains(first) else { return false }
         return bytes.allSatisfy { (97...122).contains($0) || (48...57).contains($0) || $0 == UInt8(ascii: "_") }
     }
 
+    /// Lowercase words (`isWord`) joined by single dots, at most 128 bytes.
     static func isAction(_ text: String) -> Bool {
-        guard text.utf8.count <= 128 else { return false }
-        return text.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { isWord(String($0), limit: 128) }
+        let bytes = text.utf8
+        guard (1...128).contains(bytes.count) else { return false }
+        var atWordStart = true
+        for byte in bytes {
+            if atWordStart {
+                guard (97...122).contains(byte) else { return false }
+                atWordStart = false
+            } else if byte == UInt8(ascii: ".") {
+                atWordStart = true
+            } else {
+                guard (97...122).contains(byte) || (48...57).contains(byte) || byte == UInt8(ascii: "_") else { return false }
+            }
+        }
+        return !atWordStart
     }
 }

@@ -43,7 +43,7 @@ struct CanonicalFormTests {
         let texts = [
             #"{"tenant":"org_42","action":"client.renamed","actor":{"id":"u_7"}}"#,
             #"{"tenant":"org_42","id":"e2","occurred_at":"2026-11-21T09:00:00.5+02:00","action":"user.invited","actor":{"id":"u_7","name":"Zoë \"Z\"","email":"z@example.com","type":"user"},"targets":[{"type":"user","id":"u_9","name":"Bob"},{"type":"team","id":"t\n1"}],"before":{"role":null,"plan":{"name":"Starter","seats":5}},"after":{"role":"admin","plan":{"name":"Growth","seats":7.5}},"context":{"ip":"203.0.113.9","é":[1,true,null,{"b":1,"a":2}],"Z":"\u0001"},"metadata":{"k":"v","a b":{"c":[]}},"outcome":"failure"}"#,
-            #"{"tenant":"org_42","action":"billing.changed","category":"billing","actor":{"id":"svc","type":"api_key"},"changes":{"card.last4":{"old":"4242","new":"1881"},"x":{"new":{"deep":{"deeper":1}}}},"message":"given\ttext"}"#,
+            #"{"tenant":"org_42","action":"billing.changed","category":"billing","actor":{"id":"svc","type":"api_key"},"changes":{"card.last4":{"old":"4242","new":"1881"},"x":{"new":{"deep":{"deeper":1}}},"Äb":{"new":1},"a":{"old":[2]},"Z":{"old":"\""}},"message":"given\ttext"}"#,
         ]
         return try texts.map { text in
             let value = try #require(JSONValue.parse(Array(text.utf8)))

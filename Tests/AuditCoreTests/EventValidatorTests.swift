@@ -88,6 +88,25 @@ struct EventValidatorTests {
         #expect(problems(event(["context": .object(bulky)])) == ["(event)"])
     }
 
+    @Test("the 64 KiB limit is the canonical size to the byte, with escapes and numbers counted as written")
+    func sizeBoundary() {
+        // Seventeen strings of escaped characters (2 bytes each when written), numbers, then a filler
+        // string sized so that the whole event is exactly the limit, and one byte over it.
+        func sized(_ filler: Int) -> JSONValue {
+            var context = Dictionary(uniqueKeysWithValues: (0..<17).map { ("k\($0)", JSONValue.string(String(repeating: "\n", count: 1900))) })
+            context["n"] = .array([.number(0.1), .number(-12345.678), .number(1e300), .number(42)])
+            context["filler"] = .string(String(repeating: "x", count: filler))
+            return event(["context": .object(context)])
+        }
+        let room = EventValidator.maxEventBytes - sized(0).canonicalByteCount
+        #expect((1...4096).contains(room))
+        #expect(sized(room).canonicalByteCount == EventValidator.maxEventBytes)
+        #expect(problems(sized(room)) == [])
+        #expect(problems(sized(room + 1)) == ["(event)"])
+        // An over-size event whose strings also break a rule is told both.
+        #expect(problems(event(["message": .string("a\u{0}b"), "context": sized(room + 1).objectValue!["context"]!])) == ["message", "(event)"])
+    }
+
     @Test("before/after become a diff of dotted paths; arrays compare whole")
     func diff() throws {
         let draft = try draft(event([
