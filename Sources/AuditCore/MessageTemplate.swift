@@ -29,7 +29,7 @@ struct MessageTemplate: Sendable {
         case action, category
         case actor(String)
         case target(index: Int, field: String)
-        case before(String), after(String)
+        case before(ChangePath), after(ChangePath)
         case metadata([String])
         /// A name the template values do not have: Mustache renders nothing for it.
         case absent
@@ -105,7 +105,7 @@ struct MessageTemplate: Sendable {
         case "before", "after":
             guard !rest.isEmpty else { return .unsupported }
             let path = rest.joined(separator: ".")
-            return root == "before" ? .before(path) : .after(path)
+            return root == "before" ? .before(ChangePath(path)) : .after(ChangePath(path))
         case "metadata":
             return .metadata(Array(rest))
         case "targets":
@@ -187,15 +187,33 @@ struct MessageTemplate: Sendable {
         }
     }
 
+    /// A changed field's path in a template, with what finding overlapping paths needs made once.
+    struct ChangePath: Sendable {
+        var path: String
+        /// `path` and a dot: a changed path starting with it runs below this one.
+        var below: String
+        var hasDot: Bool
+
+        init(_ path: String) {
+            self.path = path
+            below = path + "."
+            hasDot = path.contains(".")
+        }
+
+        /// True when `key` is another changed path through or below this one.
+        func overlaps(_ key: String) -> Bool {
+            key.hasPrefix(below) || (hasDot && key != path && path.hasPrefix(key + "."))
+        }
+    }
+
     /// `before.<path>` / `after.<path>` as `Changes.nest` builds them: the changed path's value
     /// when no other changed path runs through or below it, else the path walked through the nest.
-    static func change(_ path: String, _ draft: EventDraft, old: Bool) -> Found? {
-        let overlaps = draft.changes.keys.contains { $0 != path && ($0.hasPrefix(path + ".") || path.hasPrefix($0 + ".")) }
-        guard overlaps else {
-            guard let change = draft.changes[path] else { return .missing }
+    static func change(_ path: ChangePath, _ draft: EventDraft, old: Bool) -> Found? {
+        guard draft.changes.keys.contains(where: path.overlaps) else {
+            guard let change = draft.changes[path.path] else { return .missing }
             return scalar(old ? change.old : change.new)
         }
-        return walk(Changes.nest(draft.changes.mapValues { old ? $0.old : $0.new }), path.split(separator: "."))
+        return walk(Changes.nest(draft.changes.mapValues { old ? $0.old : $0.new }), path.path.split(separator: "."))
     }
 
     /// A path through nested objects: missing where a part is absent or runs through a scalar

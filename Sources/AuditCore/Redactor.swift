@@ -225,14 +225,22 @@ public struct Redactor: Sendable {
 
     /// Changes whose path has a sensitive component keep the fact of the change, not the values.
     public func redact(_ changes: [String: Change]) -> [String: Change] {
+        // Most events have nothing to redact: then the changes are kept as they are, not rebuilt.
+        guard changes.contains(where: { isSensitivePath($0.key) || needsRedaction($0.value.old) || needsRedaction($0.value.new) }) else {
+            return changes
+        }
         var result: [String: Change] = [:]
         for (path, change) in changes {
-            if path.split(separator: ".").contains(where: { isSensitive(String($0)) }) {
+            if isSensitivePath(path) {
                 result[path] = Change(old: change.old.isNull ? .null : Self.marker, new: change.new.isNull ? .null : Self.marker)
             } else {
                 result[path] = Change(old: redact(change.old), new: redact(change.new))
             }
         }
         return result
+    }
+
+    func isSensitivePath(_ path: String) -> Bool {
+        path.split(separator: ".").contains { isSensitive(String($0)) }
     }
 }
