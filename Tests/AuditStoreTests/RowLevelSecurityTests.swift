@@ -85,6 +85,50 @@ struct RowLevelSecurityTests {
         #expect(try await visibleEvents(context("org_b", "admin")) == ["b1"])
     }
 
+    @Test("the service role cannot store a malformed id or hash: ids are 1-128 of A-Z a-z 0-9 _ . : -, hashes 64 lowercase hex", arguments: [
+        (String(repeating: "i", count: 129), String(repeating: "a", count: 64)), ("has space", String(repeating: "a", count: 64)),
+        ("", String(repeating: "a", count: 64)), ("é", String(repeating: "a", count: 64)),
+        ("ok", String(repeating: "a", count: 63)), ("ok", String(repeating: "a", count: 65)),
+        ("ok", String(repeating: "A", count: 64)), ("ok", String(repeating: "g", count: 64)), ("ok", String(repeating: "a", count: 63) + "\n"),
+    ])
+    func formatChecks(_ id: String, _ hash: String) async throws {
+        // event_id checks the hash only; the id's format is the event row's check.
+        for table in hash == String(repeating: "a", count: 64) ? ["event"] : ["event", "event_id"] {
+            let error = await #expect(throws: PostgresError.self) {
+                try await database.asApp { connection in
+                    try connection.withTransaction(preamble: context("org_a", "publisher")) { connection in
+                        try connection.query(PostgresQuery(unsafeSQL: table == "event" ? """
+                            INSERT INTO audit.event (tenant_id, id, occurred_at, action, category, actor_type, actor_id, message, hash)
+                            VALUES ('org_a', $1, now(), 'x.y', 'x', 'user', 'u', 'forged', $2)
+                            """ : "INSERT INTO audit.event_id (tenant_id, id, occurred_at, hash) VALUES ('org_a', $1, now(), $2)",
+                            binds: [id, hash]))
+                    }
+                }
+            }
+            #expect(error?.sqlState == "23514", "\(table): \(id) / \(hash)")
+        }
+        #expect(try await visibleEvents(context("org_a", "admin")) == ["a1", "a2"])
+    }
+
+    @Test("the longest id and a well-formed hash are accepted from the service role")
+    func formatChecksAccept() async throws {
+        struct RolledBack: Error {}
+        let id = String(repeating: "i", count: 127) + ":"
+        // Thrown after both inserts succeeded, so the transaction rolls back and the suite's rows stay as they were.
+        await #expect(throws: RolledBack.self) {
+            try await database.asApp { connection in
+                try connection.withTransaction(preamble: context("org_a", "publisher")) { connection in
+                    try connection.query("INSERT INTO audit.event_id (tenant_id, id, occurred_at, hash) VALUES ('org_a', \(id), now(), repeat('0123456789abcdef', 4))")
+                    try connection.query("""
+                        INSERT INTO audit.event (tenant_id, id, occurred_at, action, category, actor_type, actor_id, message, hash)
+                        VALUES ('org_a', \(id), now(), 'x.y', 'x', 'user', 'u', 'longest id', repeat('0123456789abcdef', 4))
+                        """)
+                    throw RolledBack()
+                }
+            }
+        }
+    }
+
     @Test("UPDATE, DELETE and TRUNCATE of events are refused to the service role", arguments: [
         "UPDATE audit.event SET message = 'changed'",
         "DELETE FROM audit.event",
