@@ -28,18 +28,31 @@ public enum Changes {
     static func flatten(_ object: [String: JSONValue], prefix: String = "") -> [String: JSONValue] {
         var flat: [String: JSONValue] = [:]
         flat.reserveCapacity(object.count)
-        flatten(object, prefix: prefix, into: &flat)
+        var collided = false
+        flatten(object, prefix: prefix, sorted: false, into: &flat, collided: &collided)
+        if collided {
+            // Two spellings of one path (a key "a.b" beside {"a": {"b": …}}): walked again in sorted
+            // key order, so the same one wins in every process (the change is part of the hash).
+            flat.removeAll(keepingCapacity: true)
+            flatten(object, prefix: prefix, sorted: true, into: &flat, collided: &collided)
+        }
         return flat
     }
 
-    private static func flatten(_ object: [String: JSONValue], prefix: String, into flat: inout [String: JSONValue]) {
-        for (key, value) in object {
+    private static func flatten(_ object: [String: JSONValue], prefix: String, sorted: Bool, into flat: inout [String: JSONValue],
+                                collided: inout Bool) {
+        func visit(_ key: String, _ value: JSONValue) {
             let path = prefix.isEmpty ? key : prefix + "." + key
             if case .object(let nested) = value, !nested.isEmpty {
-                flatten(nested, prefix: path, into: &flat)
-            } else {
-                flat[path] = value
+                flatten(nested, prefix: path, sorted: sorted, into: &flat, collided: &collided)
+            } else if flat.updateValue(value, forKey: path) != nil {
+                collided = true
             }
+        }
+        if sorted {
+            for key in object.keys.sorted(by: JSONValue.utf8Precedes) { visit(key, object[key]!) }
+        } else {
+            for (key, value) in object { visit(key, value) }
         }
     }
 

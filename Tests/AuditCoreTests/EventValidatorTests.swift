@@ -125,6 +125,22 @@ struct EventValidatorTests {
         #expect(Changes.changedFields(draft.changes) == ["added", "gone", "name", "plan", "plan.tier", "tags"])
     }
 
+    @Test("a dotted key beside the nested path it spells diffs the same whatever the dictionaries' order")
+    func collidingPaths() throws {
+        // "a.b" and {"a": {"b": …}} flatten to one path; the last in sorted key order ("a.b") wins.
+        var outcomes = Set<JSONValue>()
+        for capacity in [0, 8, 64, 512] {
+            for dottedFirst in [true, false] {
+                var before = [String: JSONValue](minimumCapacity: capacity)
+                let entries: [(String, JSONValue)] = [("a.b", .number(1)), ("a", .object(["b": .number(2)])), ("z", .number(3))]
+                for (key, value) in dottedFirst ? entries : entries.reversed() { before[key] = value }
+                let draft = try draft(event(["before": .object(before), "after": .object([:])]))
+                outcomes.insert(Changes.json(draft.changes))
+            }
+        }
+        #expect(outcomes == [.object(["a.b": .object(["old": .number(1), "new": .null]), "z": .object(["old": .number(3), "new": .null])])])
+    }
+
     @Test("changes may be sent directly, but not together with before/after")
     func directChanges() throws {
         let given = JSONValue.object(["plan": .object(["old": .string("a"), "new": .string("b")])])
