@@ -115,7 +115,7 @@ let package = Package(
             dependencies: ["AuditStore", "PostgresLibPQ"],
             path: "Tests/TestSupport"
         ),
-        .testTarget(name: "AuditCoreTests", dependencies: ["AuditCore"]),
+        .testTarget(name: "AuditCoreTests", dependencies: ["AuditCore", .product(name: "Mustache", package: "swift-mustache")]),
         .testTarget(name: "PostgresLibPQTests", dependencies: ["PostgresLibPQ", "TestSupport"]),
         .testTarget(name: "AuditStoreTests", dependencies: ["AuditStore", "AuditCore", "PostgresLibPQ", "TestSupport"]),
         .testTarget(

@@ -104,8 +104,7 @@ struct MessageTemplate: Sendable {
             return ["type", "id", "name"].contains(rest.first!) ? .target(index: root == "target" ? 0 : 1, field: rest.first!) : .absent
         case "before", "after":
             guard !rest.isEmpty else { return .unsupported }
-            let path = rest.joined(separator: ".")
-            return root == "before" ? .before(ChangePath(path)) : .after(ChangePath(path))
+            return root == "before" ? .before(ChangePath(Array(rest))) : .after(ChangePath(Array(rest)))
         case "metadata":
             return .metadata(Array(rest))
         case "targets":
@@ -118,19 +117,32 @@ struct MessageTemplate: Sendable {
     /// The message, or nil when a lookup needs Mustache.
     func render(_ draft: EventDraft) -> String? {
         var output = ""
-        var scopes: [[String: JSONValue]] = []
-        return Self.render(nodes, draft, scopes: &scopes, into: &output) ? output : nil
+        var state = RenderState()
+        return Self.render(nodes, draft, &state, into: &output) ? output : nil
     }
 
-    /// `scopes` are the objects of the sections being rendered, innermost last: Mustache looks
-    /// a name up in them before the top-level values, so a name one of them has is left to it.
-    private static func render(_ nodes: [Node], _ draft: EventDraft, scopes: inout [[String: JSONValue]], into output: inout String) -> Bool {
+    /// What one render keeps: the objects of the sections being rendered, innermost last (Mustache
+    /// looks a name up in them before the top-level values, so a name one of them has is left to
+    /// it), and the nested before/after values, made at most once.
+    private struct RenderState {
+        var scopes: [[String: JSONValue]] = []
+        var nested: [Bool: [String: JSONValue]] = [:]
+
+        mutating func nested(_ draft: EventDraft, old: Bool) -> [String: JSONValue] {
+            if let made = nested[old] { return made }
+            let made = Changes.nest(draft.changes.mapValues { old ? $0.old : $0.new })
+            nested[old] = made
+            return made
+        }
+    }
+
+    private static func render(_ nodes: [Node], _ draft: EventDraft, _ state: inout RenderState, into output: inout String) -> Bool {
         for node in nodes {
             switch node {
             case .text(let text):
                 output += text
             case .value(let name):
-                guard let found = resolve(name, draft, scopes: scopes) else { return false }
+                guard let found = resolve(name, draft, &state) else { return false }
                 switch found {
                 case .text(let text): output += text
                 case .bool(let value): output += value ? "true" : "false"
@@ -138,30 +150,26 @@ struct MessageTemplate: Sendable {
                 case .missing: break
                 }
             case .section(let name, let children, let inverted):
-                guard let found = resolve(name, draft, scopes: scopes) else { return false }
+                guard let found = resolve(name, draft, &state) else { return false }
                 switch found {
                 case .text, .bool(true), .object:
                     guard !inverted else { continue }
-                    if case .object(let members) = found { scopes.append(members) }
-                    let rendered = render(children, draft, scopes: &scopes, into: &output)
-                    if case .object = found { scopes.removeLast() }
+                    if case .object(let members) = found { state.scopes.append(members) }
+                    let rendered = render(children, draft, &state, into: &output)
+                    if case .object = found { state.scopes.removeLast() }
                     if !rendered { return false }
                 case .bool(false), .missing:
-                    if inverted, !render(children, draft, scopes: &scopes, into: &output) { return false }
+                    if inverted, !render(children, draft, &state, into: &output) { return false }
                 }
             }
         }
         return true
     }
 
-    static func resolve(_ name: Name, _ draft: EventDraft, scopes: [[String: JSONValue]]) -> Found? {
-        for scope in scopes where scope[String(name.root)] != nil { return nil }
-        return resolve(name.lookup, draft)
-    }
-
-    /// The value Mustache would find at the top level, or nil when it would be a list.
-    static func resolve(_ lookup: Lookup, _ draft: EventDraft) -> Found? {
-        switch lookup {
+    /// The value Mustache would find, or nil when it would be a list or a section's object answers the name.
+    private static func resolve(_ name: Name, _ draft: EventDraft, _ state: inout RenderState) -> Found? {
+        for scope in state.scopes where scope[String(name.root)] != nil { return nil }
+        switch name.lookup {
         case .action: return .text(draft.action)
         case .category: return .text(draft.category)
         case .actor(let field):
@@ -179,50 +187,54 @@ struct MessageTemplate: Sendable {
             case "id": return .text(target.id)
             default: return .text(target.name ?? target.id)
             }
-        case .before(let path): return change(path, draft, old: true)
-        case .after(let path): return change(path, draft, old: false)
+        case .before(let path): return change(path, draft, old: true, &state)
+        case .after(let path): return change(path, draft, old: false, &state)
         case .metadata(let path): return walk(draft.metadata, path)
         case .absent: return .missing
         case .unsupported: return nil
         }
     }
 
-    /// A changed field's path in a template, with what finding overlapping paths needs made once.
+    /// A changed field's path in a template (`plan.name`), with what finding overlapping changed
+    /// paths needs made once, when the template compiles.
     struct ChangePath: Sendable {
+        var parts: [String]
         var path: String
         /// `path` and a dot: a changed path starting with it runs below this one.
         var below: String
-        var hasDot: Bool
+        /// The paths this one runs below (`plan` for `plan.name`).
+        var above: Set<String>
 
-        init(_ path: String) {
-            self.path = path
+        init(_ parts: [String]) {
+            self.parts = parts
+            path = parts.joined(separator: ".")
             below = path + "."
-            hasDot = path.contains(".")
+            above = Set((1..<parts.count).map { parts[..<$0].joined(separator: ".") })
         }
 
         /// True when `key` is another changed path through or below this one.
         func overlaps(_ key: String) -> Bool {
-            key.hasPrefix(below) || (hasDot && key != path && path.hasPrefix(key + "."))
+            key.hasPrefix(below) || above.contains(key)
         }
     }
 
     /// `before.<path>` / `after.<path>` as `Changes.nest` builds them: the changed path's value
     /// when no other changed path runs through or below it, else the path walked through the nest.
-    static func change(_ path: ChangePath, _ draft: EventDraft, old: Bool) -> Found? {
+    private static func change(_ path: ChangePath, _ draft: EventDraft, old: Bool, _ state: inout RenderState) -> Found? {
         guard draft.changes.keys.contains(where: path.overlaps) else {
             guard let change = draft.changes[path.path] else { return .missing }
             return scalar(old ? change.old : change.new)
         }
-        return walk(Changes.nest(draft.changes.mapValues { old ? $0.old : $0.new }), path.path.split(separator: "."))
+        return walk(state.nested(draft, old: old), path.parts)
     }
 
     /// A path through nested objects: missing where a part is absent or runs through a scalar
     /// (Mustache finds no member there), nil where it runs through a list.
-    static func walk<Path: Collection>(_ root: [String: JSONValue], _ path: Path) -> Found? where Path.Element: StringProtocol {
+    static func walk(_ root: [String: JSONValue], _ path: [String]) -> Found? {
         var value = JSONValue.object(root)
         for key in path {
-            guard case .object(let members) = value else { return value.isContainer ? nil : .missing }
-            guard let next = members[String(key)] else { return .missing }
+            if case .array = value { return nil }
+            guard case .object(let members) = value, let next = members[key] else { return .missing }
             value = next
         }
         return scalar(value)
@@ -236,15 +248,6 @@ struct MessageTemplate: Sendable {
         case .string(let text): return .text(text)
         case .object(let members): return .object(members)
         case .array: return nil
-        }
-    }
-}
-
-extension JSONValue {
-    var isContainer: Bool {
-        switch self {
-        case .array, .object: true
-        default: false
         }
     }
 }

@@ -1,5 +1,6 @@
 @testable import AuditCore
 import Foundation
+import Mustache
 import Testing
 
 @Suite("messages written from templates")
@@ -51,6 +52,32 @@ struct MessageRendererTests {
         #expect(renderer.render(event) == expected)
         #expect(renderer.renderWithMustache(event) == expected)
         #expect(renderer.compiled["subscription.changed"]?.render(event) == expected, "the compiled template writes objects itself")
+    }
+
+    @Test("a deeper lookup through, above and below changed paths writes what Mustache writes, mostly without it")
+    func deeperPaths() throws {
+        let source = "[{{{before.plan.name}}}][{{#after.plan}}{{{after.plan.name}}}/{{{after.plan}}}{{/after.plan}}][{{^before.plan.name}}none{{/before.plan.name}}]"
+        let template = try #require(MessageTemplate(source))
+        let renderer = MessageRenderer(library: MustacheLibrary(templates: ["x.changed": try MustacheTemplate(string: source)]),
+                                       compiled: ["x.changed": template])
+        let changeSets: [[String: JSONValue]] = [
+            ["before": .object(["plan": .string("Starter")]), "after": .object(["plan": .object(["name": .string("Growth"), "seats": 5])])],
+            ["changes": .object(["plan": .object(["old": .object(["name": .string("Starter")]), "new": .null]),
+                                 "plan.name": .object(["new": .string("Team")])])],
+            ["changes": .object(["plan.name": .object(["old": .string("A"), "new": .string("B")]), "plan.seats": .object(["new": 3])])],
+            ["before": .object(["plan": .array([.string("a")])]), "after": .object(["plan": .object(["name": .array([1])])])],
+            // Only the object above the looked-up path changed: its member is found through it.
+            ["changes": .object(["plan": .object(["old": .object(["name": .string("Starter")]), "new": .object(["name": .string("Growth")])])])],
+        ]
+        var compiledRenders = 0
+        for fields in changeSets {
+            var event = fields
+            event["action"] = .string("x.changed")
+            let draft = try draft(event)
+            #expect(renderer.render(draft) == renderer.renderWithMustache(draft), "\(fields)")
+            if template.render(draft) != nil { compiledRenders += 1 }
+        }
+        #expect(compiledRenders == 4, "only the lists are left to Mustache")
     }
 
     @Test("every shipped template compiles, and its compiled form writes exactly what Mustache writes")
