@@ -171,6 +171,26 @@ struct IngestTests {
         #expect(try await count("SELECT count(*) FROM audit.event WHERE tenant_id = 'org_retry'") == 1)
     }
 
+    @Test("a batch that repeats a stored event among new ones: the new ones are written with their targets, the repeat is a duplicate")
+    func retryAmongNew() async throws {
+        let stored = Self.event(tenant: "org_mixed", id: "kept")
+        try await TestApp(conninfo: database.appConninfo).test { client in
+            #expect(try await post(client, stored).status == .created)
+            // The first attempt (plain inserts, for ids all new) fails on "kept"; the second
+            // sorts it out as a duplicate and still writes the others.
+            let response = try await post(client, Self.batch([
+                Self.event(tenant: "org_mixed", id: "new_1"), stored, Self.event(tenant: "org_mixed", id: "new_2"),
+            ]))
+            #expect(response.status == .created)
+            let created = try JSONDecoder().decode(Created.self, from: Data(buffer: response.body))
+            #expect(created.ids == ["new_1", "kept", "new_2"])
+            #expect(created.duplicates == 1)
+        }
+        #expect(try await count("SELECT count(*) FROM audit.event WHERE tenant_id = 'org_mixed'") == 3)
+        #expect(try await count("SELECT count(*) FROM audit.event_id WHERE tenant_id = 'org_mixed'") == 3)
+        #expect(try await count("SELECT count(*) FROM audit.event_target WHERE tenant_id = 'org_mixed'") == 3)
+    }
+
     @Test("one event per id: the same id at another time or with other content is 409 id_conflict, and the first stays")
     func idConflict() async throws {
         let t1 = Timestamp.format(Date().addingTimeInterval(-120)), t2 = Timestamp.format(Date().addingTimeInterval(-60))
