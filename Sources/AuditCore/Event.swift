@@ -124,10 +124,10 @@ public struct StoredEvent: Sendable, Hashable {
         public let occurredAt: String
     }
 
-    /// Fills in the id (a random UUID when the publisher gave none), the time, the message and the hash.
+    /// Fills in the id (a time-ordered UUID, `EventID`, when the publisher gave none), the time, the message and the hash.
     public init(draft: EventDraft, receivedAt: Date, message renderedMessage: String) {
         tenant = draft.tenant
-        id = draft.id ?? UUID().uuidString.lowercased()
+        id = draft.id ?? EventID.generate(at: receivedAt)
         occurredAt = Timestamp.truncatedToMicroseconds(draft.occurredAt ?? receivedAt)
         self.receivedAt = Timestamp.truncatedToMicroseconds(receivedAt)
         action = draft.action
