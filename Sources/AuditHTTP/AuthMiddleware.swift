@@ -17,7 +17,11 @@ struct AuthMiddleware: RouterMiddleware {
         }
         let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw Self.invalid("not a Bearer credential", context) }
-        let credential = parts[1].trimmingCharacters(in: .whitespaces)
+        // Optional whitespace around the credential (RFC 9110 OWS: spaces and tabs).
+        var trimmed = parts[1]
+        while let first = trimmed.first, first == " " || first == "\t" { trimmed.removeFirst() }
+        while let last = trimmed.last, last == " " || last == "\t" { trimmed.removeLast() }
+        let credential = String(trimmed)
         var context = context
         if credential.hasPrefix(PublisherKeys.prefix) {
             guard let key = try await keys.authenticate(credential) else { throw Self.invalid("unknown or revoked API key", context) }

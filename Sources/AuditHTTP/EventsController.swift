@@ -14,12 +14,23 @@ struct EventsController: Sendable {
         group.post("/events") { request, context in try await ingest(request, context: context) }
     }
 
-    struct Created: ResponseEncodable {
-        var ids: [String]
-        var duplicates: Int
+    /// The 201 body, `{"duplicates":n,"ids":[…]}`, written directly (its keys in canonical order).
+    static func created(ids: [String], duplicates: Int) -> Response {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(32 + ids.count * 40)
+        bytes.append(contentsOf: #"{"duplicates":"#.utf8)
+        bytes.append(contentsOf: String(duplicates).utf8)
+        bytes.append(contentsOf: #","ids":["#.utf8)
+        for (index, id) in ids.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            JSONValue.writeString(id, to: &bytes)
+        }
+        bytes.append(contentsOf: "]}".utf8)
+        return Response(status: .created, headers: [.contentType: "application/json; charset=utf-8"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
-    func ingest(_ request: Request, context: AuditRequestContext) async throws -> EditedResponse<Created> {
+    func ingest(_ request: Request, context: AuditRequestContext) async throws -> Response {
         guard let publisher = context.caller?.publisher else {
             throw APIError(.forbidden, code: "publisher_only", message: "Only a publisher API key may send events.")
         }
@@ -65,7 +76,7 @@ struct EventsController: Sendable {
         let events = drafts.map { StoredEvent(draft: $0, receivedAt: now, message: services.messages.render($0)) }
         do {
             let result = try await services.ingestor.ingest(events)
-            return EditedResponse(status: .created, response: Created(ids: result.ids, duplicates: result.duplicates))
+            return Self.created(ids: result.ids, duplicates: result.duplicates)
         } catch let rejection as IngestRejection {
             switch rejection.kind {
             case .invalid: throw APIError.invalidEvents(rejection.problems, total: rawEvents.count)
