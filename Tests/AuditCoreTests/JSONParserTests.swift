@@ -46,6 +46,16 @@ struct JSONParserTests {
     @Test("invalid UTF-8 and absurd nesting are refused, not crashed on")
     func hostile() {
         #expect(JSONValue.parse([0x22, 0xff, 0xfe, 0x22]) == nil)
+        // Overlong "/", a UTF-16 surrogate, a sequence cut short, a stray continuation byte;
+        // the same after an escape (the other path), and as a key.
+        for bad: [UInt8] in [[0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82], [0x61, 0x80], [0xf4, 0x90, 0x80, 0x80]] {
+            #expect(JSONValue.parse([0x22] + bad + [0x22]) == nil)
+            #expect(JSONValue.parse([0x22, 0x5c, 0x6e] + bad + [0x22]) == nil)
+            #expect(JSONValue.parse([0x7b, 0x22] + bad + [0x22, 0x3a, 0x31, 0x7d]) == nil)
+        }
+        // Valid UTF-8 beyond ASCII, U+FFFD itself included, comes back unchanged.
+        #expect(parse("\"é 🦆 \u{FFFD} ✓\"") == .string("é 🦆 \u{FFFD} ✓"))
+        #expect(parse("\"a\\n🦆\"") == .string("a\n🦆"))
         #expect(parse(String(repeating: "[", count: 100_000)) == nil)
         #expect(parse(String(repeating: "[", count: 60) + String(repeating: "]", count: 60)) != nil)
     }
