@@ -59,12 +59,17 @@ enum DatabaseEngine: Sendable {
         guard self == .postgres else {
             return try withContextTransaction(key: key, roleName: roleName, timeout: timeout, on: connection, body)
         }
-        let settings = contextSettings(key: key, roleName: roleName, timeout: timeout)
-        var opening: PostgresQuery = "SELECT "
-        for (index, setting) in settings.enumerated() {
-            opening.append("\(unsafeSQL: index > 0 ? ", " : "")set_config(\(setting.name), \(setting.value), true)")
+        return try connection.withDeferredTransaction(opening: [contextQuery(key: key, roleName: roleName, timeout: timeout)], body)
+    }
+
+    /// A context as one statement, `SELECT set_config(…, true), …` with binds: the same as
+    /// `SET LOCAL`, but able to join a pipeline.
+    func contextQuery(key: String, roleName: String, timeout: Duration? = nil) -> PostgresQuery {
+        var query: PostgresQuery = "SELECT "
+        for (index, setting) in contextSettings(key: key, roleName: roleName, timeout: timeout).enumerated() {
+            query.append("\(unsafeSQL: index > 0 ? ", " : "")set_config(\(setting.name), \(setting.value), true)")
         }
-        return try connection.withDeferredTransaction(opening: [opening], body)
+        return query
     }
 
     func withContextTransaction<T>(

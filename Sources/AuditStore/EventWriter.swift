@@ -95,11 +95,24 @@ enum EventWriter {
             }
         }
         var duplicates = [Int](repeating: 0, count: submissions.count)
-        try connection.withTransaction(beginSeparately: engine == .citus) { connection in
-            for tenant in byTenant.keys.sorted(by: { $0.rawValue < $1.rawValue }) {
+        let tenants = byTenant.keys.sorted(by: { $0.rawValue < $1.rawValue })
+        let pipelined = engine == .postgres
+        let body = { (connection: PostgresConnection) throws in
+            for (position, tenant) in tenants.enumerated() {
                 let items = byTenant[tenant]!
-                try connection.executeScript(unsafeSQL: try engine.contextPreamble(tenant: tenant, roleName: AccessRole.publisher.rawValue, on: connection))
-                let retention = try retentionDays(of: tenant, on: connection)
+                let retention: Int
+                if pipelined {
+                    // The tenant's context and its retention in one round trip (the first also
+                    // carries the transaction's BEGIN).
+                    let results = try connection.queries([
+                        engine.contextQuery(key: tenant.rawValue, roleName: AccessRole.publisher.rawValue),
+                        retentionSelect(tenant),
+                    ])
+                    retention = try retentionDays(of: tenant, found: results[1], on: connection)
+                } else {
+                    try connection.executeScript(unsafeSQL: try engine.contextPreamble(tenant: tenant, roleName: AccessRole.publisher.rawValue, on: connection))
+                    retention = try retentionDays(of: tenant, found: try connection.query(retentionSelect(tenant)), on: connection)
+                }
                 try checkRetention(items, days: retention)
                 // One row per id: a repeat of the same event is a duplicate, any other event
                 // with that id a conflict (tagged with its submission).
@@ -117,9 +130,15 @@ enum EventWriter {
                     }
                 }
                 try throwConflicts(conflicts)
-                let written = Set(try connection.query(PostgresQuery(unsafeSQL: allNew ? insertNewSQL : insertSQL, binds: [rowsJSON(unique)])).rows.map {
-                    try $0.decode(String.self, at: 0)
-                })
+                let insert = PostgresQuery(unsafeSQL: allNew ? insertNewSQL : insertSQL, binds: [rowsJSON(unique)])
+                if allNew {
+                    // Every id is new or the statement fails, so nothing is left to look up: the
+                    // last tenant's insert goes out with the COMMIT (a failure skips the COMMIT
+                    // and rolls the transaction back).
+                    if pipelined, position == tenants.count - 1 { _ = try connection.queries([insert, "COMMIT"]) } else { _ = try connection.query(insert) }
+                    continue
+                }
+                let written = Set(try connection.query(insert).rows.map { try $0.decode(String.self, at: 0) })
                 let refused = unique.filter { !written.contains($0.event.id) }
                 guard !refused.isEmpty else { continue }
                 let stored = Dictionary(uniqueKeysWithValues: try connection.query("""
@@ -130,6 +149,11 @@ enum EventWriter {
                 }
                 try throwConflicts(conflicts)
             }
+        }
+        if pipelined {
+            try connection.withDeferredTransaction(opening: [], body)
+        } else {
+            try connection.withTransaction(beginSeparately: engine == .citus, body)
         }
         return duplicates
     }
@@ -142,16 +166,19 @@ enum EventWriter {
         }))
     }
 
-    /// The tenant's retention, creating the tenant (default settings) on its first event.
-    /// A tenant created meanwhile by a concurrent transaction is only visible to a statement
-    /// started after that commit, hence the second look.
-    static func retentionDays(of tenant: TenantID, on connection: PostgresConnection) throws -> Int {
-        let select: PostgresQuery = "SELECT retention_days FROM audit.tenant WHERE tenant_id = \(tenant.rawValue)"
-        if let row = try connection.query(select).rows.first { return try row.decode(Int.self, at: 0) }
+    static func retentionSelect(_ tenant: TenantID) -> PostgresQuery {
+        "SELECT retention_days FROM audit.tenant WHERE tenant_id = \(tenant.rawValue)"
+    }
+
+    /// The tenant's retention (`found`: the result of `retentionSelect`), creating the tenant
+    /// (default settings) on its first event. A tenant created meanwhile by a concurrent
+    /// transaction is only visible to a statement started after that commit, hence the second look.
+    static func retentionDays(of tenant: TenantID, found: PostgresResult, on connection: PostgresConnection) throws -> Int {
+        if let row = found.rows.first { return try row.decode(Int.self, at: 0) }
         let insert: PostgresQuery =
             "INSERT INTO audit.tenant (tenant_id) VALUES (\(tenant.rawValue)) ON CONFLICT DO NOTHING RETURNING retention_days"
         if let created = try connection.query(insert).rows.first { return try created.decode(Int.self, at: 0) }
-        guard let row = try connection.query(select).rows.first else {
+        guard let row = try connection.query(retentionSelect(tenant)).rows.first else {
             throw PostgresError(code: .server, message: "tenant \(tenant) could not be created or read")
         }
         return try row.decode(Int.self, at: 0)
