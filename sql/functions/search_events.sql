@@ -51,7 +51,10 @@ BEGIN
     END IF;
     IF text_query IS NOT NULL THEN statement := statement || ' AND e.search @@ $4'; END IF;
     IF changed IS NOT NULL THEN statement := statement || ' AND e.changed_fields @> $5'; END IF;
-    IF categories IS NOT NULL THEN statement := statement || ' AND e.category = ANY ($6)'; END IF;
+    -- One category as an equality: then (tenant_id, category, occurred_at) serves the order and
+    -- the text is checked on that category's rows only (`= ANY` of one element does not).
+    IF cardinality(categories) = 1 THEN statement := statement || ' AND e.category = $6[1]';
+    ELSIF categories IS NOT NULL THEN statement := statement || ' AND e.category = ANY ($6)'; END IF;
     IF actor IS NOT NULL THEN statement := statement || ' AND e.actor_id = $7'; END IF;
     IF action_exact IS NOT NULL THEN statement := statement || ' AND e.action = $8'; END IF;
     IF action_prefix IS NOT NULL THEN statement := statement || ' AND starts_with(e.action, $9)'; END IF;
