@@ -126,24 +126,55 @@ public struct Redactor: Sendable {
         default:
             if !Self.containsPEMHeader(utf8) { return false }
         }
-        let bytes = Array(utf8)
-        func hasPrefix(_ prefix: String, caseInsensitive: Bool = false) -> Bool {
-            let start = Array(prefix.utf8)
+        var text = text
+        return text.withUTF8 { looksSecret(bytes: $0) }
+    }
+
+    /// The prefixes of well-known API keys; an AWS key (`AKIA`, `ASIA`) must also be 20
+    /// upper-case letters and digits. Made once, not per string.
+    static let keyPrefixes: [(bytes: [UInt8], isAWS: Bool)] = [
+        "sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_", "ghp_", "gho_", "ghs_", "ghu_", "github_pat_",
+        "xoxb-", "xoxp-", "xoxa-", "glpat-", "AKIA", "ASIA",
+    ].map { (Array($0.utf8), $0.hasPrefix("A")) }
+    static let bearerPrefix = Array("bearer ".utf8), basicPrefix = Array("basic ".utf8), jwtPrefix = Array("eyJ".utf8)
+    static let privateKey = Array("PRIVATE KEY".utf8)
+
+    /// `looksSecret` on the string's bytes, without copying them.
+    static func looksSecret(bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        func hasPrefix(_ start: [UInt8], caseInsensitive: Bool = false) -> Bool {
             guard bytes.count > start.count else { return false }
-            return zip(bytes, start).allSatisfy { caseInsensitive ? ($0 | 0x20) == ($1 | 0x20) : $0 == $1 }
+            for index in start.indices {
+                let matches = caseInsensitive ? (bytes[index] | 0x20) == (start[index] | 0x20) : bytes[index] == start[index]
+                if !matches { return false }
+            }
+            return true
         }
-        if hasPrefix("bearer ", caseInsensitive: true) || hasPrefix("basic ", caseInsensitive: true) { return true }
-        for prefix in ["sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_", "ghp_", "gho_", "ghs_", "ghu_", "github_pat_",
-                       "xoxb-", "xoxp-", "xoxa-", "glpat-", "AKIA", "ASIA"] where hasPrefix(prefix) {
-            return prefix.hasPrefix("A") ? bytes.count == 20 && bytes.allSatisfy { (65...90).contains($0) || (48...57).contains($0) } : true
+        if hasPrefix(bearerPrefix, caseInsensitive: true) || hasPrefix(basicPrefix, caseInsensitive: true) { return true }
+        for prefix in keyPrefixes where hasPrefix(prefix.bytes) {
+            return prefix.isAWS ? bytes.count == 20 && bytes.allSatisfy { (65...90).contains($0) || (48...57).contains($0) } : true
         }
-        if text.contains("-----BEGIN"), text.contains("PRIVATE KEY") { return true }
+        if contains(pemHeader, in: bytes), contains(privateKey, in: bytes) { return true }
         // A JWT: three base64url parts, the first a JSON header.
-        if hasPrefix("eyJ") {
+        if hasPrefix(jwtPrefix) {
             let parts = bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
             if parts.count == 3, parts.allSatisfy({ part in part.allSatisfy { isBase64URL($0) } }), parts[1].count >= 4 { return true }
         }
         return isCardNumber(bytes)
+    }
+
+    /// True when `needle` occurs in `bytes` (a plain byte search).
+    static func contains(_ needle: [UInt8], in bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard !needle.isEmpty, bytes.count >= needle.count else { return needle.isEmpty }
+        var start = 0
+        while start + needle.count <= bytes.count {
+            if bytes[start] == needle[0] {
+                var matched = 1
+                while matched < needle.count, bytes[start + matched] == needle[matched] { matched += 1 }
+                if matched == needle.count { return true }
+            }
+            start += 1
+        }
+        return false
     }
 
     static let pemHeader = Array("-----BEGIN".utf8)
@@ -168,17 +199,19 @@ public struct Redactor: Sendable {
     }
 
     /// 13 to 19 digits, spaces or dashes between them allowed, passing the Luhn check.
-    static func isCardNumber(_ bytes: [UInt8]) -> Bool {
-        var digits: [Int] = []
+    static func isCardNumber(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var count = 0
         for byte in bytes {
-            if (48...57).contains(byte) { digits.append(Int(byte - 48)) }
+            if (48...57).contains(byte) { count += 1 }
             else if byte != UInt8(ascii: " "), byte != UInt8(ascii: "-") { return false }
         }
-        guard (13...19).contains(digits.count) else { return false }
-        var sum = 0
-        for (offset, digit) in digits.reversed().enumerated() {
+        guard (13...19).contains(count) else { return false }
+        var sum = 0, offset = 0
+        for byte in bytes.reversed() where (48...57).contains(byte) {
+            let digit = Int(byte - 48)
             let doubled = offset % 2 == 1 ? digit * 2 : digit
             sum += doubled > 9 ? doubled - 9 : doubled
+            offset += 1
         }
         return sum % 10 == 0
     }

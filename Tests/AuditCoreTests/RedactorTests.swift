@@ -62,6 +62,12 @@ struct RedactorTests {
         ("a bearer of good news", false),
         ("AKIA is a prefix", false),
         ("1234567", false),
+        ("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1XzEifQ", false),
+        ("eyJhbGciOiJIUzI1NiJ9.eyJ.c2ln", false),
+        ("4242 4242 4242 424x", false),
+        ("-----BEGIN CERTIFICATE-----\nMIIB", false),
+        ("ASIAIOSFODNN7EXAMPLE", true),
+        ("ASIAIOSFODNN7EXAMPLEX", false),
     ])
     func valueShape(_ text: String, _ secret: Bool) {
         let redacted = Redactor().redact(.object(["note": .array([.string(text)])]))
