@@ -51,15 +51,35 @@ public enum Crypto {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Decodes URL-safe base64 without padding (JWT segments, cursors); nil for anything else.
+    /// Decodes URL-safe base64 without padding (JWT segments, cursors); nil for anything else:
+    /// a byte outside the alphabet, a length that leaves a lone character (4n + 1), or set bits
+    /// after the last whole byte (so each byte string has exactly one text). Byte arithmetic, not
+    /// Foundation: every authenticated request decodes a token with it.
     public static func base64URLDecode(_ text: some StringProtocol) -> [UInt8]? {
-        guard text.utf8.allSatisfy({ byte in
-            (65...90).contains(byte) || (97...122).contains(byte) || (48...57).contains(byte)
-                || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
-        }) else { return nil }
-        var base64 = String(text).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        return Data(base64Encoded: base64).map { Array($0) }
+        var output: [UInt8] = []
+        output.reserveCapacity(text.utf8.count * 3 / 4)
+        var accumulator: UInt32 = 0
+        var bits = 0
+        for byte in text.utf8 {
+            let value: UInt8
+            switch byte {
+            case 65...90: value = byte - 65          // A-Z
+            case 97...122: value = byte - 71         // a-z
+            case 48...57: value = byte + 4           // 0-9
+            case UInt8(ascii: "-"): value = 62
+            case UInt8(ascii: "_"): value = 63
+            default: return nil
+            }
+            accumulator = accumulator << 6 | UInt32(value)
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                output.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
+                accumulator &= (1 << UInt32(bits)) - 1
+            }
+        }
+        guard bits < 6, accumulator == 0 else { return nil }
+        return output
     }
 
     /// Bytes from lowercase or uppercase hex; nil for anything else.
@@ -87,9 +107,25 @@ public enum Crypto {
 
     /// URL-safe base64 without padding.
     public static func base64URL(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        let alphabet: StaticString = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        var output: [UInt8] = []
+        output.reserveCapacity((bytes.count * 4 + 2) / 3)
+        func append(_ sextet: UInt32) { output.append(alphabet.utf8Start[Int(sextet & 63)]) }
+        var index = 0
+        while index + 3 <= bytes.count {
+            let group = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
+            append(group >> 18); append(group >> 12); append(group >> 6); append(group)
+            index += 3
+        }
+        switch bytes.count - index {
+        case 1:
+            let group = UInt32(bytes[index]) << 16
+            append(group >> 18); append(group >> 12)
+        case 2:
+            let group = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8
+            append(group >> 18); append(group >> 12); append(group >> 6)
+        default: break
+        }
+        return String(decoding: output, as: UTF8.self)
     }
 }
