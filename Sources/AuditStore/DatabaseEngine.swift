@@ -65,11 +65,14 @@ enum DatabaseEngine: Sendable {
     /// A context as one statement, `SELECT set_config(…, true), …` with binds: the same as
     /// `SET LOCAL`, but able to join a pipeline.
     func contextQuery(key: String, roleName: String, timeout: Duration? = nil) -> PostgresQuery {
-        var query: PostgresQuery = "SELECT "
+        // `SELECT set_config($1, $2, true), set_config($3, $4, true), …`, the names bound too.
+        var sql = "SELECT "
+        var binds: [String?] = []
         for (index, setting) in contextSettings(key: key, roleName: roleName, timeout: timeout).enumerated() {
-            query.append("\(unsafeSQL: index > 0 ? ", " : "")set_config(\(setting.name), \(setting.value), true)")
+            sql += "\(index > 0 ? ", " : "")set_config($\(2 * index + 1), $\(2 * index + 2), true)"
+            binds += [setting.name, setting.value]
         }
-        return query
+        return PostgresQuery(unsafeSQL: sql, binds: binds)
     }
 
     func withContextTransaction<T>(

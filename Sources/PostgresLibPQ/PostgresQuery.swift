@@ -68,22 +68,27 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
             let offset = binds.count
             binds += query.binds
             guard offset > 0 else { sql += query.sql; return }
-            var scalars = query.sql.unicodeScalars[...]
-            while let dollar = scalars.firstIndex(of: "$") {
-                sql.unicodeScalars += scalars[..<dollar]
-                var digitsEnd = scalars.index(after: dollar)
-                while digitsEnd < scalars.endIndex, ("0"..."9").contains(scalars[digitsEnd]) {
-                    digitsEnd = scalars.index(after: digitsEnd)
+            // On the UTF-8 bytes: `$` followed by 1 to 9 digits is a placeholder.
+            var renumbered: [UInt8] = []
+            renumbered.reserveCapacity(query.sql.utf8.count + 8)
+            let source = Array(query.sql.utf8)
+            var index = 0
+            while index < source.count {
+                guard source[index] == UInt8(ascii: "$") else {
+                    renumbered.append(source[index])
+                    index += 1
+                    continue
                 }
-                let digits = String(String.UnicodeScalarView(scalars[scalars.index(after: dollar)..<digitsEnd]))
-                if let number = Int(digits) {
-                    sql += "$\(number + offset)"
-                } else {
-                    sql += "$"
+                var end = index + 1, number = 0
+                while end < source.count, end - index <= 9, (48...57).contains(source[end]) {
+                    number = number * 10 + Int(source[end] - 48)
+                    end += 1
                 }
-                scalars = scalars[digitsEnd...]
+                renumbered.append(UInt8(ascii: "$"))
+                if end > index + 1 { renumbered.append(contentsOf: String(number + offset).utf8) }
+                index = end
             }
-            sql.unicodeScalars += scalars
+            sql += String(decoding: renumbered, as: UTF8.self)
         }
     }
 }

@@ -19,6 +19,19 @@ struct PostgresQueryTests {
         #expect(outer.binds == ["1", "one", "two", "3"])
     }
 
+    @Test("renumbering keeps everything but placeholders byte for byte: non-ASCII text, a lone $, $10 and more")
+    func renumberingText() {
+        let values = (1...11).map { "v\($0)" }
+        var inner = PostgresQuery(unsafeSQL: "x = 'é — $' AND y IN ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) AND z = $", binds: values)
+        inner.sql += " -- ✓"
+        let outer: PostgresQuery = "SELECT \(0) WHERE \(inner)"
+        #expect(outer.sql == "SELECT $1 WHERE x = 'é — $' AND y IN ($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AND z = $ -- ✓")
+        #expect(outer.binds == ["0"] + values)
+        var appended: PostgresQuery = "SELECT \(1)"
+        appended.append(", \(2)::text")
+        #expect(appended.sql == "SELECT $1, $2::text")
+    }
+
     @Test("NULL is a nil bind and the description hides values")
     func nullAndDescription() {
         let missing: String? = nil
