@@ -21,11 +21,46 @@ enum CommandLogging {
     static func bootstrap(defaultLevel: Logger.Level = .info) -> Logger {
         let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? defaultLevel
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = DeferredMetadataLogHandler(StreamLogHandler.standardError(label: label))
             handler.logLevel = level
             return handler
         }
         return Logger(label: "auditlog")
+    }
+}
+
+/// `StreamLogHandler`'s output, with its metadata kept aside until a line is written.
+///
+/// `StreamLogHandler` formats its whole metadata into text each time a key is set. The server
+/// sets a request id on every request's logger, and most requests log nothing at the default
+/// level: that formatting was 3 % of the server's CPU under single-event ingest.
+struct DeferredMetadataLogHandler: LogHandler {
+    private var inner: StreamLogHandler
+    var metadata: Logger.Metadata = [:]
+
+    init(_ inner: StreamLogHandler) {
+        self.inner = inner
+    }
+
+    var logLevel: Logger.Level {
+        get { inner.logLevel }
+        set { inner.logLevel = newValue }
+    }
+
+    var metadataProvider: Logger.MetadataProvider? {
+        get { inner.metadataProvider }
+        set { inner.metadataProvider = newValue }
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var event = event
+        if !metadata.isEmpty { event.metadata = metadata.merging(event.metadata ?? [:]) { _, explicit in explicit } }
+        inner.log(event: event)
     }
 }
 
