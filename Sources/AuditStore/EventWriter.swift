@@ -28,46 +28,32 @@ enum EventWriter {
     /// Claims each id in `audit.event_id` first; only an event whose claim is new is written
     /// (with its target rows). The input holds each id once (`write` keeps the first of a
     /// request's repeats).
-    static let insertSQL = """
-        \(inputSQL), claimed AS (
-            INSERT INTO audit.event_id (tenant_id, id, occurred_at, hash)
-            SELECT tenant_id, id, occurred_at, hash FROM input
-            ON CONFLICT DO NOTHING
-            RETURNING id
-        ), inserted AS (
-            INSERT INTO audit.event (\(eventColumns))
-            SELECT \(eventColumns)
-            FROM input WHERE id IN (SELECT id FROM claimed)
-            RETURNING tenant_id, id, occurred_at, targets
-        ), linked AS (
-            INSERT INTO audit.event_target (tenant_id, target_type, target_id, occurred_at, event_id)
-            SELECT DISTINCT i.tenant_id, t ->> 'type', t ->> 'id', i.occurred_at, i.id
-            FROM inserted AS i, jsonb_array_elements(i.targets) AS t
-            ON CONFLICT DO NOTHING
-        )
-        SELECT id FROM inserted
-        """
+    static let insertSQL = insertStatement(allNew: false)
 
-    /// The common case on PostgreSQL, tried first: every id is new. Then the claims and rows are plain
-    /// inserts, without `ON CONFLICT`'s second index probe per row (speculative insertion) and
-    /// without the semi-join on the claims: on 500 rows a claim costs 9 µs a row instead of 17.
-    /// An id already taken (a retry, a conflict, a concurrent writer's claim) fails the statement
-    /// with 23505; `write` then rolls back and writes the group again with `insertSQL`.
-    static let insertNewSQL = """
+    /// The common case on PostgreSQL, tried first: every id is new. Then the claims and rows are
+    /// plain inserts, without `ON CONFLICT`'s second index probe per row (speculative insertion)
+    /// and without the semi-join on the claims: on 500 rows a claim costs 9 µs a row instead of
+    /// 17. An id already taken (a retry, a conflict, a concurrent writer's claim) fails the
+    /// statement with 23505; `write` then rolls back and writes the group again with `insertSQL`.
+    static let insertNewSQL = insertStatement(allNew: true)
+
+    static func insertStatement(allNew: Bool) -> String {
+        """
         \(inputSQL), claimed AS (
             INSERT INTO audit.event_id (tenant_id, id, occurred_at, hash)
-            SELECT tenant_id, id, occurred_at, hash FROM input
+            SELECT tenant_id, id, occurred_at, hash FROM input\(allNew ? "" : "\n    ON CONFLICT DO NOTHING\n    RETURNING id")
         ), inserted AS (
             INSERT INTO audit.event (\(eventColumns))
-            SELECT \(eventColumns) FROM input
+            SELECT \(eventColumns) FROM input\(allNew ? "" : " WHERE id IN (SELECT id FROM claimed)")
             RETURNING tenant_id, id, occurred_at, targets
         ), linked AS (
             INSERT INTO audit.event_target (tenant_id, target_type, target_id, occurred_at, event_id)
             SELECT DISTINCT i.tenant_id, t ->> 'type', t ->> 'id', i.occurred_at, i.id
-            FROM inserted AS i, jsonb_array_elements(i.targets) AS t
+            FROM inserted AS i, jsonb_array_elements(i.targets) AS t\(allNew ? "" : "\n    ON CONFLICT DO NOTHING")
         )
         SELECT id FROM inserted
         """
+    }
 
     /// One submission: a request's events with their positions in that request.
     struct Item {
