@@ -115,17 +115,7 @@ public struct Redactor: Sendable {
 
     /// True when `text` has the shape of a well-known secret, whatever key holds it.
     public static func looksSecret(_ text: String) -> Bool {
-        let utf8 = text.utf8
-        guard utf8.count >= 13, utf8.count <= 16_384, let first = utf8.first else { return false }
-        // Most strings are ruled out by their first byte: none of the prefixes below, not a
-        // digit (a card number), and no PEM header anywhere.
-        switch first {
-        case UInt8(ascii: "b"), UInt8(ascii: "B"), UInt8(ascii: "s"), UInt8(ascii: "r"), UInt8(ascii: "w"), UInt8(ascii: "g"),
-             UInt8(ascii: "x"), UInt8(ascii: "A"), UInt8(ascii: "e"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            break
-        default:
-            if !Self.containsPEMHeader(utf8) { return false }
-        }
+        guard (13...16_384).contains(text.utf8.count) else { return false }
         var text = text
         return text.withUTF8 { looksSecret(bytes: $0) }
     }
@@ -137,10 +127,19 @@ public struct Redactor: Sendable {
         "xoxb-", "xoxp-", "xoxa-", "glpat-", "AKIA", "ASIA",
     ].map { (Array($0.utf8), $0.hasPrefix("A")) }
     static let bearerPrefix = Array("bearer ".utf8), basicPrefix = Array("basic ".utf8), jwtPrefix = Array("eyJ".utf8)
-    static let privateKey = Array("PRIVATE KEY".utf8)
+    static let pemHeader = Array("-----BEGIN".utf8), privateKey = Array("PRIVATE KEY".utf8)
 
-    /// `looksSecret` on the string's bytes, without copying them.
+    /// `looksSecret` on the string's bytes (13 or more), without copying them.
     static func looksSecret(bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        // Most strings are ruled out by their first byte: none of the prefixes below, not a
+        // digit (a card number), and no PEM header anywhere.
+        switch bytes[0] {
+        case UInt8(ascii: "b"), UInt8(ascii: "B"), UInt8(ascii: "s"), UInt8(ascii: "r"), UInt8(ascii: "w"), UInt8(ascii: "g"),
+             UInt8(ascii: "x"), UInt8(ascii: "A"), UInt8(ascii: "e"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            break
+        default:
+            if !contains(pemHeader, in: bytes) { return false }
+        }
         func hasPrefix(_ start: [UInt8], caseInsensitive: Bool = false) -> Bool {
             guard bytes.count > start.count else { return false }
             for index in start.indices {
@@ -173,23 +172,6 @@ public struct Redactor: Sendable {
                 if matched == needle.count { return true }
             }
             start += 1
-        }
-        return false
-    }
-
-    static let pemHeader = Array("-----BEGIN".utf8)
-
-    /// True when the bytes hold `-----BEGIN` (a byte scan: no Foundation string search).
-    static func containsPEMHeader(_ utf8: String.UTF8View) -> Bool {
-        let header = pemHeader
-        var matched = 0
-        for byte in utf8 {
-            if byte == header[matched] {
-                matched += 1
-                if matched == header.count { return true }
-            } else {
-                matched = byte == header[0] ? (matched >= 5 && matched <= 5 ? 5 : 1) : 0
-            }
         }
         return false
     }

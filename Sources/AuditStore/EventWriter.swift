@@ -123,8 +123,8 @@ enum EventWriter {
                 if allNew {
                     // Every id is new or the statement fails, so nothing is left to look up: the
                     // last tenant's insert goes out with the COMMIT (a failure skips the COMMIT
-                    // and rolls the transaction back).
-                    if pipelined, position == tenants.count - 1 { _ = try connection.queries([insert, "COMMIT"]) } else { _ = try connection.query(insert) }
+                    // and rolls the transaction back). `allNew` is PostgreSQL only, so pipelined.
+                    if position == tenants.count - 1 { _ = try connection.queries([insert, "COMMIT"]) } else { _ = try connection.query(insert) }
                     continue
                 }
                 let written = Set(try connection.query(insert).rows.map { try $0.decode(String.self, at: 0) })
