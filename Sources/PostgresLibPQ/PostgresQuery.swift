@@ -68,7 +68,8 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
             let offset = binds.count
             binds += query.binds
             guard offset > 0 else { sql += query.sql; return }
-            // On the UTF-8 bytes: `$` followed by 1 to 9 digits is a placeholder.
+            // On the UTF-8 bytes: `$` followed by 1 to 9 digits is a placeholder; a longer run of
+            // digits (no placeholder of ours) is copied as it is.
             var renumbered: [UInt8] = []
             renumbered.reserveCapacity(query.sql.utf8.count + 8)
             let source = Array(query.sql.utf8)
@@ -79,13 +80,16 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
                     index += 1
                     continue
                 }
-                var end = index + 1, number = 0
-                while end < source.count, end - index <= 9, (48...57).contains(source[end]) {
-                    number = number * 10 + Int(source[end] - 48)
-                    end += 1
+                var end = index + 1
+                while end < source.count, (48...57).contains(source[end]) { end += 1 }
+                let digits = source[(index + 1)..<end]
+                if (1...9).contains(digits.count) {
+                    let number = digits.reduce(0) { $0 * 10 + Int($1 - 48) }
+                    renumbered.append(UInt8(ascii: "$"))
+                    renumbered.append(contentsOf: String(number + offset).utf8)
+                } else {
+                    renumbered.append(contentsOf: source[index..<end])
                 }
-                renumbered.append(UInt8(ascii: "$"))
-                if end > index + 1 { renumbered.append(contentsOf: String(number + offset).utf8) }
                 index = end
             }
             sql += String(decoding: renumbered, as: UTF8.self)

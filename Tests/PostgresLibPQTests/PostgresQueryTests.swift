@@ -27,6 +27,8 @@ struct PostgresQueryTests {
         let outer: PostgresQuery = "SELECT \(0) WHERE \(inner)"
         #expect(outer.sql == "SELECT $1 WHERE x = 'é — $' AND y IN ($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AND z = $ -- ✓")
         #expect(outer.binds == ["0"] + values)
+        let long: PostgresQuery = "SELECT \(1), \(PostgresQuery(unsafeSQL: "'$12345678901'"))"
+        #expect(long.sql == "SELECT $1, '$12345678901'")
         var appended: PostgresQuery = "SELECT \(1)"
         appended.append(", \(2)::text")
         #expect(appended.sql == "SELECT $1, $2::text")
