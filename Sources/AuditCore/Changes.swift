@@ -18,14 +18,21 @@ public enum Changes {
     public static func diff(before: [String: JSONValue], after: [String: JSONValue]) -> [String: Change] {
         let old = flatten(before), new = flatten(after)
         var changes: [String: Change] = [:]
-        for path in Set(old.keys).union(new.keys) {
-            let previous = old[path] ?? .null, next = new[path] ?? .null
+        for (path, previous) in old {
+            let next = new[path] ?? .null
             if previous != next { changes[path] = Change(old: previous, new: next) }
+        }
+        for (path, next) in new where next != .null && old[path] == nil {
+            changes[path] = Change(old: .null, new: next)
         }
         return changes
     }
 
     static func flatten(_ object: [String: JSONValue], prefix: String = "") -> [String: JSONValue] {
+        // Nothing nested (the usual `before`/`after`): the object is already its own flattening.
+        if prefix.isEmpty, !object.values.contains(where: { if case .object(let nested) = $0 { !nested.isEmpty } else { false } }) {
+            return object
+        }
         var flat: [String: JSONValue] = [:]
         flat.reserveCapacity(object.count)
         var collided = false

@@ -222,7 +222,7 @@ public struct EventValidator: Sendable {
                 problems.add("changes", "has an empty or malformed field path")
                 continue
             }
-            guard case .object(let pair) = change, Set(pair.keys).isSubset(of: ["old", "new"]), !pair.isEmpty else {
+            guard case .object(let pair) = change, pair.keys.allSatisfy({ $0 == "old" || $0 == "new" }), !pair.isEmpty else {
                 problems.add("changes.\(path)", "must be an object with old and/or new")
                 continue
             }

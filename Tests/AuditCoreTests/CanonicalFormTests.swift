@@ -20,6 +20,21 @@ struct CanonicalFormTests {
         }
     }
 
+    @Test("before/after diff: changed, added and removed fields, nested paths, nothing for what stayed or null beside absent")
+    func diff() throws {
+        let before = try #require(JSONValue.parse(Data(#"{"name": "Acme", "plan": {"tier": "pro", "seats": 5}, "gone": 1, "same": [1, 2], "nil": null}"#.utf8))?.objectValue)
+        let after = try #require(JSONValue.parse(Data(#"{"name": "Acme Ltd", "plan": {"tier": "pro", "seats": 6}, "new": true, "same": [1, 2], "nil2": null}"#.utf8))?.objectValue)
+        let changes = Changes.diff(before: before, after: after)
+        #expect(changes == [
+            "name": Change(old: "Acme", new: "Acme Ltd"), "plan.seats": Change(old: 5, new: 6),
+            "gone": Change(old: 1, new: .null), "new": Change(old: .null, new: true),
+        ])
+        #expect(Changes.changedFields(changes) == ["gone", "name", "new", "plan", "plan.seats"])
+        let flat = try #require(JSONValue.parse(Data(#"{"a": 1, "b": {}}"#.utf8))?.objectValue)
+        #expect(Changes.diff(before: flat, after: [:]) == ["a": Change(old: 1, new: .null), "b": Change(old: .object([:]), new: .null)])
+        #expect(Changes.diff(before: [:], after: [:]).isEmpty)
+    }
+
     @Test("the hash is stable for the same event and changes with any stored field")
     func hash() throws {
         let validator = EventValidator(now: Date(timeIntervalSince1970: 1_795_255_200), retentionDays: 90, redactor: Redactor())
