@@ -256,6 +256,8 @@ public struct Redactor: Sendable {
     }
 
     func isSensitivePath(_ path: String) -> Bool {
-        path.split(separator: ".").contains { isSensitive(String($0)) }
+        // Most paths are one key (`name`): looked up as they are, without splitting.
+        guard path.utf8.contains(UInt8(ascii: ".")) else { return !path.isEmpty && isSensitive(path) }
+        return path.split(separator: ".").contains { isSensitive(String($0)) }
     }
 }

@@ -29,6 +29,9 @@ struct RedactorTests {
         #expect(nested == .object(["outer": .object([key: Redactor.marker])]))
         let changes = redactor.redact([key: Change(old: .string("a"), new: .string("b"))])
         #expect(changes[key] == Change(old: Redactor.marker, new: Redactor.marker))
+        let path = "settings.\(key)"
+        let nestedChanges = redactor.redact([path: Change(old: .null, new: .string("b")), "settings.plan": Change(old: "a", new: "b")])
+        #expect(nestedChanges == [path: Change(old: .null, new: Redactor.marker), "settings.plan": Change(old: "a", new: "b")])
     }
 
     @Test("ordinary keys are kept", arguments: keptKeys)
