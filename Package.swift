@@ -35,6 +35,8 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
+        // glibc's <malloc.h> (mallopt), for the server's allocator settings.
+        .systemLibrary(name: "CMalloc"),
         .target(
             name: "PostgresLibPQ",
             dependencies: [
@@ -89,6 +91,7 @@ let package = Package(
                 "AuditStore",
                 "AuditHTTP",
                 "AuditDemo",
+                "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
