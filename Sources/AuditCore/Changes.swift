@@ -28,20 +28,20 @@ public enum Changes {
         return changes
     }
 
-    static func flatten(_ object: [String: JSONValue], prefix: String = "") -> [String: JSONValue] {
+    static func flatten(_ object: [String: JSONValue]) -> [String: JSONValue] {
         // Nothing nested (the usual `before`/`after`): the object is already its own flattening.
-        if prefix.isEmpty, !object.values.contains(where: { if case .object(let nested) = $0 { !nested.isEmpty } else { false } }) {
+        if !object.values.contains(where: { if case .object(let nested) = $0 { !nested.isEmpty } else { false } }) {
             return object
         }
         var flat: [String: JSONValue] = [:]
         flat.reserveCapacity(object.count)
         var collided = false
-        flatten(object, prefix: prefix, sorted: false, into: &flat, collided: &collided)
+        flatten(object, prefix: "", sorted: false, into: &flat, collided: &collided)
         if collided {
             // Two spellings of one path (a key "a.b" beside {"a": {"b": …}}): walked again in sorted
             // key order, so the same one wins in every process (the change is part of the hash).
             flat.removeAll(keepingCapacity: true)
-            flatten(object, prefix: prefix, sorted: true, into: &flat, collided: &collided)
+            flatten(object, prefix: "", sorted: true, into: &flat, collided: &collided)
         }
         return flat
     }

@@ -98,7 +98,7 @@ public struct EventDraft: Sendable, Hashable {
 /// A class: an event passes through the ingest queue, the writer's grouping by tenant and its
 /// row encoding, and each copy of a struct this wide retained and released some twenty fields
 /// (about 5 % of the server's samples under batch ingest); a reference is one count.
-public final class StoredEvent: Sendable, Hashable {
+public final class StoredEvent: Sendable {
     public let tenant: TenantID
     public let id: String
     public let occurredAt: Date
@@ -220,14 +220,4 @@ public final class StoredEvent: Sendable, Hashable {
 
     public var targetsJSON: JSONValue { .array(targets.map(\.json)) }
     public var changesJSON: JSONValue { Changes.json(changes) }
-
-    /// The same event: the hash covers every field the event was sent with, `received_at` aside.
-    public static func == (a: StoredEvent, b: StoredEvent) -> Bool {
-        a === b || (a.tenant == b.tenant && a.id == b.id && a.hash == b.hash && a.receivedAt == b.receivedAt)
-    }
-
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(tenant)
-        hasher.combine(hash)
-    }
 }
