@@ -200,11 +200,39 @@ struct ReadTests {
           arguments: [6_000, 300], ["needle", "changed:plan", "needle category:billing", "needle category:audit category:billing"])
     func searchOnLargeAndSmallTenants(size: Int, query: String) async throws {
         // Every 50th event is a match, alternately billing and settings, spread over 83 days,
-        // so a page of 25 crosses the day, week, month and rest slices. sql/0010 reads a
+        // so a page of 25 crosses the day, week, month and rest slices. audit.search_events reads a
         // tenant with 5,000 or more events left in the window by statements planned for
         // each slice, and a smaller one by a statement whose plan it keeps. One category is
         // matched by equality there, several by `= ANY`.
         let tenant = "org_search_\(size)"
+        try await insertSearchTenant(tenant, size: size)
+        try await expectSearch(tenant, size: size, query: query)
+    }
+
+    @Test("a search reads the same when the tenant's digests count more events than it keeps (erased since)",
+          arguments: ["needle", "needle category:billing"])
+    func searchWhereDigestsCountMore(query: String) async throws {
+        // The function takes a tenant whose newest sealed hours count 5,000 events for a large
+        // one without counting its rows. Here the digests of 48 hours before the last day say
+        // 120 each, but only 300 events are left: the large tenants' statements must read them
+        // all the same.
+        let tenant = "org_search_sealed_\(query.count)"
+        try await insertSearchTenant(tenant, size: 300)
+        try await database.asAdmin { connection in
+            try connection.query("""
+                INSERT INTO audit.digest (tenant_id, hour, hour_end, sequence, position, event_count, events_sha256,
+                                          covered_until, signature)
+                SELECT \(tenant), h, h + interval '1 hour', 0, g, 120, repeat('b', 64), h + interval '1 hour', repeat('c', 64)
+                FROM generate_series(1, 48) AS g,
+                     LATERAL (SELECT date_trunc('hour', now() - interval '1 day', 'UTC') - g * interval '1 hour' AS h) AS hours
+                """)
+        }
+        try await expectSearch(tenant, size: 300, query: query)
+    }
+
+    /// `size` events over 83 days, every 50th a match for "needle" and `changed:plan`, every
+    /// 100th of them in billing (ids `n1`…, newest first).
+    func insertSearchTenant(_ tenant: String, size: Int) async throws {
         try await database.asAdmin { connection in
             try connection.query("""
                 INSERT INTO audit.event (tenant_id, id, occurred_at, action, category, actor_type, actor_id, message,
@@ -217,6 +245,10 @@ struct ReadTests {
                 FROM generate_series(1, \(size)) AS g
                 """)
         }
+    }
+
+    /// Every page of `query` on a tenant from `insertSearchTenant`, 25 at a time: all its matches, newest first.
+    func expectSearch(_ tenant: String, size: Int, query: String) async throws {
         let expected = (1...size).filter { $0 % 50 == 0 && (!query.contains("billing") || $0 % 100 == 0) }.map { "n\($0)" }
         let token = TestApp.token(tenant, .admin)
         let q = query.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
