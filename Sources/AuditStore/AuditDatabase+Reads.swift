@@ -6,9 +6,10 @@ internal import PostgresLibPQ
 extension AuditDatabase {
     /// A page of events matching `filter`, after `cursor`, newest first.
     public func page(_ filter: EventFilter, after cursor: PageCursor?, limit: Int, tenant: TenantID, role: AccessRole) async throws -> EventPage {
-        let retention = globalRetentionDays
+        let (retention, engine) = (globalRetentionDays, engine)
         return try await withReadTransaction(tenant, role: role) { connection in
-            try EventReader.page(filter, tenant: tenant, after: cursor, limit: limit, on: connection, now: Date(), defaultRetentionDays: retention)
+            try EventReader.page(filter, tenant: tenant, after: cursor, limit: limit, on: connection, now: Date(), defaultRetentionDays: retention,
+                                 engine: engine)
         }
     }
 
@@ -35,9 +36,10 @@ extension AuditDatabase {
 
     /// One page of an export: bounded in time per page (`exportPageTimeout`), not per stream.
     public func exportPage(_ filter: EventFilter, after cursor: PageCursor?, limit: Int, tenant: TenantID, role: AccessRole, now: Date) async throws -> EventPage {
-        let retention = globalRetentionDays
+        let (retention, engine) = (globalRetentionDays, engine)
         return try await withReadTransaction(tenant, role: role, timeout: configuration.exportPageTimeout) { connection in
-            try EventReader.page(filter, tenant: tenant, after: cursor, limit: limit, on: connection, now: now, defaultRetentionDays: retention)
+            try EventReader.page(filter, tenant: tenant, after: cursor, limit: limit, on: connection, now: now, defaultRetentionDays: retention,
+                                 engine: engine)
         }
     }
 

@@ -49,6 +49,38 @@ struct RowLevelSecurityTests {
         #expect(tenants == ["org_a"])
     }
 
+    @Test("audit.target_events reads only the context's tenant, and nothing without one")
+    func targetEventsUnderRowLevelSecurity() async throws {
+        // The function runs as the service role (SECURITY INVOKER), so the policies apply to
+        // every row it reads, by the join of the last day and by the lookups before it.
+        try await database.asApp { connection in
+            try connection.withTransaction(preamble: context("org_b", "publisher")) { connection in
+                try connection.query("""
+                    INSERT INTO audit.event (tenant_id, id, occurred_at, action, category, actor_type, actor_id, message, hash)
+                    VALUES ('org_b', 'b_old', now() - interval '20 days', 'client.renamed', 'client_mapping', 'user', 'u_1', 'old', repeat('a', 64))
+                    """)
+                try connection.query("""
+                    INSERT INTO audit.event_target (tenant_id, target_type, target_id, occurred_at, event_id)
+                    SELECT tenant_id, 'client', 'cl_shared', occurred_at, id FROM audit.event WHERE id IN ('b1', 'b_old')
+                    """)
+            }
+        }
+        func read(_ preamble: String?) async throws -> [String] {
+            try await database.asApp { connection in
+                try connection.withTransaction(preamble: preamble) { connection in
+                    try connection.query("""
+                        SELECT id FROM audit.target_events('client', 'cl_shared', now() - interval '90 days', now() + interval '1 day',
+                                                           now(), NULL, NULL, 10)
+                        """).rows.map { try $0.decode(String.self, at: 0) }
+                }
+            }
+        }
+        #expect(try await read(context("org_b", "admin")) == ["b1", "b_old"])
+        #expect(try await read(context("org_a", "owner")) == [])
+        #expect(try await read(context("org_b", "member")) == [])
+        #expect(try await read(nil) == [])
+    }
+
     @Test("no tenant set: no rows and no error")
     func noTenant() async throws {
         #expect(try await visibleEvents(nil) == [])
