@@ -27,7 +27,10 @@ CREATE OR REPLACE FUNCTION audit.target_events(
 AS $function$
 DECLARE
     tenant text := current_setting('auditlog.tenant', true);
-    by_cursor boolean := after_at IS NOT NULL AND after_id IS NOT NULL;
+    -- The position as a condition of the target's index, also on a first page: every finite
+    -- time is before 'infinity'.
+    position_at timestamptz := coalesce(after_at, 'infinity');
+    position_id text := coalesce(after_id, '');
     upper_bound timestamptz := until;
     lower_bound timestamptz;
     cut interval;
@@ -51,29 +54,16 @@ BEGIN
     lower_bound := greatest(since, anchor - interval '1 day');
     found := 0;
     IF lower_bound < upper_bound THEN
-        -- Two statements, so that the position is a condition of the index where there is one.
-        IF by_cursor THEN
-            RETURN QUERY
-                SELECT e.* FROM audit.event_target AS t
-                CROSS JOIN LATERAL (SELECT * FROM audit.event AS e
-                    WHERE e.tenant_id = t.tenant_id AND e.id = t.event_id AND e.occurred_at = t.occurred_at
-                      AND e.tenant_id = tenant AND e.occurred_at >= lower_bound AND e.occurred_at < upper_bound OFFSET 0) AS e
-                WHERE t.tenant_id = tenant AND t.target_type = target_events.target_type AND t.target_id = target_events.target_id
-                  AND t.occurred_at >= lower_bound AND t.occurred_at < upper_bound
-                  AND (t.occurred_at, t.event_id) < (after_at, after_id)
-                ORDER BY t.occurred_at DESC, t.event_id DESC
-                LIMIT page_limit;
-        ELSE
-            RETURN QUERY
-                SELECT e.* FROM audit.event_target AS t
-                CROSS JOIN LATERAL (SELECT * FROM audit.event AS e
-                    WHERE e.tenant_id = t.tenant_id AND e.id = t.event_id AND e.occurred_at = t.occurred_at
-                      AND e.tenant_id = tenant AND e.occurred_at >= lower_bound AND e.occurred_at < upper_bound OFFSET 0) AS e
-                WHERE t.tenant_id = tenant AND t.target_type = target_events.target_type AND t.target_id = target_events.target_id
-                  AND t.occurred_at >= lower_bound AND t.occurred_at < upper_bound
-                ORDER BY t.occurred_at DESC, t.event_id DESC
-                LIMIT page_limit;
-        END IF;
+        RETURN QUERY
+            SELECT e.* FROM audit.event_target AS t
+            CROSS JOIN LATERAL (SELECT * FROM audit.event AS e
+                WHERE e.tenant_id = t.tenant_id AND e.id = t.event_id AND e.occurred_at = t.occurred_at
+                  AND e.tenant_id = tenant AND e.occurred_at >= lower_bound AND e.occurred_at < upper_bound OFFSET 0) AS e
+            WHERE t.tenant_id = tenant AND t.target_type = target_events.target_type AND t.target_id = target_events.target_id
+              AND t.occurred_at >= lower_bound AND t.occurred_at < upper_bound
+              AND (t.occurred_at, t.event_id) < (position_at, position_id)
+            ORDER BY t.occurred_at DESC, t.event_id DESC
+            LIMIT page_limit;
         GET DIAGNOSTICS found = ROW_COUNT;
         upper_bound := lower_bound;
     END IF;
@@ -85,24 +75,14 @@ BEGIN
     FOREACH cut IN ARRAY ARRAY[interval '7 days', interval '30 days', NULL] LOOP
         lower_bound := CASE WHEN cut IS NULL THEN since ELSE greatest(since, anchor - cut) END;
         CONTINUE WHEN lower_bound >= upper_bound;
-        IF by_cursor THEN
-            SELECT array_agg(k.event_id), array_agg(k.occurred_at) INTO slice_ids, slice_times FROM (
-                SELECT t.event_id, t.occurred_at FROM audit.event_target AS t
-                 WHERE t.tenant_id = tenant AND t.target_type = target_events.target_type
-                   AND t.target_id = target_events.target_id
-                   AND t.occurred_at >= lower_bound AND t.occurred_at < upper_bound
-                   AND (t.occurred_at, t.event_id) < (after_at, after_id)
-                 ORDER BY t.occurred_at DESC, t.event_id DESC
-                 LIMIT page_limit - found - cardinality(ids)) AS k;
-        ELSE
-            SELECT array_agg(k.event_id), array_agg(k.occurred_at) INTO slice_ids, slice_times FROM (
-                SELECT t.event_id, t.occurred_at FROM audit.event_target AS t
-                 WHERE t.tenant_id = tenant AND t.target_type = target_events.target_type
-                   AND t.target_id = target_events.target_id
-                   AND t.occurred_at >= lower_bound AND t.occurred_at < upper_bound
-                 ORDER BY t.occurred_at DESC, t.event_id DESC
-                 LIMIT page_limit - found - cardinality(ids)) AS k;
-        END IF;
+        SELECT array_agg(k.event_id), array_agg(k.occurred_at) INTO slice_ids, slice_times FROM (
+            SELECT t.event_id, t.occurred_at FROM audit.event_target AS t
+             WHERE t.tenant_id = tenant AND t.target_type = target_events.target_type
+               AND t.target_id = target_events.target_id
+               AND t.occurred_at >= lower_bound AND t.occurred_at < upper_bound
+               AND (t.occurred_at, t.event_id) < (position_at, position_id)
+             ORDER BY t.occurred_at DESC, t.event_id DESC
+             LIMIT page_limit - found - cardinality(ids)) AS k;
         ids := ids || coalesce(slice_ids, '{}');
         times := times || coalesce(slice_times, '{}');
         EXIT WHEN found + cardinality(ids) >= page_limit;
