@@ -53,12 +53,22 @@ enum EventReader {
 
     /// The time window of a filter: the tenant's retention unless narrowed.
     static func window(_ filter: EventFilter, tenant: TenantID, on connection: PostgresConnection, now: Date, defaultRetentionDays: Int) throws -> (Date, Date) {
-        var from = filter.from
-        if from == nil {
-            let days = try connection.query(retentionQuery(tenant)).rows.first?.decode(Int.self, at: 0) ?? defaultRetentionDays
-            from = now.addingTimeInterval(-Double(days) * 86_400)
-        }
-        return (from!, filter.to ?? now.addingTimeInterval(86_400))
+        let from = try filter.from ?? connection.query("SELECT \(windowStart(filter, tenant: tenant, now: now, defaultRetentionDays: defaultRetentionDays))")
+            .rows[0].decode(Date.self, at: 0)
+        return (from, windowEnd(filter, now: now))
+    }
+
+    /// The start of a filter's window as SQL: its `from`, or `now` less the tenant's retention
+    /// (the service's default when the tenant has no row of its own).
+    static func windowStart(_ filter: EventFilter, tenant: TenantID, now: Date, defaultRetentionDays: Int) -> PostgresQuery {
+        filter.from.map { "\($0)::timestamptz" } ?? """
+            (\(now)::timestamptz - coalesce((\(retentionQuery(tenant))), \(defaultRetentionDays)) * interval '1 day')
+            """
+    }
+
+    /// The end of a filter's window: its `to`, or a day past `now` (clocks a little ahead).
+    static func windowEnd(_ filter: EventFilter, now: Date) -> Date {
+        filter.to ?? now.addingTimeInterval(86_400)
     }
 
     /// The tenant's own retention (no row: the service's default).
@@ -126,11 +136,9 @@ enum EventReader {
         let sliced = filter.textQuery == nil && filter.changed.isEmpty
         if engine == .postgres, limit <= targetCallLimit, let type = filter.targetType, let id = filter.targetID,
            filter.withoutTarget == EventFilter(from: filter.from, to: filter.to) {
-            // One round trip: the window's start (as `window` has it) is worked out in the call.
-            to = filter.to ?? now.addingTimeInterval(86_400)
-            let since: PostgresQuery = filter.from.map { "\($0)::timestamptz" } ?? """
-                (\(now)::timestamptz - coalesce((\(retentionQuery(tenant))), \(defaultRetentionDays)) * interval '1 day')
-                """
+            // One round trip: the window's start is worked out in the call.
+            to = windowEnd(filter, now: now)
+            let since = windowStart(filter, tenant: tenant, now: now, defaultRetentionDays: defaultRetentionDays)
             let anchor = min(to, now, cursor.map { Date(timeIntervalSince1970: Double($0.micros) / 1_000_000) } ?? to)
             let after: PostgresQuery = cursor.map(cursorTime) ?? "NULL::timestamptz"
             rows = try connection.query("""
