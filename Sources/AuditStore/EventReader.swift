@@ -134,12 +134,12 @@ enum EventReader {
         let (from, to): (Date, Date)
         var pending: [(Date, Date)] = []
         let sliced = filter.textQuery == nil && filter.changed.isEmpty
-        if engine == .postgres, limit <= targetCallLimit, let type = filter.targetType, let id = filter.targetID,
-           filter.withoutTarget == EventFilter(from: filter.from, to: filter.to) {
+        if engine == .postgres, limit <= targetCallLimit, filter.isTargetAndDatesOnly,
+           let type = filter.targetType, let id = filter.targetID {
             // One round trip: the window's start is worked out in the call.
             to = windowEnd(filter, now: now)
             let since = windowStart(filter, tenant: tenant, now: now, defaultRetentionDays: defaultRetentionDays)
-            let anchor = min(to, now, cursor.map { Date(timeIntervalSince1970: Double($0.micros) / 1_000_000) } ?? to)
+            let anchor = Self.anchor(to: to, now: now, after: cursor)
             let after: PostgresQuery = cursor.map(cursorTime) ?? "NULL::timestamptz"
             rows = try connection.query("""
                 SELECT \(unsafeSQL: columns) FROM audit.target_events(\(type)::text, \(id)::text, \(since),
@@ -164,7 +164,7 @@ enum EventReader {
         } else {
             (from, to) = try window(filter, tenant: tenant, on: connection, now: now, defaultRetentionDays: defaultRetentionDays)
             if sliced {
-                let anchor = min(to, now, cursor.map { Date(timeIntervalSince1970: Double($0.micros) / 1_000_000) } ?? to)
+                let anchor = Self.anchor(to: to, now: now, after: cursor)
                 pending = slices(from: from, to: to, anchor: anchor)
             } else {
                 let call = searchCall(filter, from: from, to: to, after: cursor, limit: limit + 1)
@@ -180,6 +180,12 @@ enum EventReader {
             next = PageCursor(micros: try last.decode(Int64.self, at: EventEncoding.Column.occurredMicros), id: try last.decode(String.self, at: 0))
         }
         return EventPage(rows: Array(rows.prefix(limit)), nextCursor: next)
+    }
+
+    /// Where a page's slices are counted back from: now, or the cursor's position, but not past
+    /// the window's end.
+    static func anchor(to: Date, now: Date, after cursor: PageCursor?) -> Date {
+        min(to, now, cursor.map { Date(timeIntervalSince1970: Double($0.micros) / 1_000_000) } ?? to)
     }
 
     /// The largest page read through `audit.target_events`, which looks up each event found
@@ -330,10 +336,11 @@ extension EventFilter {
         return filter
     }
 
-    /// A filter of dates only (no condition on the events themselves).
-    init(from: Date?, to: Date?) {
-        self.init()
-        self.from = from
-        self.to = to
+    /// A target and at most dates: no other condition on the events (compared as a whole, so a
+    /// condition added to `EventFilter` later also takes a page off `audit.target_events`).
+    var isTargetAndDatesOnly: Bool {
+        var dates = EventFilter()
+        (dates.from, dates.to) = (from, to)
+        return targetType != nil && targetID != nil && withoutTarget == dates
     }
 }
