@@ -49,9 +49,10 @@ enum DatabaseEngine: Sendable {
         try withContextTransaction(key: tenant.rawValue, roleName: roleName, on: connection, body)
     }
 
-    /// A read transaction for `key`: on PostgreSQL its `BEGIN` and context (`set_config(…, true)`,
-    /// the same as `SET LOCAL`, with binds) go out with its first statement in one round trip,
-    /// and `queries` may add more of its statements to that round trip. On Citus as `withContextTransaction`.
+    /// A read transaction for `key`: on PostgreSQL its `BEGIN READ ONLY` and context
+    /// (`set_config(…, true)`, the same as `SET LOCAL`, with binds) go out with its first statement
+    /// in one round trip, `queries` may add more of its statements to that round trip, and the
+    /// value goes back without waiting for the `COMMIT`'s answer. On Citus as `withContextTransaction`.
     func withReadTransaction<T>(
         key: String, roleName: String, timeout: Duration?, on connection: PostgresConnection,
         _ body: (PostgresConnection) throws -> T
@@ -59,7 +60,7 @@ enum DatabaseEngine: Sendable {
         guard self == .postgres else {
             return try withContextTransaction(key: key, roleName: roleName, timeout: timeout, on: connection, body)
         }
-        return try connection.withDeferredTransaction(opening: [contextQuery(key: key, roleName: roleName, timeout: timeout)], body)
+        return try connection.withDeferredTransaction(opening: [contextQuery(key: key, roleName: roleName, timeout: timeout)], readOnly: true, body)
     }
 
     /// A context as one statement, `SELECT set_config(…, true), …` with binds: the same as

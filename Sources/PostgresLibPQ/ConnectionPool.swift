@@ -250,9 +250,11 @@ final class PooledConnection: @unchecked Sendable {
                 continuation.resume(with: Result {
                     if cancelled.isSet { throw CancellationError() }
                     if !self.connection.checkAlive() { try self.connection.reconnect() }
-                    defer { if endsUse { self.checkHandedBackClean() } }
                     return try body(self.connection)
                 })
+                // After the caller has its value: a read-only COMMIT's answer, then the check.
+                self.connection.settle()
+                if endsUse { self.checkHandedBackClean() }
             }
         }
     }

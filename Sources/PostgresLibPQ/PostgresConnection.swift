@@ -18,6 +18,9 @@ public final class PostgresConnection {
     /// The opening of a deferred transaction (`withDeferredTransaction`) not sent yet: it goes out
     /// with the next query, in the same round trip.
     private var pendingOpening: [PostgresQuery]?
+    /// A read-only transaction's `COMMIT` sent without waiting for its answer (see
+    /// `withDeferredTransaction`); read by `settle()` before the session does anything else.
+    private var commitInFlight = false
     /// Statements kept per connection before the cache is emptied and started again.
     static let statementCacheLimit = 512
 
@@ -46,17 +49,20 @@ public final class PostgresConnection {
 
     /// True when the connection is open and not inside a transaction.
     public var isIdle: Bool {
-        PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE
+        settle()
+        return PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE
     }
 
     /// True when the session is inside a transaction block (open, failed or with a statement running).
     public var isInTransaction: Bool {
+        settle()
         let status = PQtransactionStatus(handle)
         return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE
     }
 
     /// Rolls back whatever transaction is open; a connection that cannot is reset.
     public func rollback() {
+        settle()
         rollbackQuietly()
         if PQstatus(handle) == CONNECTION_OK, PQtransactionStatus(handle) != PQTRANS_IDLE {
             statements.removeAll()
@@ -83,6 +89,7 @@ public final class PostgresConnection {
     /// Checks, without blocking, that the server has not closed the session while it sat idle
     /// (a terminated backend or a restarted server sends its goodbye and closes the socket).
     public func checkAlive() -> Bool {
+        settle()
         guard PQstatus(handle) == CONNECTION_OK else { return false }
         let socket = PQsocket(handle)
         guard socket >= 0 else { return false }
@@ -96,6 +103,7 @@ public final class PostgresConnection {
 
     /// Re-establishes the session with the same parameters, dropping prepared statements.
     public func reconnect() throws {
+        commitInFlight = false
         statements.removeAll()
         canceller.replace(nil)
         PQreset(handle)
@@ -111,6 +119,7 @@ public final class PostgresConnection {
     /// Inside `withDeferredTransaction`, the transaction's opening goes out with it in one round trip.
     @discardableResult
     public func query(_ query: PostgresQuery) throws -> PostgresResult {
+        settle()
         if pendingOpening != nil { return try queries([query])[0] }
         do {
             return try runPrepared(query)
@@ -127,6 +136,7 @@ public final class PostgresConnection {
     /// The text must come from the program or the `sql/` folder, never from input.
     @discardableResult
     public func executeScript(unsafeSQL sql: String) throws -> PostgresResult {
+        settle()
         try sendPendingOpening()
         return try check(PQexec(handle, sql))
     }
@@ -176,19 +186,40 @@ public final class PostgresConnection {
     /// for the tenant context) are not sent on their own: they go out with the body's first query
     /// in one round trip (libpq pipeline mode); `queries` sends several of the body's statements
     /// in that round trip. A body that runs no query costs no round trip.
-    public func withDeferredTransaction<T>(opening: [PostgresQuery], _ body: (PostgresConnection) throws -> T) throws -> T {
-        pendingOpening = opening
+    ///
+    /// `readOnly`: the transaction is `BEGIN READ ONLY`, so it can write nothing, and its `COMMIT`
+    /// is sent without waiting for the answer: the value goes back to the caller a round trip
+    /// sooner, and `settle()` reads the answer before this session does anything else.
+    public func withDeferredTransaction<T>(
+        opening: [PostgresQuery], readOnly: Bool = false, _ body: (PostgresConnection) throws -> T
+    ) throws -> T {
+        settle()
+        pendingOpening = [readOnly ? "BEGIN READ ONLY" : "BEGIN"] + opening
         defer { pendingOpening = nil }
         let value = try rollingBackOnError { try body(self) }
         pendingOpening = nil
-        if PQtransactionStatus(handle) != PQTRANS_IDLE { try executeScript(unsafeSQL: "COMMIT") }
+        if PQtransactionStatus(handle) != PQTRANS_IDLE {
+            if readOnly, PQsendQuery(handle, "COMMIT") == 1 {
+                commitInFlight = true
+            } else {
+                try executeScript(unsafeSQL: "COMMIT")
+            }
+        }
         return value
+    }
+
+    /// Reads the answer to a read-only transaction's `COMMIT` sent without waiting. It has nothing
+    /// to lose: a session that failed there is found by the next `checkAlive`.
+    public func settle() {
+        guard commitInFlight else { return }
+        commitInFlight = false
+        drainResults()
     }
 
     /// Opens a deferred transaction now, for a statement that cannot join a pipeline (a script, COPY).
     private func sendPendingOpening() throws {
         guard let opening = pendingOpening else { return }
-        _ = try pipeline(["BEGIN"] + opening)
+        _ = try pipeline(opening)
         pendingOpening = nil
     }
 
@@ -197,7 +228,8 @@ public final class PostgresConnection {
     /// an open transaction back; a statement whose cached plan went stale (a migration changed a
     /// table) is prepared again and the round trip repeated once, if it opened the transaction.
     public func queries(_ list: [PostgresQuery]) throws -> [PostgresResult] {
-        let opening = pendingOpening.map { ["BEGIN"] + $0 } ?? []
+        settle()
+        let opening = pendingOpening ?? []
         let startsFresh = !opening.isEmpty || PQtransactionStatus(handle) == PQTRANS_IDLE
         let results: [PostgresResult]
         do {
@@ -287,6 +319,7 @@ public final class PostgresConnection {
     /// `sql` is program text; each row's values are escaped here for COPY's text format.
     @discardableResult
     public func copyIn(unsafeSQL sql: String, rows: some Sequence<[String?]>) throws -> Int {
+        settle()
         try sendPendingOpening()
         let start = PQexec(handle, sql)
         guard let start, PQresultStatus(start) == PGRES_COPY_IN else {

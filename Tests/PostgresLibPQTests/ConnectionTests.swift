@@ -85,6 +85,34 @@ struct ConnectionTests {
         #expect(after == "")
     }
 
+    @Test("a read-only deferred transaction refuses writes, and its unanswered COMMIT is read before the session's next use")
+    func readOnlyDeferredTransaction() async throws {
+        let opening: [PostgresQuery] = ["SELECT set_config('auditlog.tenant', \("org_read"), true)"]
+        let seen = try await database.asApp { connection in
+            let error = #expect(throws: PostgresError.self) {
+                try connection.withDeferredTransaction(opening: opening, readOnly: true) { connection in
+                    try connection.query("CREATE TEMP TABLE read_only_probe (n integer)")
+                }
+            }
+            #expect(error?.sqlState == "25006")
+            #expect(connection.isIdle)
+            var values: [String] = []
+            for round in 0..<3 {
+                values.append(try connection.withDeferredTransaction(opening: opening, readOnly: true) { connection in
+                    try connection.query("SELECT current_setting('auditlog.tenant') || current_setting('transaction_read_only') || \(round)")
+                        .rows[0].decode(String.self, at: 0)
+                })
+            }
+            // The last COMMIT is still unanswered here; each call below reads it first.
+            #expect(!connection.isInTransaction)
+            #expect(connection.checkAlive())
+            values.append(try connection.query("SELECT coalesce(current_setting('auditlog.tenant', true), '') || current_setting('transaction_read_only')")
+                .rows[0].decode(String.self, at: 0))
+            return values
+        }
+        #expect(seen == ["org_readon0", "org_readon1", "org_readon2", "off"])
+    }
+
     @Test("a failure in a deferred transaction's round trip is the statement's error; the transaction is rolled back and the connection usable")
     func deferredFailure() async throws {
         let opening: [PostgresQuery] = ["SELECT set_config('auditlog.tenant', \("org_deferred"), true)"]
