@@ -96,6 +96,27 @@ struct StoreBoundaryTests {
         try await lock.release()
     }
 
+    @Test("a client that disconnects during its second search on a connection cancels that query too")
+    func disconnectCancelsOnKeptConnection() async throws {
+        let app = try await TestApp(conninfo: database.appConninfo) {
+            $0.readConnections = 1
+            $0.readTimeout = .seconds(120)
+        }
+        let key = self.key
+        try await app.live { port in
+            let client = try RawHTTP(port: port)
+            let search = "GET /v1/events?tenant=org_gone HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(key)\r\n\r\n"
+            client.send(search)
+            #expect(client.readResponse()?.hasPrefix("HTTP/1.1 200") == true)
+            let lock = try await TableLock.hold("audit.tenant", conninfo: database.adminConninfo)
+            client.send(search)
+            try await database.eventually("the search waiting on the lock") { try await $0.activeBackends("auditlog-read").waitingOnLock == 1 }
+            client.abandon()
+            try await database.eventually("the search cancelled") { try await $0.activeBackends("auditlog-read").active == 0 }
+            try await lock.release()
+        }
+    }
+
     @Test("ingest and key lookups complete while every read connection waits on a slow search")
     func bulkheads() async throws {
         let app = try await TestApp(conninfo: database.appConninfo) {

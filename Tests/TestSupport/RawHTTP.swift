@@ -54,6 +54,24 @@ public final class RawHTTP: @unchecked Sendable {
         }
     }
 
+    /// One response whose body has a `Content-Length` (keep-alive goes on), or nil.
+    public func readResponse() -> String? {
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let text = String(decoding: received, as: UTF8.self)
+            if let end = text.range(of: "\r\n\r\n") {
+                let length = text[..<end.lowerBound].split(separator: "\r\n")
+                    .first { $0.lowercased().hasPrefix("content-length:") }
+                    .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) }
+                if let length, text.utf8.count - text.utf8.distance(from: text.startIndex, to: end.upperBound) >= length { return text }
+            }
+            let count = buffer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
+            if count <= 0 { return nil }
+            received += buffer[..<count]
+        }
+    }
+
     /// Closes the socket at once (a client that went away).
     public func abandon() { shutdown(socket, Int32(SHUT_RDWR)) }
 }
