@@ -252,8 +252,7 @@ final class PooledConnection: @unchecked Sendable {
                     if !self.connection.checkAlive() { try self.connection.reconnect() }
                     return try body(self.connection)
                 })
-                // After the caller has its value: a read-only COMMIT's answer, then the check.
-                self.connection.settle()
+                // After the caller has its value (a read-only COMMIT's answer is read by the next use).
                 if endsUse { self.checkHandedBackClean() }
             }
         }

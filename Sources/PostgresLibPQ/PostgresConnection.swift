@@ -54,8 +54,9 @@ public final class PostgresConnection {
     }
 
     /// True when the session is inside a transaction block (open, failed or with a statement running).
+    /// A transaction whose `COMMIT` is sent and not yet answered is not: it is ending.
     public var isInTransaction: Bool {
-        settle()
+        if commitInFlight { return false }
         let status = PQtransactionStatus(handle)
         return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE
     }
@@ -189,7 +190,8 @@ public final class PostgresConnection {
     ///
     /// `readOnly`: the transaction is `BEGIN READ ONLY`, so it can write nothing, and its `COMMIT`
     /// is sent without waiting for the answer: the value goes back to the caller a round trip
-    /// sooner, and `settle()` reads the answer before this session does anything else.
+    /// sooner, and the session's next use reads the answer first (`settle()`), by then without
+    /// waiting for it.
     public func withDeferredTransaction<T>(
         opening: [PostgresQuery], readOnly: Bool = false, _ body: (PostgresConnection) throws -> T
     ) throws -> T {
