@@ -88,6 +88,40 @@ struct RetentionTests {
         #expect(partitions == 1)
     }
 
+    @Test("a pruned event takes its target rows and id claim with it, over batches that span days; kept events keep theirs")
+    func pruneTakesTargetsAndClaims() async throws {
+        // org_short: 12 events over 3 days past its 7-day retention (batches of 5 cross the days),
+        // and one 2 days old; each with a target row and an id claim.
+        try await database.asAdmin { connection in
+            try connection.executeScript(unsafeSQL: """
+                INSERT INTO audit.event (tenant_id, id, occurred_at, action, category, actor_type, actor_id, message, hash, targets)
+                SELECT 'org_short', 'tg' || g, date_trunc('day', now()) - (20 + g % 3) * interval '1 day' + g * interval '1 minute',
+                       'a.b', 'a', 'user', 'u', 'm', repeat('a', 64),
+                       jsonb_build_array(jsonb_build_object('type', 'client', 'id', 'c' || g), jsonb_build_object('type', 'user', 'id', 'u'))
+                FROM generate_series(1, 12) AS g
+                UNION ALL
+                SELECT 'org_short', 'tg_kept', now() - interval '2 days', 'a.b', 'a', 'user', 'u', 'm', repeat('a', 64),
+                       '[{"type": "client", "id": "c_kept"}]';
+                INSERT INTO audit.event_target (tenant_id, target_type, target_id, occurred_at, event_id)
+                SELECT e.tenant_id, x ->> 'type', x ->> 'id', e.occurred_at, e.id
+                FROM audit.event AS e CROSS JOIN LATERAL jsonb_array_elements(e.targets) AS x WHERE e.id LIKE 'tg%';
+                INSERT INTO audit.event_id (tenant_id, id, occurred_at, hash)
+                SELECT tenant_id, id, occurred_at, hash FROM audit.event WHERE id LIKE 'tg%';
+                """)
+        }
+        let pool = database.appPool(size: 1)
+        _ = try await RetentionPass(batchSize: 5, pause: .zero).run(pool: pool, dryRun: false)
+        await pool.close()
+        let left = try await database.asAdmin { connection in
+            try ["event", "event_target", "event_id"].map { table in
+                let column = table == "event_target" ? "event_id" : "id"
+                return try connection.query(PostgresQuery(unsafeSQL: "SELECT string_agg(\(column), ',' ORDER BY \(column)) FROM audit.\(table) WHERE \(column) LIKE 'tg%'"))
+                    .rows[0].decode(String.self, at: 0)
+            }
+        }
+        #expect(left == ["tg_kept", "tg_kept", "tg_kept"])
+    }
+
     @Test("a partition older than the global retention with no held tenant is dropped, not deleted from")
     func dropsWholeDays() async throws {
         try await database.asAdmin { connection in

@@ -22,6 +22,8 @@ DECLARE
     held boolean;
     days integer;
     cutoff timestamptz;
+    first_at timestamptz;
+    last_at timestamptz;
     global_days integer := audit.global_retention_days();
 BEGIN
     IF batch NOT BETWEEN 1 AND 10000 THEN
@@ -35,27 +37,41 @@ BEGIN
         RETURN 0;
     END IF;
     cutoff := now() - make_interval(days => least(days, global_days));
-    WITH doomed AS (
-        SELECT e.occurred_at, e.id FROM audit.event AS e
+    -- The batch's time range first, so that the delete below is planned for it (EXECUTE plans
+    -- for its values) and prunes to the one or two daily partitions that hold the batch. A
+    -- static statement kept a plan over every partition of both tables and started a delete
+    -- on each: about 70 ms a call on 98 daily partitions, whatever the batch's size.
+    SELECT min(s.occurred_at), max(s.occurred_at) INTO first_at, last_at FROM (
+        SELECT e.occurred_at FROM audit.event AS e
         WHERE e.tenant_id = tenant AND e.occurred_at < cutoff
         ORDER BY e.occurred_at
-        LIMIT batch
+        LIMIT batch) AS s;
+    IF first_at IS NULL THEN
+        RETURN 0;
+    END IF;
+    EXECUTE 'WITH doomed AS (
+        SELECT e.occurred_at, e.id FROM audit.event AS e
+        WHERE e.tenant_id = $1 AND e.occurred_at >= $2 AND e.occurred_at <= $3 AND e.occurred_at < $4
+        ORDER BY e.occurred_at
+        LIMIT $5
     ), gone AS (
         DELETE FROM audit.event AS e USING doomed AS d
-        WHERE e.tenant_id = tenant AND e.occurred_at = d.occurred_at AND e.id = d.id
+        WHERE e.tenant_id = $1 AND e.occurred_at >= $2 AND e.occurred_at <= $3
+          AND e.occurred_at = d.occurred_at AND e.id = d.id
         RETURNING e.occurred_at, e.id, e.targets
     ), unclaimed AS (
         DELETE FROM audit.event_id AS i USING gone AS g
-        WHERE i.tenant_id = tenant AND i.id = g.id AND i.occurred_at = g.occurred_at
+        WHERE i.tenant_id = $1 AND i.id = g.id AND i.occurred_at = g.occurred_at
     ), links AS (
-        SELECT DISTINCT g.occurred_at, g.id, x ->> 'type' AS target_type, x ->> 'id' AS target_id
+        SELECT DISTINCT g.occurred_at, g.id, x ->> ''type'' AS target_type, x ->> ''id'' AS target_id
         FROM gone AS g CROSS JOIN LATERAL jsonb_array_elements(g.targets) AS x
     ), unlinked AS (
         DELETE FROM audit.event_target AS t USING links AS l
-        WHERE t.tenant_id = tenant AND t.target_type = l.target_type AND t.target_id = l.target_id
+        WHERE t.tenant_id = $1 AND t.occurred_at >= $2 AND t.occurred_at <= $3
+          AND t.target_type = l.target_type AND t.target_id = l.target_id
           AND t.occurred_at = l.occurred_at AND t.event_id = l.id
     )
-    SELECT count(*) INTO removed FROM gone;
+    SELECT count(*) FROM gone' INTO removed USING tenant, first_at, last_at, cutoff, batch;
     RETURN removed;
 END
 $function$;
