@@ -15,8 +15,8 @@ public final class PostgresConnection {
     /// Prepared statement names by SQL text (`PQprepare` once, then `PQexecPrepared`).
     private var statements: [String: String] = [:]
     private var statementCounter = 0
-    /// The opening of a deferred transaction (`withDeferredTransaction`) not sent yet: it goes out
-    /// with the next query, in the same round trip.
+    /// The opening of a deferred transaction (`withDeferredTransaction`: its `BEGIN` and context)
+    /// not sent yet: it goes out with the next query, in the same round trip.
     private var pendingOpening: [PostgresQuery]?
     /// A read-only transaction's `COMMIT` sent without waiting for its answer (see
     /// `withDeferredTransaction`); read by `settle()` before the session does anything else.
