@@ -49,8 +49,7 @@ public final class PostgresConnection {
 
     /// True when the connection is open and not inside a transaction.
     public var isIdle: Bool {
-        settle()
-        return PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE
+        PQstatus(handle) == CONNECTION_OK && !isInTransaction
     }
 
     /// True when the session is inside a transaction block (open, failed or with a statement running).

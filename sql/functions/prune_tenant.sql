@@ -37,8 +37,9 @@ BEGIN
         RETURN 0;
     END IF;
     cutoff := now() - make_interval(days => least(days, global_days));
-    -- The batch's time range first, so that the delete below is planned for it (EXECUTE plans
-    -- for its values) and prunes to the one or two daily partitions that hold the batch. A
+    -- The batch's time range first (all of it before the cutoff), so that the delete below is
+    -- planned for it (EXECUTE plans for its values) and prunes to the one or two daily
+    -- partitions that hold the batch. A
     -- static statement kept a plan over every partition of both tables and started a delete
     -- on each: about 70 ms a call on 98 daily partitions, whatever the batch's size.
     SELECT min(s.occurred_at), max(s.occurred_at) INTO first_at, last_at FROM (
@@ -51,9 +52,9 @@ BEGIN
     END IF;
     EXECUTE 'WITH doomed AS (
         SELECT e.occurred_at, e.id FROM audit.event AS e
-        WHERE e.tenant_id = $1 AND e.occurred_at >= $2 AND e.occurred_at <= $3 AND e.occurred_at < $4
+        WHERE e.tenant_id = $1 AND e.occurred_at >= $2 AND e.occurred_at <= $3
         ORDER BY e.occurred_at
-        LIMIT $5
+        LIMIT $4
     ), gone AS (
         DELETE FROM audit.event AS e USING doomed AS d
         WHERE e.tenant_id = $1 AND e.occurred_at >= $2 AND e.occurred_at <= $3
@@ -71,7 +72,7 @@ BEGIN
           AND t.target_type = l.target_type AND t.target_id = l.target_id
           AND t.occurred_at = l.occurred_at AND t.event_id = l.id
     )
-    SELECT count(*) FROM gone' INTO removed USING tenant, first_at, last_at, cutoff, batch;
+    SELECT count(*) FROM gone' INTO removed USING tenant, first_at, last_at, batch;
     RETURN removed;
 END
 $function$;
