@@ -103,7 +103,8 @@ struct ConnectionTests {
                         .rows[0].decode(String.self, at: 0)
                 })
             }
-            // The last COMMIT is still unanswered here; each call below reads it first.
+            // The last COMMIT may still be unanswered: the transaction counts as ended, and the
+            // session's next use (checkAlive, then the query) reads the answer first.
             #expect(!connection.isInTransaction)
             #expect(connection.checkAlive())
             values.append(try connection.query("SELECT coalesce(current_setting('auditlog.tenant', true), '') || current_setting('transaction_read_only')")

@@ -59,12 +59,11 @@ public final class RawHTTP: @unchecked Sendable {
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65_536)
         while true {
-            let text = String(decoding: received, as: UTF8.self)
-            if let end = text.range(of: "\r\n\r\n") {
-                let length = text[..<end.lowerBound].split(separator: "\r\n")
-                    .first { $0.lowercased().hasPrefix("content-length:") }
+            if let end = received.firstRange(of: Array("\r\n\r\n".utf8)) {
+                let length = String(decoding: received[..<end.lowerBound], as: UTF8.self).lowercased()
+                    .split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
                     .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) }
-                if let length, text.utf8.count - text.utf8.distance(from: text.startIndex, to: end.upperBound) >= length { return text }
+                if let length, received.count - end.upperBound >= length { return String(decoding: received, as: UTF8.self) }
             }
             let count = buffer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
             if count <= 0 { return nil }
