@@ -211,7 +211,7 @@ public final class PostgresConnection {
 
     /// Reads the answer to a read-only transaction's `COMMIT` sent without waiting. It has nothing
     /// to lose: a session that failed there is found by the next `checkAlive`.
-    public func settle() {
+    private func settle() {
         guard commitInFlight else { return }
         commitInFlight = false
         drainResults()
