@@ -247,39 +247,67 @@ public final class PostgresConnection {
     /// Sends `queries` as prepared statements in one round trip (libpq pipeline mode) and returns
     /// their results in order. The first failure is thrown (the server skips the statements after
     /// it) and leaves an open transaction rolled back.
+    ///
+    /// A statement new to the session is prepared inside the pipeline, just before it runs: so
+    /// its parse (which locks the tables it names) comes after the transaction's opening and is
+    /// bounded by the `statement_timeout` that opening sets, not by the session's.
     private func pipeline(_ queries: [PostgresQuery]) throws -> [PostgresResult] {
         if statements.count + queries.count > Self.statementCacheLimit {
             _ = try check(PQexec(handle, "DEALLOCATE ALL"))
             statements.removeAll()
         }
-        let names = try queries.map { try preparedName(for: $0.sql) }
+        var steps: [(name: String, prepare: Bool)] = []
+        var preparing: [String: String] = [:]
+        for query in queries {
+            if let name = statements[query.sql] ?? preparing[query.sql] {
+                steps.append((name, false))
+            } else {
+                statementCounter += 1
+                let name = "s\(statementCounter)"
+                preparing[query.sql] = name
+                steps.append((name, true))
+            }
+        }
         guard PQenterPipelineMode(handle) == 1 else {
             throw PostgresError(code: .server, message: PostgresError.connectionMessage(handle) ?? "could not enter pipeline mode")
         }
         var results: [PostgresResult] = []
         var failure: PostgresError?
-        var sent = 0
-        for (query, name) in zip(queries, names) {
-            let queued = withParameters(query.binds) { values, count in PQsendQueryPrepared(handle, name, count, values, nil, nil, 0) }
+        // What was queued, in order: a prepare (with its SQL, recorded once it succeeds) or a statement.
+        var sent: [String?] = []
+        for (query, step) in zip(queries, steps) {
+            if step.prepare {
+                guard PQsendPrepare(handle, step.name, query.sql, 0, nil) == 1 else {
+                    failure = PostgresError(code: .connectionFailed, message: PostgresError.connectionMessage(handle) ?? "could not send a statement")
+                    break
+                }
+                sent.append(query.sql)
+            }
+            let queued = withParameters(query.binds) { values, count in PQsendQueryPrepared(handle, step.name, count, values, nil, nil, 0) }
             guard queued == 1 else {
                 failure = PostgresError(code: .connectionFailed, message: PostgresError.connectionMessage(handle) ?? "could not send a statement")
                 break
             }
-            sent += 1
+            sent.append(nil)
         }
         if failure == nil, PQpipelineSync(handle) != 1 {
             failure = PostgresError(code: .connectionFailed, message: PostgresError.connectionMessage(handle) ?? "could not send the pipeline")
         }
         if failure == nil {
-            // One result per statement, each followed by NULL, then the sync point.
-            for _ in 0..<sent {
+            // One result per prepare and statement, each followed by NULL, then the sync point.
+            for preparedSQL in sent {
                 guard let result = PQgetResult(handle) else {
                     failure = failure ?? PostgresError(code: .connectionFailed, message: PostgresError.connectionMessage(handle) ?? "no result from the server")
                     break
                 }
                 switch PQresultStatus(result) {
                 case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
-                    results.append(PostgresResult(handle: result))
+                    if let preparedSQL {
+                        statements[preparedSQL] = preparing[preparedSQL]
+                        PQclear(result)
+                    } else {
+                        results.append(PostgresResult(handle: result))
+                    }
                 case PGRES_PIPELINE_ABORTED:
                     PQclear(result)
                 default:

@@ -114,6 +114,23 @@ struct ConnectionTests {
         #expect(seen == ["org_readon0", "org_readon1", "org_readon2", "off"])
     }
 
+    @Test("a statement new to the session is prepared inside its deferred transaction, so the opening's statement_timeout bounds its wait for a lock")
+    func preparedUnderOpeningTimeout() async throws {
+        let lock = try await TableLock.hold("audit.tenant", conninfo: database.adminConninfo)
+        let error = await #expect(throws: PostgresError.self) {
+            try await database.asApp { connection in
+                // The session's own bound, different in kind: prepared before the opening, the
+                // parse would wait under it and end as 55P03 (lock_not_available) after 30 s.
+                try connection.executeScript(unsafeSQL: "SET lock_timeout = '30s'")
+                return try connection.withDeferredTransaction(opening: ["SELECT set_config('statement_timeout', \("200"), true)"], readOnly: true) { connection in
+                    try connection.query("SELECT count(*) FROM audit.tenant").rows[0].decode(Int.self, at: 0)
+                }
+            }
+        }
+        try await lock.release()
+        #expect(error?.sqlState == "57014")
+    }
+
     @Test("a failure in a deferred transaction's round trip is the statement's error; the transaction is rolled back and the connection usable")
     func deferredFailure() async throws {
         let opening: [PostgresQuery] = ["SELECT set_config('auditlog.tenant', \("org_deferred"), true)"]
