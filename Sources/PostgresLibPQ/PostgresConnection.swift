@@ -262,8 +262,7 @@ public final class PostgresConnection {
             if let name = statements[query.sql] ?? preparing[query.sql] {
                 steps.append((name, false))
             } else {
-                statementCounter += 1
-                let name = "s\(statementCounter)"
+                let name = nextStatementName()
                 preparing[query.sql] = name
                 steps.append((name, true))
             }
@@ -415,11 +414,15 @@ public final class PostgresConnection {
             _ = try check(PQexec(handle, "DEALLOCATE ALL"))
             statements.removeAll()
         }
-        statementCounter += 1
-        let name = "s\(statementCounter)"
+        let name = nextStatementName()
         _ = try check(PQprepare(handle, name, sql, 0, nil))
         statements[sql] = name
         return name
+    }
+
+    private func nextStatementName() -> String {
+        statementCounter += 1
+        return "s\(statementCounter)"
     }
 
     private func forget(sql: String) throws {
