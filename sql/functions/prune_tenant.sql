@@ -39,9 +39,9 @@ BEGIN
     cutoff := now() - make_interval(days => least(days, global_days));
     -- The batch's time range first (all of it before the cutoff), so that the delete below is
     -- planned for it (EXECUTE plans for its values) and prunes to the one or two daily
-    -- partitions that hold the batch. A
-    -- static statement kept a plan over every partition of both tables and started a delete
-    -- on each: about 70 ms a call on 98 daily partitions, whatever the batch's size.
+    -- partitions that hold the batch. A static statement kept a plan over every partition of
+    -- both tables and started a delete on each: about 70 ms a call on 98 daily partitions,
+    -- whatever the batch's size.
     SELECT min(s.occurred_at), max(s.occurred_at) INTO first_at, last_at FROM (
         SELECT e.occurred_at FROM audit.event AS e
         WHERE e.tenant_id = tenant AND e.occurred_at < cutoff
