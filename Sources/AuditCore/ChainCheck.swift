@@ -131,7 +131,22 @@ public enum ChainCheck {
         /// policy of that time (format 3): `auditlog verify` judges them by the recorded setting
         /// changes instead; a bundle cannot.
         public var retentionStampsUnjudged: [Link] = []
+        /// Events no signature covers yet, by hour: received after their hour's latest digest, or
+        /// in hours after the chain's last one. Nothing says whether they were altered, removed or
+        /// inserted, so a report with any is not "intact and fully signed".
+        public var unsigned: [Date: Int] = [:]
+        /// No tampering found among what the signatures cover.
         public var intact: Bool { findings.isEmpty }
+        /// Intact, and every event checked is covered by a signature.
+        public var fullySigned: Bool { findings.isEmpty && unsigned.isEmpty }
+        /// `auditlog verify`'s exit: 0 intact and fully signed, 2 tampering, 3 some events not yet signed.
+        public var exitCode: Int32 { !findings.isEmpty ? 2 : (unsigned.isEmpty ? 0 : 3) }
+        /// "hour 2026-11-21T10:00Z: 3 event(s) not yet covered by any digest", one per hour.
+        public var unsignedLines: [String] {
+            unsigned.sorted { $0.key < $1.key }.map {
+                "hour \(Timestamp.format($0.key).prefix(13)):00Z: \($0.value) event(s) not yet covered by any digest"
+            }
+        }
 
         public init() {}
     }
@@ -175,7 +190,9 @@ public enum ChainCheck {
             } else {
                 report.findings.append(Finding(hour: digest.hour, message: "digest \(digest.position) has an HMAC signature and no HMAC key was given to check it"))
             }
-            if digest.coveredUntil > now.addingTimeInterval(60) || digest.hourEnd > now.addingTimeInterval(3600) {
+            // A checkpoint (a bundle export) may seal the open hour and the next (events may be
+            // dated up to 5 minutes ahead), so an hour's end lies at most two hours ahead.
+            if digest.coveredUntil > now.addingTimeInterval(60) || digest.hourEnd > now.addingTimeInterval(7200) {
                 report.findings.append(Finding(hour: digest.hour, message: "digest \(digest.position) claims to cover a time that has not come yet (\(Timestamp.format(digest.coveredUntil))): it was forged"))
             }
             if let removed = link.retentionRemovedAt, removed > now.addingTimeInterval(60) {
@@ -236,7 +253,10 @@ public enum ChainCheck {
             let hourEvents = byHour[hour] ?? []
             let covered = hourEvents.filter { $0.receivedAt < digest.coveredUntil }
             let waiting = hourEvents.count - covered.count
-            if waiting > 0 { pending[hour] = waiting }
+            if waiting > 0 {
+                pending[hour] = waiting
+                report.unsigned[hour] = waiting
+            }
             report.hoursChecked += 1
             if digest.hourEnd > digest.hour.addingTimeInterval(3600) {
                 // A run of empty hours: none of them may hold an event it covers.
@@ -251,6 +271,17 @@ public enum ChainCheck {
                 report.findings.append(Finding(hour: hour, message: "\(covered.count - digest.eventCount) event(s) inserted outside the normal path (digest counts \(digest.eventCount), \(covered.count) found)"))
             } else if Digest.eventsSHA256(covered.map(\.hash)) != digest.eventsSHA256 {
                 report.findings.append(Finding(hour: hour, message: "an event's hash was changed or the events were reordered: the hour's events no longer match digest \(digest.position)"))
+            }
+        }
+        // Events of hours no digest covers: after the chain's last sealed hour (or with no chain)
+        // they are not signed yet; before its first, or in a gap, nothing could have sealed them
+        // later, so they were put there (a gap is named above).
+        let lastSealed = sealedHours.max()
+        for (hour, hourEvents) in byHour where latest[hour] == nil && !retained.contains(hour) && inWindow(hour) {
+            if lastSealed.map({ hour > $0 }) ?? true {
+                report.unsigned[hour] = hourEvents.count
+            } else if let first = sealedHours.min(), hour < first {
+                report.findings.append(Finding(hour: hour, message: "\(hourEvents.count) event(s) in an hour before the chain's first digest"))
             }
         }
         report.hoursRemovedByRetention = retained.filter(inWindow).count
@@ -321,6 +352,8 @@ public struct LateArrival: Sendable, Equatable, CustomStringConvertible {
         var firstSeal: [Date: Date] = [:]
         var latest: [Date: Int] = [:]
         for link in chain {
+            // A checkpoint (covering its hours before they ended) does not seal them.
+            guard link.digest.coveredUntil >= link.digest.hourEnd else { continue }
             for hour in link.digest.hours where firstSeal[hour] == nil { firstSeal[hour] = link.sealedAt }
             if link.digest.sequence > 0 || link.digest.lateCount > 0 { latest[link.digest.hour] = link.digest.lateCount }
         }

@@ -17,6 +17,9 @@ public struct DigestSigningKey: Sendable {
         self.publicKey = publicKey
     }
 
+    /// The private seed in hex, as AUDITLOG_DIGEST_KEY takes it (printed once by a rotation).
+    public var seedHex: String { Crypto.hex(seed) }
+
     public static func generate() -> DigestSigningKey {
         DigestSigningKey(seed: Crypto.randomBytes(32))!
     }

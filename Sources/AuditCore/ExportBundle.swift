@@ -3,7 +3,7 @@ import Foundation
 /// The offline-verifiable export (`GET /v1/events/export?format=bundle`): JSON Lines, each line
 /// one object with a `type`, in this order (README "The export bundle"):
 ///
-///     {"exported_at":…,"format":"auditlog-bundle-v1","from":…,"tenant":…,"to":…,"type":"bundle"}
+///     {"exported_at":…,"format":"auditlog-bundle-v1","from":…,"signed_until":…,"tenant":…,"to":…,"type":"bundle"}
 ///     {"algorithm":"ed25519","key_id":…,"public_key":<hex>,"type":"key"}     every listed key
 ///     {"digest":{…},"type":"link"}      the digest before the first one (absent from position 1)
 ///     {"digest":{…},"type":"digest"}    the chain from the first digest covering [from, to) to its head
@@ -12,15 +12,20 @@ import Foundation
 ///
 /// (keys sorted, as `JSONValue.canonicalText` writes them).
 ///
-/// `[from, to)` are whole hours, all of them sealed when the bundle was written.
+/// `[from, to)` are whole hours, all of them sealed when the bundle was written: the export seals
+/// a checkpoint first, so the open hour is covered up to `signed_until`, and the bundle holds
+/// only events received before it. An event no digest covers is reported as not yet signed
+/// (exit 3), never as intact.
 public enum ExportBundle {
     public static let format = "auditlog-bundle-v1"
 
     /// The first line.
-    public static func header(tenant: String, from: Date, to: Date, exportedAt: Date) -> JSONValue {
+    /// `signedUntil`: the bundle holds the events of its hours received before this moment, every
+    /// one of them under a digest (the export seals a checkpoint first).
+    public static func header(tenant: String, from: Date, to: Date, exportedAt: Date, signedUntil: Date) -> JSONValue {
         .object(["type": "bundle", "format": .string(format), "tenant": .string(tenant),
                  "from": .string(Timestamp.format(from)), "to": .string(Timestamp.format(to)),
-                 "exported_at": .string(Timestamp.format(exportedAt))])
+                 "exported_at": .string(Timestamp.format(exportedAt)), "signed_until": .string(Timestamp.format(signedUntil))])
     }
 
     public static func key(id: String, publicKey: [UInt8]) -> JSONValue {

@@ -20,6 +20,8 @@ public struct AppServices: Sendable {
     /// Streams may send to private and loopback addresses and over plain http
     /// (`AUDITLOG_STREAM_ALLOW_PRIVATE`; tests, and destinations inside your own network).
     public var streamAllowPrivate = false
+    /// Seals a checkpoint before a bundle export (nil: bundles hold closed, sealed hours only).
+    public var digestWriter: DigestWriter?
     /// Each tenant's redactor (its own keys added to `redactor`).
     let tenantRedaction: TenantRedaction
 

@@ -26,6 +26,7 @@ struct DigestController: Sendable {
                 "public_key": .string(Crypto.hex(key.publicKey)),
                 "public_key_base64": .string(Data(key.publicKey).base64EncodedString()),
                 "created_at": .string(Timestamp.format(key.createdAt)),
+                "retired_at": key.retiredAt.map { .string(Timestamp.format($0)) } ?? .null,
             ])
         }
         return JSONValue.object(["keys": .array(keys)]).response()

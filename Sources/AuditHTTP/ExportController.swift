@@ -71,8 +71,19 @@ struct ExportController: Sendable {
         if let other = read.echo.keys.sorted().first(where: { !["from", "to", "format"].contains($0) }) {
             throw ReadRequest.bad(other, "does not apply to a bundle, which holds every event of whole hours; give only from and to")
         }
-        let now = Date()
         let database = services.database
+        // A checkpoint first: the bundle then holds everything received up to it, all signed.
+        var clock = Date()
+        if let writer = services.digestWriter {
+            // The database's clock, should it run ahead of this machine's.
+            do {
+                clock = max(clock, try await context.whileClientConnected { try await database.checkpoint(scope.tenant, with: writer) })
+            } catch let error as DigestKeyError {
+                // The bundle still says how far it is signed (signed_until): the hours sealed so far.
+                context.logger.error("bundle export without a checkpoint", metadata: ["error": "\(error)"])
+            }
+        }
+        let now = clock
         let (from, to) = try await context.whileClientConnected {
             try await database.window(of: read.filter, tenant: scope.tenant, role: scope.role, now: now)
         }
@@ -82,14 +93,16 @@ struct ExportController: Sendable {
             throw ReadRequest.bad("to", "no hour between from and to is sealed yet: an hour is sealed AUDITLOG_SEAL_DELAY after it ends")
         }
         @Sendable func fetch(after cursor: PageCursor?) async throws -> EventPage {
-            try await database.bundlePage(tenant: scope.tenant, role: scope.role, from: plan.from, to: plan.to, after: cursor, limit: Self.pageSize)
+            try await database.bundlePage(tenant: scope.tenant, role: scope.role, from: plan.from, to: plan.to,
+                                          receivedBefore: plan.signedUntil, after: cursor, limit: Self.pageSize)
         }
         let first = try await context.whileClientConnected { try await fetch(after: nil) }
         try await AccessRecorder(services: services).record("audit_log.exported", scope: scope, metadata: [
             "format": "bundle", "from": .string(Timestamp.format(plan.from)), "to": .string(Timestamp.format(plan.to)),
         ])
         var head = [UInt8]()
-        for line in [ExportBundle.header(tenant: scope.tenant.rawValue, from: plan.from, to: plan.to, exportedAt: now)]
+        for line in [ExportBundle.header(tenant: scope.tenant.rawValue, from: plan.from, to: plan.to, exportedAt: now,
+                                         signedUntil: plan.signedUntil)]
             + plan.keys.map({ ExportBundle.key(id: $0.keyID, publicKey: $0.publicKey) })
             + (plan.link.map { [ExportBundle.link($0, first: true)] } ?? [])
             + plan.chain.map({ ExportBundle.link($0, first: false) }) {

@@ -61,8 +61,9 @@ extension AuditDatabase {
     }
 
     /// Recomputes `tenant`'s chain for the hours in `[from, to)` (`auditlog verify`).
-    /// `legacyKey` checks the HMAC digests written before there were digest keys.
-    public func verify(_ tenant: TenantID, from: Date?, to: Date?, legacyKey: [UInt8]?) async throws -> ChainVerifier.Result {
+    /// `legacyKey` checks the HMAC digests written before there were digest keys. Nil when the
+    /// database knows no such tenant.
+    public func verify(_ tenant: TenantID, from: Date?, to: Date?, legacyKey: [UInt8]?) async throws -> ChainVerifier.Result? {
         var verifier = ChainVerifier(legacyKey: legacyKey)
         verifier.engine = engine
         let ready = verifier

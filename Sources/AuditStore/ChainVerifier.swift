@@ -17,9 +17,17 @@ public struct ChainVerifier: Sendable {
         self.legacyKey = legacyKey
     }
 
-    /// Verifies `tenant` for the hours in `[from, to)` (the chain's links are always checked whole).
-    func verify(_ tenant: TenantID, from: Date?, to: Date?, on connection: PostgresConnection) throws -> Result {
-        try engine.withTenantTransaction(tenant, roleName: AuditDatabase.maintenanceRole, on: connection) { connection in
+    /// Verifies `tenant` for the hours in `[from, to)` (the chain's links are always checked whole);
+    /// nil when the database knows no such tenant (no settings row, no event, no digest).
+    func verify(_ tenant: TenantID, from: Date?, to: Date?, on connection: PostgresConnection) throws -> Result? {
+        try engine.withTenantTransaction(tenant, roleName: AuditDatabase.maintenanceRole, on: connection) { connection -> Result? in
+            let t = tenant.rawValue
+            let known = try connection.query("""
+                SELECT EXISTS (SELECT FROM audit.tenant WHERE tenant_id = \(t))
+                    OR EXISTS (SELECT FROM audit.event WHERE tenant_id = \(t))
+                    OR EXISTS (SELECT FROM audit.digest WHERE tenant_id = \(t))
+                """).rows[0].decode(Bool.self, at: 0)
+            guard known else { return nil }
             let now = try connection.query("SELECT now()").rows[0].decode(Date.self, at: 0)
             let keys = Dictionary(try PublishedDigestKey.all(on: connection).map { ($0.keyID, $0.publicKey) }) { first, _ in first }
             let chain = try StoredDigest.all(of: tenant, on: connection).map(\.link)

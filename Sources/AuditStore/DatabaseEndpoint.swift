@@ -103,6 +103,28 @@ public final class DatabaseEndpoint: Sendable {
         }
     }
 
+    /// Lists `key` as the current digest key and retires every other one (as the schema owner).
+    public func rotateDigestKey(to key: DigestSigningKey) async throws -> [PublishedDigestKey] {
+        let admin = adminConninfo
+        return try await runBlocking {
+            do {
+                let connection = try PostgresConnection(conninfo: admin)
+                try connection.withTransaction { try MigrationRunner.listDigestKey(key, retiringOthers: true, on: $0) }
+                return try PublishedDigestKey.all(on: connection)
+            } catch let error as PostgresError where error.sqlState == "42501" {
+                throw MigrationError(message: "Rotating the digest key needs the schema owner: \(error.message). \(DatabaseEndpoint.adminNeeded)")
+            } catch let error as PostgresError {
+                throw MigrationError(message: "cannot rotate the digest key: \(error.debugDescription)")
+            }
+        }
+    }
+
+    /// The listed digest keys, current and retired.
+    public func digestKeys() async throws -> [PublishedDigestKey] {
+        let app = appConninfo
+        return try await runBlocking { try PublishedDigestKey.all(on: try PostgresConnection(conninfo: app)) }
+    }
+
     /// Gives the embedded database back (stopping it if this process holds it).
     public func close() async {
         guard let lease else { return }

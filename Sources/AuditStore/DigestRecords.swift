@@ -50,12 +50,15 @@ public struct PublishedDigestKey: Sendable, Equatable {
     public var algorithm: String
     public var publicKey: [UInt8]
     public var createdAt: Date
+    /// When a rotation replaced it: its digests stay verifiable, but nothing new is signed with it.
+    public var retiredAt: Date?
 
-    /// Every key that ever signed a digest, oldest first (`audit.digest_keys()`).
+    /// Every listed key, current and retired, oldest first (`audit.digest_keys()`).
     static func all(on connection: PostgresConnection) throws -> [PublishedDigestKey] {
-        try connection.query("SELECT key_id, algorithm, public_key, created_at FROM audit.digest_keys()").rows.map {
+        try connection.query("SELECT key_id, algorithm, public_key, created_at, retired_at FROM audit.digest_keys()").rows.map {
             PublishedDigestKey(keyID: try $0.decode(String.self, at: 0), algorithm: try $0.decode(String.self, at: 1),
-                               publicKey: Crypto.unhex(try $0.decode(String.self, at: 2)) ?? [], createdAt: try $0.decode(Date.self, at: 3))
+                               publicKey: Crypto.unhex(try $0.decode(String.self, at: 2)) ?? [], createdAt: try $0.decode(Date.self, at: 3),
+                               retiredAt: try $0.decode(Date?.self, at: 4))
         }
     }
 }

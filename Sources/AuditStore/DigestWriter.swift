@@ -25,6 +25,8 @@ internal import PostgresLibPQ
 /// `hour_end` in the future (only a forgery can) cannot stop later events from being sealed.
 public struct DigestWriter: Sendable {
     public static let defaultSealDelay: TimeInterval = 300
+    /// The advisory lock class that serialises the writers of one tenant's chain.
+    static let chainLockClass: Int32 = 0x6175_6463
     let key: DigestSigningKey
     let sealDelay: TimeInterval
     var engine: DatabaseEngine = .postgres
@@ -35,22 +37,69 @@ public struct DigestWriter: Sendable {
     }
 
     /// Writes the digests due at `now` for every tenant; returns how many it wrote. The signing
-    /// key's public half is listed in `audit.digest_key` first, so every digest's key is known.
-    func run(on connection: PostgresConnection, now: Date = Date()) throws -> Int {
-        try connection.query("SELECT audit.register_digest_key(\(key.keyID), \(Crypto.hex(key.publicKey)))")
+    /// key must be listed in `audit.digest_key` (by `auditlog migrate` or `auditlog digest-key
+    /// rotate`, as the schema owner): the service role cannot list a key, so a stolen service
+    /// credential cannot make its own key trusted.
+    func run(on connection: PostgresConnection, now: Date = Date(), isCancelled: () -> Bool = { false }) throws -> Int {
+        let keys = try trustedKeys(on: connection)
         let tenants = try connection.query("SELECT tenant_id, origin FROM audit.tenants_to_seal()").rows.map {
             (try $0.decode(String.self, at: 0), try $0.decode(Date.self, at: 1))
         }
-        // Read once per pass: the keys a stored digest's signature may hold under.
-        let keys = Dictionary(try PublishedDigestKey.all(on: connection).map { ($0.keyID, $0.publicKey) }) { first, _ in first }
         var written = 0
         for (raw, origin) in tenants {
+            if isCancelled() { throw CancellationError() }
             guard let tenant = TenantID(raw) else { continue }
             written += try engine.withTenantTransaction(tenant, roleName: AuditDatabase.maintenanceRole, on: connection) {
-                try append(tenant, origin: origin, keys: keys, on: $0, now: now)
+                try append(tenant, origin: origin, keys: keys, on: $0, now: now, checkpoint: false)
             }
         }
         return written
+    }
+
+    /// Seals everything `tenant` has received so far, the open hour included (a checkpoint, for a
+    /// bundle export): waits for the tenant's writes in flight (each ingest transaction holds
+    /// `ingestLock` shared), reads the clock, lets writes go on, then seals up to that moment.
+    /// Every event received before the returned time is covered by a signature.
+    func checkpoint(_ tenant: TenantID, on connection: PostgresConnection) throws -> Date {
+        let keys = try trustedKeys(on: connection)
+        let lock = Self.ingestLock(tenant)
+        try connection.query("SELECT pg_advisory_lock(\(lock.0), \(lock.1))")
+        let watermark: Date
+        do {
+            watermark = try connection.query("SELECT clock_timestamp()").rows[0].decode(Date.self, at: 0)
+            try connection.query("SELECT pg_advisory_unlock(\(lock.0), \(lock.1))")
+        } catch {
+            _ = try? connection.query("SELECT pg_advisory_unlock(\(lock.0), \(lock.1))")
+            throw error
+        }
+        _ = try engine.withTenantTransaction(tenant, roleName: AuditDatabase.maintenanceRole, on: connection) {
+            try append(tenant, origin: nil, keys: keys, on: $0, now: watermark, checkpoint: true)
+        }
+        return watermark
+    }
+
+    /// The advisory lock (class, key) every ingest transaction holds shared for each tenant it
+    /// writes, and a checkpoint takes exclusively for a moment: once it has it, no write of the
+    /// tenant is in flight, and every later one is received after it (`received_at` is the
+    /// insert's `clock_timestamp()`).
+    static func ingestLock(_ tenant: TenantID) -> (Int32, Int32) {
+        (0x6175_6474, Int32(bitPattern: UInt32(truncatingIfNeeded: tenant.rawValue.utf8.reduce(UInt64(14_695_981_039_346_656_037)) {
+            ($0 ^ UInt64($1)) &* 1_099_511_628_211
+        })))
+    }
+
+    /// The listed keys a stored digest's signature may hold under; throws when this writer's own
+    /// key is not listed, or was retired.
+    func trustedKeys(on connection: PostgresConnection) throws -> [String: [UInt8]] {
+        let listed = try PublishedDigestKey.all(on: connection)
+        guard let own = listed.first(where: { $0.keyID == key.keyID }) else {
+            throw DigestKeyError(message: "the digest key \(key.keyID) is not listed in audit.digest_key; run `auditlog migrate` "
+                                 + "(or `auditlog digest-key rotate`) with DATABASE_ADMIN_URL to list it")
+        }
+        if own.retiredAt != nil {
+            throw DigestKeyError(message: "the digest key \(key.keyID) was retired; set AUDITLOG_DIGEST_KEY to the current key")
+        }
+        return Dictionary(listed.map { ($0.keyID, $0.publicKey) }) { first, _ in first }
     }
 
     struct Link {
@@ -58,10 +107,16 @@ public struct DigestWriter: Sendable {
         var signature: String
     }
 
-    func append(_ tenant: TenantID, origin: Date, keys: [String: [UInt8]], on connection: PostgresConnection, now: Date) throws -> Int {
-        let watermark = Timestamp.truncatedToMicroseconds(now.addingTimeInterval(-sealDelay))
+    /// `checkpoint`: `now` is the watermark itself (no seal delay), and the open hours are sealed
+    /// too. A digest whose `covered_until` lies before its `hour_end` is such a checkpoint: it
+    /// does not close its hours, which the first pass after they end seals again in full.
+    func append(_ tenant: TenantID, origin: Date?, keys: [String: [UInt8]], on connection: PostgresConnection, now: Date,
+                checkpoint: Bool) throws -> Int {
+        let watermark = Timestamp.truncatedToMicroseconds(checkpoint ? now : now.addingTimeInterval(-sealDelay))
         let closedBefore = Timestamp.hourStart(watermark)
         let t = tenant.rawValue
+        // One writer per chain at a time: the maintenance pass and a checkpoint may meet here.
+        try connection.query("SELECT pg_advisory_xact_lock(\(Self.chainLockClass), \(Self.ingestLock(tenant).1))")
         // The chain goes on from its head; what is already sealed is read from the newest digest
         // whose signature holds (a forged one cannot hold back later events).
         let recent = try StoredDigest.all(of: tenant, newest: 50, on: connection)
@@ -70,6 +125,20 @@ public struct DigestWriter: Sendable {
             guard let keyID = stored.digest.keyID else { return true }  // an HMAC digest of an earlier version
             return keys[keyID].map { stored.digest.verify(publicKey: $0) } ?? false
         }
+        // The policy in force now, as mark_digests_past_retention and prune_tenant will read it
+        // (two statements: on Citus the tenant's row is on a worker, the global policy is not).
+        let global = try connection.query("SELECT audit.global_retention_days(), now()").rows[0]
+        // A tenant without a settings row (events written outside the ingest path, or a row
+        // removed) has the defaults: the global retention, no hold. Its events are sealed all the same.
+        let setting = try connection.query("SELECT retention_days, legal_hold, created_at FROM audit.tenant WHERE tenant_id = \(t)").rows.first
+        let globalDays = try global.decode(Int.self, at: 0)
+        let policy = Digest.RetentionPolicy(days: min(try setting?.decode(Int.self, at: 0) ?? globalDays, globalDays),
+                                            legalHold: try setting?.decode(Bool.self, at: 1) ?? false, at: try global.decode(Date.self, at: 1))
+
+        // Where a new chain starts (`tenants_to_seal`'s origin, when not given).
+        let origin = try origin ?? Timestamp.hourStart(
+            min(try setting?.decode(Date.self, at: 2) ?? policy.at, policy.at).addingTimeInterval(-Double(policy.days) * 86_400))
+
         let since = min(trusted?.digest.coveredUntil ?? Date(timeIntervalSince1970: 0), watermark)
         let sealedThrough: Date
         if recent.isEmpty {
@@ -79,18 +148,10 @@ public struct DigestWriter: Sendable {
             sealedThrough = Timestamp.hourStart(min(origin, oldest ?? origin))
         } else {
             sealedThrough = try connection.query("""
-                SELECT max(hour_end) FROM audit.digest WHERE tenant_id = \(t) AND hour_end <= \(closedBefore)
+                SELECT max(hour_end) FROM audit.digest
+                WHERE tenant_id = \(t) AND hour_end <= \(closedBefore) AND covered_until >= hour_end
                 """).rows[0].decode(Date?.self, at: 0) ?? Timestamp.hourStart(origin)
         }
-
-        // The policy in force now, as mark_digests_past_retention and prune_tenant will read it
-        // (two statements: on Citus the tenant's row is on a worker, the global policy is not).
-        let global = try connection.query("SELECT audit.global_retention_days(), now()").rows[0]
-        guard let setting = try connection.query("SELECT retention_days, legal_hold FROM audit.tenant WHERE tenant_id = \(t)").rows.first else {
-            return 0
-        }
-        let policy = Digest.RetentionPolicy(days: min(try setting.decode(Int.self, at: 0), try global.decode(Int.self, at: 0)),
-                                            legalHold: try setting.decode(Bool.self, at: 1), at: try global.decode(Date.self, at: 1))
 
         var written = 0
         func write(hour: Date, hourEnd: Date, lateSince: Date?) throws {
@@ -130,7 +191,7 @@ public struct DigestWriter: Sendable {
         }
         let late = try connection.query("""
             SELECT h.hour, (SELECT d.covered_until FROM audit.digest AS d
-                             WHERE d.tenant_id = \(t) AND d.hour <= h.hour AND d.hour_end > h.hour
+                             WHERE d.tenant_id = \(t) AND d.hour <= h.hour AND d.hour_end > h.hour AND d.covered_until >= d.hour_end
                              ORDER BY d.position LIMIT 1)
             FROM (\(arrivals)) AS h
             ORDER BY 1
@@ -144,32 +205,61 @@ public struct DigestWriter: Sendable {
            newest.digest.retention.map({ ($0.days, $0.legalHold) != (policy.days, policy.legalHold) }) ?? true {
             let hour = sealedThrough.addingTimeInterval(-3600)
             let firstSeal = try connection.query("""
-                SELECT covered_until FROM audit.digest WHERE tenant_id = \(t) AND hour <= \(hour) AND hour_end > \(hour)
+                SELECT covered_until FROM audit.digest
+                WHERE tenant_id = \(t) AND hour <= \(hour) AND hour_end > \(hour) AND covered_until >= hour_end
                 ORDER BY position LIMIT 1
                 """).rows.first?.decode(Date.self, at: 0)
             try write(hour: hour, hourEnd: hour.addingTimeInterval(3600), lateSince: firstSeal)
         }
 
         // Newly closed hours: each hour with events alone, each run of empty hours together.
-        guard sealedThrough < closedBefore else { return written }
-        // Usually no digest touches them yet: all are sealed from one read of their events and
-        // written in a few statements (a tenant's first pass may seal weeks of hours).
-        let touched = try connection.query("""
-            SELECT count(*) FROM audit.digest WHERE tenant_id = \(t) AND hour < \(closedBefore) AND hour_end > \(sealedThrough)
-            """).rows[0].decode(Int.self, at: 0)
-        if touched == 0 {
-            written += try sealNewHours(t, from: sealedThrough, to: closedBefore, watermark: watermark, policy: policy, last: &last, on: connection)
-            return written
+        if sealedThrough < closedBefore {
+            // Usually no digest touches them yet: all are sealed from one read of their events and
+            // written in a few statements (a tenant's first pass may seal weeks of hours).
+            let touched = try connection.query("""
+                SELECT count(*) FROM audit.digest WHERE tenant_id = \(t) AND hour < \(closedBefore) AND hour_end > \(sealedThrough)
+                """).rows[0].decode(Int.self, at: 0)
+            if touched == 0 {
+                written += try sealNewHours(t, from: sealedThrough, to: closedBefore, watermark: watermark, policy: policy, last: &last, on: connection)
+            } else {
+                let busy = try connection.query("""
+                    SELECT DISTINCT date_trunc('hour', occurred_at, 'UTC') FROM audit.event
+                    WHERE tenant_id = \(t) AND occurred_at >= \(sealedThrough) AND occurred_at < \(closedBefore) AND received_at < \(watermark)
+                    ORDER BY 1
+                    """).rows.map { try $0.decode(Date.self, at: 0) }
+                var cursor = sealedThrough
+                for hour in busy + [closedBefore] {
+                    if cursor < hour { try write(hour: cursor, hourEnd: hour, lateSince: nil) }
+                    if hour < closedBefore { try write(hour: hour, hourEnd: hour.addingTimeInterval(3600), lateSince: nil) }
+                    cursor = hour.addingTimeInterval(3600)
+                }
+            }
         }
-        let busy = try connection.query("""
-            SELECT DISTINCT date_trunc('hour', occurred_at, 'UTC') FROM audit.event
-            WHERE tenant_id = \(t) AND occurred_at >= \(sealedThrough) AND occurred_at < \(closedBefore) AND received_at < \(watermark)
-            ORDER BY 1
-            """).rows.map { try $0.decode(Date.self, at: 0) }
-        var cursor = sealedThrough
-        for hour in busy + [closedBefore] {
-            if cursor < hour { try write(hour: cursor, hourEnd: hour, lateSince: nil) }
-            if hour < closedBefore { try write(hour: hour, hourEnd: hour.addingTimeInterval(3600), lateSince: nil) }
+        guard checkpoint else { return written }
+
+        // A checkpoint also covers the open hours (the current one, and the next for events dated
+        // ahead): each hour whose events are not all under its latest digest gets a digest, and
+        // an empty hour before it that no digest covers yet an empty one.
+        let open = try connection.query("""
+            SELECT date_trunc('hour', occurred_at, 'UTC'), count(*) FROM audit.event
+            WHERE tenant_id = \(t) AND occurred_at >= \(closedBefore) AND received_at < \(watermark)
+            GROUP BY 1 ORDER BY 1
+            """).rows.map { (try $0.decode(Date.self, at: 0), try $0.decode(Int.self, at: 1)) }
+        var cursor = closedBefore
+        for (hour, count) in open {
+            let covered = try connection.query("""
+                SELECT event_count, hour_end FROM audit.digest WHERE tenant_id = \(t) AND hour <= \(hour) AND hour_end > \(hour)
+                ORDER BY position DESC LIMIT 1
+                """).rows.first.map { (try $0.decode(Int.self, at: 0), try $0.decode(Date.self, at: 1)) }
+            if cursor < hour {
+                let gapCovered = try connection.query("""
+                    SELECT count(*) FROM audit.digest WHERE tenant_id = \(t) AND hour <= \(cursor) AND hour_end > \(cursor)
+                    """).rows[0].decode(Int.self, at: 0) > 0
+                if !gapCovered { try write(hour: cursor, hourEnd: hour, lateSince: nil) }
+            }
+            if covered.map({ $0.0 != count || $0.1 != hour.addingTimeInterval(3600) }) ?? true {
+                try write(hour: hour, hourEnd: hour.addingTimeInterval(3600), lateSince: nil)
+            }
             cursor = hour.addingTimeInterval(3600)
         }
         return written
@@ -229,4 +319,10 @@ public struct DigestWriter: Sendable {
         }
         try connection.query(insert)
     }
+}
+
+/// The service's digest key cannot sign: not listed by the schema owner, or retired.
+public struct DigestKeyError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var description: String { message }
 }

@@ -95,11 +95,13 @@ enum EventWriter {
                     // carries the transaction's BEGIN).
                     let results = try connection.queries([
                         engine.contextQuery(key: tenant.rawValue, roleName: AccessRole.publisher.rawValue),
+                        ingestLockQuery(tenant),
                         retentionSelect(tenant),
                     ])
-                    retention = try retentionDays(of: tenant, found: results[1], on: connection)
+                    retention = try retentionDays(of: tenant, found: results[2], on: connection)
                 } else {
                     try connection.executeScript(unsafeSQL: try engine.contextPreamble(tenant: tenant, roleName: AccessRole.publisher.rawValue, on: connection))
+                    try connection.query(ingestLockQuery(tenant))
                     retention = try retentionDays(of: tenant, found: try connection.query(retentionSelect(tenant)), on: connection)
                 }
                 try checkRetention(items, days: retention)
@@ -153,6 +155,13 @@ enum EventWriter {
         throw TaggedRejection(submissions: Set(conflicts.map(\.submission)), rejection: IngestRejection(kind: .idConflict, problems: conflicts.map {
             EventProblem(index: $0.index, field: "id", message: "'\($0.event.id)' is already stored as a different event")
         }))
+    }
+
+    /// Holds the tenant's ingest lock shared until the transaction ends, before any row is
+    /// written: a checkpoint (`DigestWriter.checkpoint`) waits for this write to finish.
+    static func ingestLockQuery(_ tenant: TenantID) -> PostgresQuery {
+        let lock = DigestWriter.ingestLock(tenant)
+        return "SELECT pg_advisory_xact_lock_shared(\(lock.0), \(lock.1))"
     }
 
     static func retentionSelect(_ tenant: TenantID) -> PostgresQuery {

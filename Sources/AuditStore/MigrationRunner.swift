@@ -1,3 +1,4 @@
+import AuditCore
 import Foundation
 import Logging
 internal import PostgresLibPQ
@@ -18,6 +19,9 @@ public struct MigrationRunner: Sendable {
     /// `AUDITLOG_RETENTION_GRACE` (seconds) when set: how long lifting a hold or shortening a
     /// retention waits before it takes effect, written to `audit.retention_policy` likewise.
     public var retentionGraceSeconds: Int?
+    /// The service's digest signing key: listed (as the schema owner) after the migrations, so
+    /// the service may sign with it. The service role itself cannot list a key.
+    public var digestKey: DigestSigningKey?
     public var logger: Logger
 
     public init(migrations: [Migration], repeatables: [RepeatableScript] = [], retentionDays: Int?, logger: Logger) {
@@ -99,6 +103,7 @@ public struct MigrationRunner: Sendable {
         }
         try ensurePartitions(connection)
         try setAppPassword(connection, appConninfo: appConninfo)
+        if let digestKey { try Self.listDigestKey(digestKey, retiringOthers: false, on: connection) }
         return appliedNow
     }
 
@@ -145,6 +150,18 @@ public struct MigrationRunner: Sendable {
             if let hint = error.hint { message += " Hint: \(hint)" }
             throw MigrationError(message: message)
         }
+    }
+
+    /// Lists `key` in `audit.digest_key` (a listed key keeps its row; a retired one is current
+    /// again); `retiringOthers` retires every other key (a rotation). Needs the schema owner.
+    static func listDigestKey(_ key: DigestSigningKey, retiringOthers: Bool, on connection: PostgresConnection) throws {
+        let listed = try connection.query("""
+            SELECT retired_at IS NULL FROM audit.digest_key WHERE key_id = \(key.keyID)
+            """).rows.first?.decode(Bool.self, at: 0)
+        // A listed key is left as it is (migrate runs on every start): a retired one stays
+        // retired, so a replica still configured with it cannot bring it back.
+        if listed != nil, !retiringOthers { return }
+        try connection.query("SELECT audit.register_digest_key(\(key.keyID), \(Crypto.hex(key.publicKey)), \(retiringOthers))")
     }
 
     /// Daily partitions for the whole retention window and a week ahead.

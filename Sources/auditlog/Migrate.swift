@@ -38,7 +38,10 @@ enum Migrations {
             throw CommandFailure(error)
         }
         do {
-            let applied = try await apply(try runner(configuration: configuration, logger: logger), endpoint: endpoint)
+            var runner = try runner(configuration: configuration, logger: logger)
+            // The configured digest key is listed as the schema owner (when one is configured).
+            runner.digestKey = try? configuration.digestKey(embeddedDataDirectory: endpoint.dataDirectory)
+            let applied = try await apply(runner, endpoint: endpoint)
             let value = try await body(Session(endpoint: endpoint, configuration: configuration, applied: applied))
             await endpoint.close()
             return value

@@ -46,7 +46,8 @@ struct Serve: AsyncParsableCommand {
         let digestKey: DigestSigningKey
         do {
             digestKey = try configuration.digestKey(embeddedDataDirectory: endpoint.dataDirectory)
-            let runner = try Migrations.runner(configuration: configuration, logger: logger)
+            var runner = try Migrations.runner(configuration: configuration, logger: logger)
+            runner.digestKey = digestKey
             try await Migrations.apply(runner, endpoint: endpoint)
             let database = try await AuditDatabase.open(
                 conninfo: endpoint.appConninfo, configuration: configuration.store,
@@ -64,6 +65,7 @@ struct Serve: AsyncParsableCommand {
             services.feedMaxWait = configuration.feedMaxWait
             services.liveMaxDuration = configuration.liveMaxDuration
             services.streamAllowPrivate = configuration.streamAllowPrivate
+            services.digestWriter = DigestWriter(key: digestKey, sealDelay: configuration.sealDelay)
             let store = configuration.store
             logger.info("database bulkheads", metadata: [
                 "ingest": "\(store.ingestConnections)", "read": "\(store.readConnections)", "auth": "\(store.authConnections)",
@@ -83,7 +85,7 @@ struct Serve: AsyncParsableCommand {
             services: services,
             logger: logger)
         let maintenance = MaintenanceService(
-            database: services.database, digests: DigestWriter(key: digestKey, sealDelay: configuration.sealDelay), interval: .seconds(3600), logger: logger)
+            database: services.database, digests: services.digestWriter!, interval: .seconds(3600), logger: logger)
         var delivery = StreamDelivery.Configuration()
         delivery.failingAfter = .seconds(configuration.streamFailingAfter)
         delivery.batchSize = configuration.streamBatch

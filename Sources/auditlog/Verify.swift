@@ -11,8 +11,12 @@ struct Verify: AsyncParsableCommand {
             auditlog verify --tenant T [--from D] [--to D]: from the database.
             auditlog verify --bundle FILE [--public-key KEY]... [--since DIGEST]: from a bundle of \
             GET /v1/events/export?format=bundle alone (no database, no credentials).
-            Exit 0 when intact (late arrivals are listed, not failures); exit 2 when something was altered, \
-            removed or inserted, naming the hour and what differs.
+            Exit 0: intact and fully signed (late arrivals are listed, not failures). \
+            Exit 2: tampering found: something was altered, removed or inserted, named by hour. \
+            Exit 3: nothing altered among what is signed, but some events are not yet covered by any \
+            signature (named by hour; an hour is sealed AUDITLOG_SEAL_DELAY after it ends, or at once \
+            by a bundle export): never read it as intact. \
+            Exit 1: no such tenant, or the check could not run.
             """
     )
 
@@ -64,6 +68,10 @@ struct Verify: AsyncParsableCommand {
             defer { Task { await database.close() } }
             return try await database.verify(tenant, from: from, to: to, legacyKey: legacyKey)
         }
+        guard let result else {
+            printError("auditlog verify: no such tenant: \(tenant) has no events, no settings and no digests in this database")
+            throw ExitCode(1)
+        }
         try Self.report(result, subject: tenant.rawValue)
     }
 
@@ -85,14 +93,22 @@ struct Verify: AsyncParsableCommand {
         try Self.report(result, subject: path)
     }
 
-    /// Prints a report (tampering, then late arrivals, then the summary); exit 2 unless intact.
+    /// Prints a report (tampering, then events not yet signed, then late arrivals, then the
+    /// summary) and exits 2 on tampering, 3 when some events are not yet signed.
     static func report(_ result: ChainCheck.Report, subject: String) throws {
         for finding in result.findings { print("TAMPERED \(finding)") }
+        for line in result.unsignedLines { print("UNSIGNED \(line)") }
         for late in result.lateArrivals { print("LATE \(late)") }
+        let unsigned = result.unsigned.values.reduce(0, +)
+        let verdict: String
+        switch result.exitCode {
+        case 2: verdict = "\(result.findings.count) problem(s)."
+        case 3: verdict = "nothing altered among what is signed, but \(unsigned) event(s) in \(result.unsigned.count) hour(s) are not yet signed."
+        default: verdict = "intact and fully signed."
+        }
         print("\(subject): \(result.digests) digest(s), \(result.hoursChecked) hour(s) checked, "
               + "\(result.hoursRemovedByRetention) removed by retention, \(result.events) event hash(es) recomputed, "
-              + "\(result.lateArrivals.count) hour(s) with late arrivals: "
-              + (result.intact ? "intact." : "\(result.findings.count) problem(s)."))
-        if !result.intact { throw ExitCode(2) }
+              + "\(result.lateArrivals.count) hour(s) with late arrivals: " + verdict)
+        if result.exitCode != 0 { throw ExitCode(result.exitCode) }
     }
 }

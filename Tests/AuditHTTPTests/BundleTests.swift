@@ -29,6 +29,7 @@ struct BundleTests {
     init() async throws {
         try await awayFromHourBoundary()  // its hours are counted back from now
         database = try await TestCluster.shared.database("bundles")
+        try await database.listDigestKey(key)
     }
 
     func hourStart(_ hoursAgo: Int) -> Date {
@@ -150,6 +151,83 @@ struct BundleTests {
         #expect(verify(intact, since: forged).findings.contains { $0.description.contains("rewritten") })
         try Data(intact[digestLines.last!].utf8).write(to: BundleFiles.directory.appendingPathComponent("kept-digest.json"))
         try BundleFiles.write("intact-since", intact, expectedExit: 0, arguments: "--since \(BundleFiles.directory.appendingPathComponent("kept-digest.json").path)")
+    }
+
+    @Test("a bundle exported a moment after ingest is signed to its last event; one event removed is never exit 0")
+    func checkpointOnExport() async throws {
+        var app = try await TestApp(conninfo: database.appConninfo)
+        app.services.digestWriter = DigestWriter(key: key, sealDelay: 300)  // nothing is sealed by a pass here
+        let validator = EventValidator(now: Date(), retentionDays: 90, redactor: Redactor())
+        let now = Date()
+        let times = [hourStart(3).addingTimeInterval(60), hourStart(3).addingTimeInterval(120),
+                     max(hourStart(0), now.addingTimeInterval(-30)), max(hourStart(0), now.addingTimeInterval(-20)).addingTimeInterval(1),
+                     max(hourStart(0), now.addingTimeInterval(-10)).addingTimeInterval(2)]
+        let events = try times.enumerated().map { index, occurred in
+            let draft = try validator.validate(.object([
+                "tenant": "org_fresh", "id": .string("f\(index)"), "occurred_at": .string(Timestamp.format(occurred)),
+                "action": "user.invited", "actor": .object(["id": "u_1"]),
+            ]), index: 0).get()
+            return StoredEvent(draft: draft, receivedAt: Date(), message: "invited")
+        }
+        _ = try await app.database.ingestor.ingest(events)
+        let fresh = try await app.test { client in lines(try await bundle(client, "org_fresh", from: hourStart(4))) }
+        let header = try #require(JSONValue.parse(Array(fresh[0].utf8))?.objectValue)
+        #expect(header["to"] == .string(Timestamp.format(hourStart(0).addingTimeInterval(3600))))
+        #expect(header["signed_until"] != nil)
+        let report = verify(fresh)
+        #expect(report.exitCode == 0, "\(report.findings) \(report.unsigned)")
+        #expect(report.events == 5)
+        try BundleFiles.write("checkpoint-fresh", fresh, expectedExit: 0)
+
+        // One event of the open hour deleted and the end count fixed: tampering, in both verifiers.
+        let removed = edit(fresh, where: { $0.contains(#""id":"f3""#) }) { _ in nil }
+            .map { $0 == #"{"events":5,"type":"end"}"# ? #"{"events":4,"type":"end"}"# : $0 }
+        let tampered = verify(removed)
+        #expect(tampered.exitCode == 2)
+        #expect(tampered.findings.contains { $0.description.contains("1 event(s) removed") && $0.hour == hourStart(0) }, "\(tampered.findings)")
+        try BundleFiles.write("checkpoint-open-hour-event-removed", removed, expectedExit: 2)
+
+        // An event no digest covers (received after the checkpoint, its hash consistent): not
+        // yet signed, exit 3, never intact.
+        let lastEvent = try #require(fresh.lastIndex { $0.hasPrefix(#"{"event":"#) })
+        guard case .object(var line)? = JSONValue.parse(Array(fresh[lastEvent].utf8)), case .object(var record)? = line["event"],
+              case .string(let signedUntil)? = header["signed_until"], let until = Timestamp.parse(signedUntil) else {
+            Issue.record("unreadable bundle line")
+            return
+        }
+        record["id"] = "f9_unsigned"
+        record["received_at"] = .string(Timestamp.format(until.addingTimeInterval(1)))
+        record.removeValue(forKey: "hash")
+        var hashed = record
+        hashed.removeValue(forKey: "received_at")
+        record["hash"] = .string(Crypto.hex(Crypto.sha256(Array(JSONValue.object(hashed).canonicalText.utf8))))
+        line["event"] = .object(record)
+        var added = fresh
+        added.insert(JSONValue.object(line).canonicalText, at: lastEvent + 1)
+        added = added.map { $0 == #"{"events":5,"type":"end"}"# ? #"{"events":6,"type":"end"}"# : $0 }
+        let unsigned = verify(added)
+        #expect(unsigned.intact, "\(unsigned.findings)")
+        #expect(unsigned.exitCode == 3)
+        #expect(unsigned.unsigned == [hourStart(0): 1])
+        try BundleFiles.write("unsigned-event", added, expectedExit: 3)
+
+        // A late arrival into an hour the checkpoint sealed: the next export signs it too.
+        let late = try validator.validate(.object([
+            "tenant": "org_fresh", "id": "f_late", "occurred_at": .string(Timestamp.format(hourStart(3).addingTimeInterval(90))),
+            "action": "user.invited", "actor": .object(["id": "u_1"]),
+        ]), index: 0).get()
+        var withWriter = try await TestApp(conninfo: database.appConninfo)
+        _ = try await withWriter.database.ingestor.ingest([StoredEvent(draft: late, receivedAt: Date(), message: "invited")])
+        withWriter.services.digestWriter = DigestWriter(key: key, sealDelay: 300)
+        let again = try await withWriter.test { client in lines(try await bundle(client, "org_fresh", from: hourStart(4))) }
+        let secondReport = verify(again)
+        #expect(secondReport.exitCode == 0, "\(secondReport.findings) \(secondReport.unsigned)")
+        #expect(secondReport.events == 7)  // the first export's own audit_log.exported entry too
+        #expect(again.contains { $0.contains(#""action":"audit_log.exported""#) })
+        let lateRemoved = edit(again, where: { $0.contains(#""id":"f_late""#) }) { _ in nil }
+            .map { $0 == #"{"events":7,"type":"end"}"# ? #"{"events":6,"type":"end"}"# : $0 }
+        #expect(verify(lateRemoved).exitCode == 2)
+        try BundleFiles.write("checkpoint-late-arrival-removed", lateRemoved, expectedExit: 2)
     }
 
     @Test("what the service role slips into a sealed hour or an empty one, and a digest it forges, show in the next bundle by hour")

@@ -12,6 +12,7 @@ struct GovernanceTests {
     /// org_gov (retention 30 of a global 30) has events 2 and 20 days old.
     init() async throws {
         database = try await TestCluster.shared.database("governance")
+        try await database.listDigestKey(Self.key)
         try await database.asAdmin { connection in
             try connection.executeScript(unsafeSQL: """
                 UPDATE audit.retention_policy SET global_days = 30;
@@ -51,7 +52,7 @@ struct GovernanceTests {
     /// What verify says about retention (the seeded events are written as the owner, without
     /// real hashes or id claims, so the rest of its findings are about them).
     func verify() async throws -> (findings: [String], removedByRetention: Int, unjudged: Int) {
-        let result = try await database.asApp { try ChainVerifier(legacyKey: nil).verify(TenantID("org_gov")!, from: nil, to: nil, on: $0) }
+        let result = try #require(try await database.asApp { try ChainVerifier(legacyKey: nil).verify(TenantID("org_gov")!, from: nil, to: nil, on: $0) })
         return (result.findings.map(\.description).filter { $0.contains("retention") || $0.contains("removed") }, result.hoursRemovedByRetention,
                 result.retentionStampsUnjudged.count)
     }

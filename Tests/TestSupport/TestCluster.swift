@@ -1,3 +1,4 @@
+import AuditCore
 import AuditStore
 import Foundation
 import Logging
@@ -133,6 +134,13 @@ public struct TestDatabase: Sendable {
     public func asAdmin<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
         let conninfo = adminConninfo
         return try await runBlocking { try body(try PostgresConnection(conninfo: conninfo)) }
+    }
+
+    /// Lists `key` as a digest signing key, as `auditlog migrate` does (the service role cannot).
+    public func listDigestKey(_ key: DigestSigningKey) async throws {
+        try await asAdmin { connection in
+            try connection.query("SELECT audit.register_digest_key(\(key.keyID), \(Crypto.hex(key.publicKey)))")
+        }
     }
 
     /// Runs blocking work on a fresh connection as the service role.

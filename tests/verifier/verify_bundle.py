@@ -3,7 +3,9 @@
 
     python3 tests/verifier/verify_bundle.py BUNDLE [--public-key KEY]... [--since DIGEST]
 
-Exit 0 when intact (late arrivals are listed, not failures), 2 with what and where otherwise.
+Exit 0 when intact and fully signed (late arrivals are listed, not failures); 2 with what and
+where when something was altered, removed or inserted; 3 when nothing signed was altered but
+some events are covered by no signature (named by hour): never read that as intact.
 Standard library plus `cryptography` (Ed25519).
 """
 import argparse
@@ -150,7 +152,7 @@ def verify(path, trusted=None, since=None):
             else:
                 problem("line %d: an unexpected %s line" % (number, kind))
     if header is None or header.get("format") != "auditlog-bundle-v1":
-        return [(None, "not an auditlog-bundle-v1 file: its first line is not the bundle header")] + findings, late
+        return [(None, "not an auditlog-bundle-v1 file: its first line is not the bundle header")] + findings, late, {}
     tenant, start, stop = header["tenant"], parse_time(header["from"]), parse_time(header["to"])
     if end is None:
         problem("the bundle is cut short: it has no end line")
@@ -180,15 +182,18 @@ def verify(path, trusted=None, since=None):
         previous = d["signature"]
         if not signature_holds(d, keys):
             problem("digest %d's signature does not hold under a trusted key" % d["position"], hour)
-        if parse_time(d["covered_until"]) > now + datetime.timedelta(minutes=1):
+        if parse_time(d["covered_until"]) > now + datetime.timedelta(minutes=1) or parse_time(d["hour_end"]) > now + 2 * HOUR:
             problem("digest %d claims to cover a time that has not come yet" % d["position"], hour)
+        # A checkpoint (covered_until before hour_end) covers its hours so far, but does not seal them.
+        checkpoint = d["covered_until"] < d["hour_end"]
         for each in hours(d):
-            first_seal.setdefault(each, d["sealed_at"])
+            if not checkpoint:
+                first_seal.setdefault(each, d["sealed_at"])
             if d["retention_removed_at"] is None:
                 latest[each] = d
             else:
                 retained.add(each)
-        if d["sequence"] > 0 or d["late_count"] > 0:
+        if not checkpoint and (d["sequence"] > 0 or d["late_count"] > 0):
             late_counts[hour] = d["late_count"]
 
     # Each "removed by retention" stamp against the policy the chain signed last before it.
@@ -244,14 +249,14 @@ def verify(path, trusted=None, since=None):
             problem("event %s is out of (occurred_at, id) order" % event["id"], hour)
         last_key = order
         by_hour.setdefault(hour, []).append(event)
-    pending = {}
+    pending, unsigned = {}, {}
     for hour, d in sorted(latest.items()):
         if not start <= hour < stop:
             continue
         events_of_hour = by_hour.get(hour, [])
         covered = [e for e in events_of_hour if e["received_at"] < d["covered_until"]]
         if len(events_of_hour) > len(covered):
-            pending[hour] = len(events_of_hour) - len(covered)
+            pending[hour] = unsigned[hour] = len(events_of_hour) - len(covered)
         if parse_time(d["hour_end"]) > parse_time(d["hour"]) + HOUR:
             if covered:
                 problem("%d event(s) inserted outside the normal path (digest %d sealed this hour empty)" % (len(covered), d["position"]), hour)
@@ -262,12 +267,22 @@ def verify(path, trusted=None, since=None):
             problem("%d event(s) inserted outside the normal path (digest counts %d, %d found)" % (len(covered) - d["event_count"], d["event_count"], len(covered)), hour)
         elif sha256_hex("".join(e["hash"] + "\n" for e in covered)) != d["events_sha256"]:
             problem("an event's hash was changed or the events were reordered: the hour's events no longer match digest %d" % d["position"], hour)
+    # Events of hours no digest covers: after the chain's last hour they are not signed yet;
+    # before its first, nothing could have sealed them later.
+    sealed = set(latest) | retained
+    for hour, events_of_hour in by_hour.items():
+        if hour in sealed or not start <= hour < stop:
+            continue
+        if not sealed or hour > max(sealed):
+            unsigned[hour] = len(events_of_hour)
+        elif hour < min(sealed):
+            problem("%d event(s) in an hour before the chain's first digest" % len(events_of_hour), hour)
     for hour in sorted(set(late_counts) | set(pending)):
         count = late_counts.get(hour, 0) + pending.get(hour, 0)
         if count and hour in first_seal and start <= hour < stop:
             late.append("%d event%s arrived for %s:00Z after it was sealed at %sZ" % (
                 count, "" if count == 1 else "s", format_time(hour)[:13], first_seal[hour][:16]))
-    return findings, late
+    return findings, late, unsigned
 
 
 def main():
@@ -285,14 +300,22 @@ def main():
             text = args.since
         since = json.loads(text)
         since = since.get("digest", since)
-    findings, late = verify(args.bundle, [decode_key(key) for key in args.public_key] or None, since)
+    findings, late, unsigned = verify(args.bundle, [decode_key(key) for key in args.public_key] or None, since)
     findings.sort(key=lambda finding: (finding[0] is not None, finding[0] or datetime.datetime.min.replace(tzinfo=datetime.timezone.utc)))
     for hour, message in findings:
         print("TAMPERED " + ("hour %s:00Z: " % format_time(hour)[:13] if hour else "") + message)
+    for hour, count in sorted(unsigned.items()):
+        print("UNSIGNED hour %s:00Z: %d event(s) not yet covered by any digest" % (format_time(hour)[:13], count))
     for line in late:
         print("LATE " + line)
-    print("%s: %s" % (args.bundle, "intact." if not findings else "%d problem(s)." % len(findings)))
-    sys.exit(2 if findings else 0)
+    if findings:
+        print("%s: %d problem(s)." % (args.bundle, len(findings)))
+        sys.exit(2)
+    if unsigned:
+        print("%s: nothing altered among what is signed, but %d event(s) are not yet signed." % (args.bundle, sum(unsigned.values())))
+        sys.exit(3)
+    print("%s: intact and fully signed." % args.bundle)
+    sys.exit(0)
 
 
 if __name__ == "__main__":
