@@ -32,11 +32,25 @@ struct DigestController: Sendable {
         return JSONValue.object(["keys": .array(keys)]).response()
     }
 
+    /// Pages of the chain in position order: `from`/`to` keep the digests covering an hour of
+    /// `[from, to)`, `limit` (1–1000, default 100) bounds a page, `cursor` goes on after a page.
     func digests(_ request: Request, _ context: AuditRequestContext) async throws -> Response {
         let scope = try ReadScope.resolve(request, context, allowed: \.canRead)
+        let page = try DigestPageRequest(request.uri.query ?? "")
         let database = services.database
-        let chain = try await context.whileClientConnected { try await database.digests(tenant: scope.tenant, role: scope.role) }
-        let late = LateArrival.from(chain.filter { $0.retentionRemovedAt == nil }.map(\.link)).map { late -> JSONValue in
+        let found = try await context.whileClientConnected {
+            try await database.digestPage(tenant: scope.tenant, role: scope.role, from: page.from, to: page.to, after: page.after, limit: page.limit)
+        }
+        // Late arrivals the page's follow-up digests report, the latest per hour.
+        var lateByHour: [Date: LateArrival] = [:]
+        for stored in found.digests where stored.retentionRemovedAt == nil && stored.digest.coveredUntil >= stored.digest.hourEnd
+            && (stored.digest.sequence > 0 || stored.digest.lateCount > 0) {
+            guard let sealedAt = found.firstSeals[stored.digest.hour] else { continue }
+            let count = stored.digest.lateCount
+            lateByHour[stored.digest.hour] = count > 0
+                ? LateArrival(hour: stored.digest.hour, count: count, sealedAt: sealedAt, sealedCount: count) : nil
+        }
+        let late = lateByHour.values.sorted { $0.hour < $1.hour }.map { late -> JSONValue in
             .object([
                 "hour": .string(Timestamp.format(late.hour)),
                 "events": .number(Double(late.count)),
@@ -44,7 +58,54 @@ struct DigestController: Sendable {
                 "message": .string(late.description),
             ])
         }
+        let next = found.more ? found.digests.last.map { DigestPageRequest.cursor(after: $0.digest.position) } : nil
         try await ReadController(services: services).recordSupportRead(scope, view: "digests", request: nil, path: request.uri.path)
-        return JSONValue.object(["digests": .array(chain.map(\.link.json)), "late_arrivals": .array(late)]).response()
+        return JSONValue.object([
+            "digests": .array(found.digests.map(\.link.json)), "late_arrivals": .array(late),
+            "next_cursor": next.map(JSONValue.string) ?? .null,
+        ]).response()
+    }
+}
+
+/// `GET /v1/digests`'s query: `tenant` (publishers), `from`, `to`, `limit`, `cursor`; anything else is 400.
+struct DigestPageRequest {
+    var from: Date?
+    var to: Date?
+    var limit = 100
+    var after: Int64?
+
+    init(_ query: String) throws {
+        for (key, value) in try ReadRequest.parameters(query) {
+            guard !value.utf8.contains(0) else { throw ReadRequest.bad(String(key.prefix(64)), "contains a NUL character") }
+            switch key {
+            case "tenant": break
+            case "from", "to":
+                guard let date = SearchQuery.parseDate(value) else {
+                    throw ReadRequest.bad(key, "must be a date (2026-11-01) or an RFC 3339 time between the years 0001 and 9999")
+                }
+                if key == "from" { from = date } else { to = date }
+            case "limit":
+                guard let number = Int(value), (1...1000).contains(number) else { throw ReadRequest.bad("limit", "must be a whole number from 1 to 1000") }
+                limit = number
+            case "cursor":
+                guard let position = Self.position(cursor: value) else { throw ReadRequest.bad("cursor", "is not a cursor from this service") }
+                after = position
+            default:
+                throw APIError(.badRequest, code: "unknown_parameter", message: "Unknown query parameter '\(key.prefix(64))'.",
+                               details: [.init(field: String(key.prefix(64)), message: "is not a parameter of this route")])
+            }
+        }
+        if let from, let to, from >= to { throw ReadRequest.bad("to", "must be after from") }
+    }
+
+    /// Opaque to clients: `d` and the last position, in URL-safe base64.
+    static func cursor(after position: Int64) -> String {
+        Crypto.base64URL(Array("d\(position)".utf8))
+    }
+
+    static func position(cursor: String) -> Int64? {
+        guard cursor.utf8.count <= 40, let bytes = Crypto.base64URLDecode(cursor), bytes.first == UInt8(ascii: "d"),
+              let position = Int64(String(decoding: bytes.dropFirst(), as: UTF8.self)), position >= 0 else { return nil }
+        return position
     }
 }

@@ -48,6 +48,25 @@ extension AuditDatabase {
         try await withReadTransaction(tenant, role: role) { connection in try StoredDigest.all(of: tenant, on: connection) }
     }
 
+    /// A page of `GET /v1/digests`: up to `limit` digests after position `after` that cover an hour
+    /// of `[from, to)`, in position order, with the first seal of each hour a follow-up on the page
+    /// reports late arrivals for; `more` when another page follows.
+    public struct DigestPage: Sendable {
+        public var digests: [StoredDigest]
+        public var firstSeals: [Date: Date]
+        public var more: Bool
+    }
+
+    public func digestPage(tenant: TenantID, role: AccessRole, from: Date?, to: Date?, after: Int64?, limit: Int) async throws -> DigestPage {
+        try await withReadTransaction(tenant, role: role) { connection in
+            let rows = try StoredDigest.page(of: tenant, from: from, to: to, after: after, limit: limit + 1, on: connection)
+            let digests = Array(rows.prefix(limit))
+            let lateHours = digests.filter { $0.digest.sequence > 0 || $0.digest.lateCount > 0 }.map(\.digest.hour)
+            return DigestPage(digests: digests, firstSeals: try StoredDigest.firstSeals(of: tenant, hours: Array(Set(lateHours)), on: connection),
+                              more: rows.count > limit)
+        }
+    }
+
     /// Every public key that ever signed a digest, oldest first (public: no tenant, no role).
     public func digestKeys() async throws -> [PublishedDigestKey] {
         try await mappingErrors { try await readPool.withConnection { try PublishedDigestKey.all(on: $0) } }

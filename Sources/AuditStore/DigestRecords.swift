@@ -15,14 +15,48 @@ public struct StoredDigest: Sendable {
 
     /// `tenant`'s chain in position order, inside a transaction for that tenant.
     /// With `newest`, only that many of the latest, newest first.
+    /// A page (`GET /v1/digests`): the digests after position `after` that cover an hour of
+    /// `[from, to)`, in position order, at most `limit`.
+    static func page(of tenant: TenantID, from: Date?, to: Date?, after: Int64?, limit: Int,
+                     on connection: PostgresConnection) throws -> [StoredDigest] {
+        var filter: PostgresQuery = ""
+        if let from { filter.append(" AND hour_end > \(from)") }
+        if let to { filter.append(" AND hour < \(to)") }
+        if let after { filter.append(" AND position > \(after)") }
+        filter.append(" ORDER BY position LIMIT \(limit)")
+        return try all(of: tenant, filter: filter, on: connection)
+    }
+
+    /// When each of `hours` was first sealed (its first digest that is not a checkpoint).
+    static func firstSeals(of tenant: TenantID, hours: [Date], on connection: PostgresConnection) throws -> [Date: Date] {
+        guard !hours.isEmpty else { return [:] }
+        var seals: [Date: Date] = [:]
+        for row in try connection.query("""
+            SELECT DISTINCT ON (h.hour) h.hour, d.created_at
+            FROM unnest(\(hours.map(Timestamp.format))::timestamptz[]) AS h(hour)
+            JOIN audit.digest AS d ON d.tenant_id = \(tenant.rawValue) AND d.hour <= h.hour AND d.hour_end > h.hour
+                                  AND d.covered_until >= d.hour_end
+            ORDER BY h.hour, d.position
+            """).rows {
+            seals[try row.decode(Date.self, at: 0)] = try row.decode(Date.self, at: 1)
+        }
+        return seals
+    }
+
     static func all(of tenant: TenantID, newest: Int? = nil, on connection: PostgresConnection) throws -> [StoredDigest] {
+        let order: PostgresQuery = newest.map { " ORDER BY position DESC LIMIT \($0)" } ?? " ORDER BY position"
+        return try all(of: tenant, filter: order, on: connection)
+    }
+
+    /// `filter`: what follows the tenant condition (more conditions, the order, a limit).
+    private static func all(of tenant: TenantID, filter: PostgresQuery, on connection: PostgresConnection) throws -> [StoredDigest] {
         var query: PostgresQuery = """
             SELECT hour, hour_end, sequence, position, event_count, late_count, events_sha256, covered_until,
                    coalesce(previous_signature, ''), signature, key_id, format, created_at, retention_removed_at,
                    retention_days, legal_hold, policy_at
             FROM audit.digest WHERE tenant_id = \(tenant.rawValue)
             """
-        if let newest { query.append(" ORDER BY position DESC LIMIT \(newest)") } else { query.append(" ORDER BY position") }
+        query.append(filter)
         return try connection.query(query).rows.map { row in
             var retention: Digest.RetentionPolicy?
             if let days = try row.decode(Int?.self, at: 14), let held = try row.decode(Bool?.self, at: 15),

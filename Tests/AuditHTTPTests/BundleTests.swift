@@ -304,6 +304,56 @@ struct BundleTests {
         #expect(!late.contains(#""id":"e3""#))
     }
 
+    @Test("GET /v1/digests pages the chain by cursor, keeps the hours of from and to, and refuses what it cannot do")
+    func digestPages() async throws {
+        let app = try await TestApp(conninfo: database.appConninfo)
+        try await seed(app, tenant: "org_pages")
+        try await app.test { client in
+            let owner: HTTPFields = [.authorization: "Bearer \(TestApp.token("org_pages", .owner))"]
+            func page(_ query: String) async throws -> (status: HTTPResponse.Status, body: [String: JSONValue]) {
+                let response = try await client.execute(uri: "/v1/digests?\(query)", method: .get, headers: owner)
+                return (response.status, JSONValue.parse(Array(String(buffer: response.body).utf8))?.objectValue ?? [:])
+            }
+            func positions(_ body: [String: JSONValue]) -> [Int] {
+                guard case .array(let digests)? = body["digests"] else { return [] }
+                return digests.compactMap { if case .number(let p)? = $0.objectValue?["position"] { return Int(p) }; return nil }
+            }
+            let whole = try await page("limit=1000")
+            #expect(whole.status == .ok)
+            #expect(whole.body["next_cursor"] == .null)
+            let all = positions(whole.body)
+            #expect(all.count >= 4)
+            var walked: [Int] = []
+            var cursor: String?
+            repeat {
+                let next = try await page("limit=2" + (cursor.map { "&cursor=\($0)" } ?? ""))
+                #expect(next.status == .ok)
+                #expect(positions(next.body).count <= 2)
+                walked += positions(next.body)
+                if case .string(let value)? = next.body["next_cursor"] { cursor = value } else { cursor = nil }
+            } while cursor != nil && walked.count <= all.count
+            #expect(walked == all)
+
+            let hour3 = try await page("from=\(Timestamp.format(hourStart(3)))&to=\(Timestamp.format(hourStart(2)))")
+            guard case .array(let digests)? = hour3.body["digests"] else { Issue.record("no digests"); return }
+            #expect(!digests.isEmpty)
+            for digest in digests {
+                guard case .string(let hour)? = digest.objectValue?["hour"], case .string(let end)? = digest.objectValue?["hour_end"],
+                      let start = Timestamp.parse(hour), let stop = Timestamp.parse(end) else { Issue.record("bad digest"); continue }
+                #expect(start < hourStart(2) && stop > hourStart(3))
+            }
+            for (query, field) in [("limit=0", "limit"), ("limit=1001", "limit"), ("cursor=nope", "cursor"), ("from=2026-13-40", "from"),
+                                   ("from=\(Timestamp.format(hourStart(2)))&to=\(Timestamp.format(hourStart(3)))", "to")] {
+                let refused = try await client.execute(uri: "/v1/digests?\(query)", method: .get, headers: owner)
+                #expect(refused.status == .badRequest, "\(query)")
+                #expect(try ErrorBody(refused.body).error.details.first?.field == field, "\(query)")
+            }
+            let unknown = try await client.execute(uri: "/v1/digests?since=1", method: .get, headers: owner)
+            #expect(unknown.status == .badRequest)
+            #expect(try ErrorBody(unknown.body).error.code == "unknown_parameter")
+        }
+    }
+
     @Test("a bundle refuses filters, support readers, and windows with no sealed hour")
     func refusals() async throws {
         try await TestApp(conninfo: database.appConninfo).test { client in
