@@ -2,6 +2,7 @@ import AuditCore
 import AuditStore
 import Foundation
 import Hummingbird
+import ServiceLifecycle
 
 /// `GET /v1/events/feed?after=TOKEN&limit=N&wait=S`: every committed event of the tenant once,
 /// in the order the transactions that wrote them became visible, with a token to resume from
@@ -68,7 +69,8 @@ struct FeedController: Sendable {
             }
             token = page.next
             let remaining = ContinuousClock.now.duration(to: deadline)
-            if page.count > 0 || remaining <= .zero || Task.isCancelled {
+            // A deploy does not wait out a long poll: on graceful shutdown the page goes back as it is.
+            if page.count > 0 || remaining <= .zero || Task.isCancelled || Task.isShuttingDownGracefully {
                 return Self.response(page)
             }
             await database.commits.wait(after: generation, timeout: min(Self.recheck, remaining))

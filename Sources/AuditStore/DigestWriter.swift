@@ -40,20 +40,29 @@ public struct DigestWriter: Sendable {
     /// key must be listed in `audit.digest_key` (by `auditlog migrate` or `auditlog digest-key
     /// rotate`, as the schema owner): the service role cannot list a key, so a stolen service
     /// credential cannot make its own key trusted.
-    func run(on connection: PostgresConnection, now: Date = Date(), isCancelled: () -> Bool = { false }) throws -> Int {
+    func run(on connection: PostgresConnection, now: Date = Date()) throws -> Int {
         let keys = try trustedKeys(on: connection)
-        let tenants = try connection.query("SELECT tenant_id, origin FROM audit.tenants_to_seal()").rows.map {
-            (try $0.decode(String.self, at: 0), try $0.decode(Date.self, at: 1))
-        }
         var written = 0
-        for (raw, origin) in tenants {
-            if isCancelled() { throw CancellationError() }
-            guard let tenant = TenantID(raw) else { continue }
-            written += try engine.withTenantTransaction(tenant, roleName: AuditDatabase.maintenanceRole, on: connection) {
-                try append(tenant, origin: origin, keys: keys, on: $0, now: now, checkpoint: false)
-            }
+        for (tenant, origin) in try tenantsToSeal(on: connection) {
+            written += try seal(tenant, origin: origin, keys: keys, on: connection, now: now)
         }
         return written
+    }
+
+    /// Every tenant whose chain a pass extends, with where a new chain starts (`audit.tenants_to_seal`).
+    func tenantsToSeal(on connection: PostgresConnection) throws -> [(TenantID, Date)] {
+        try connection.query("SELECT tenant_id, origin FROM audit.tenants_to_seal()").rows.compactMap { row in
+            guard let tenant = TenantID(try row.decode(String.self, at: 0)) else { return nil }
+            return (tenant, try row.decode(Date.self, at: 1))
+        }.sorted { $0.0.rawValue < $1.0.rawValue }
+    }
+
+    /// Writes the digests due at `now` for one tenant, in its own transaction (a pass stops between
+    /// tenants when it is cancelled).
+    func seal(_ tenant: TenantID, origin: Date, keys: [String: [UInt8]], on connection: PostgresConnection, now: Date = Date()) throws -> Int {
+        try engine.withTenantTransaction(tenant, roleName: AuditDatabase.maintenanceRole, on: connection) {
+            try append(tenant, origin: origin, keys: keys, on: $0, now: now, checkpoint: false)
+        }
     }
 
     /// Seals everything `tenant` has received so far, the open hour included (a checkpoint, for a

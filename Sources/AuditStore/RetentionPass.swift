@@ -84,9 +84,23 @@ public struct RetentionPass: Sendable {
         }
     }
 
+    /// Seals every tenant's closed hours, one tenant per transaction: a cancelled pass (SIGTERM)
+    /// stops between two tenants, or within one by cancelling its statement.
+    private func seal(_ digests: DigestWriter, _ lease: Lease) async throws -> Int {
+        let (keys, tenants) = try await lease.run { connection in
+            (try digests.trustedKeys(on: connection), try digests.tenantsToSeal(on: connection))
+        }
+        var written = 0
+        for (tenant, origin) in tenants {
+            try Task.checkCancellation()
+            written += try await lease.run { try digests.seal(tenant, origin: origin, keys: keys, on: $0) }
+        }
+        return written
+    }
+
     private func run(_ lease: Lease, dryRun: Bool) async throws -> Report {
         if sealOnly, let digests, !dryRun {
-            let written = try await lease.run { try digests.run(on: $0) }
+            let written = try await seal(digests, lease)
             return Report(ran: true, dryRun: false, partitionsCreated: 0, partitionsDropped: [], tenants: [], digestsWritten: written)
         }
         let (created, planned, applied) = try await lease.run { connection in
@@ -118,10 +132,10 @@ public struct RetentionPass: Sendable {
             return Report(ran: true, dryRun: true, partitionsCreated: 0, partitionsDropped: [], tenants: tenants)
         }
         let digests = self.digests
-        let (written, dropped) = try await lease.run { connection in
-            let written = try digests?.run(on: connection) ?? 0
-            let dropped = try connection.query("SELECT * FROM audit.drop_expired_partitions()").rows.map { try $0.decode(String.self, at: 0) }
-            return (written, dropped)
+        var written = 0
+        if let digests { written = try await seal(digests, lease) }
+        let dropped = try await lease.run { connection in
+            try connection.query("SELECT * FROM audit.drop_expired_partitions()").rows.map { try $0.decode(String.self, at: 0) }
         }
         if !dropped.isEmpty { logger.info("dropped expired partitions", metadata: ["partitions": "\(dropped.joined(separator: ", "))"]) }
         let batchSize = self.batchSize

@@ -76,6 +76,10 @@ struct CommandFailure: Error, CustomStringConvertible {
             description = String(describing: error)
         }
     }
+
+    init(description: String) {
+        self.description = description
+    }
 }
 
 /// Writes a line to standard error (messages for the person, beside the command's output).

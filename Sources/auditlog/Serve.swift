@@ -38,6 +38,9 @@ struct Serve: AsyncParsableCommand {
         var configuration = try ServiceConfiguration()
         if let host { configuration.host = host }
         if let port { configuration.port = port }
+        if let problem = ListenAddress.problem(host: configuration.host, port: configuration.port) {
+            throw CommandFailure(description: "cannot listen on \(configuration.host):\(configuration.port): \(problem)")
+        }
 
         let endpoint = try await DatabaseEndpoint.open(configuration, for: .serve, logger: logger)
         let registry = PrometheusCollectorRegistry()
@@ -105,15 +108,20 @@ struct Serve: AsyncParsableCommand {
         if !configuration.maintenance {
             logger.notice("AUDITLOG_MAINTENANCE=false: no retention pass or digest sealing here; run `auditlog retention run` on a schedule")
         }
+        var failure: (any Error)?
         do {
             try await group.run()
         } catch {
+            failure = error
             logger.error("server stopped with an error", metadata: ["error": "\(error)"])
         }
         // The store has drained ingest and closed its pools (again here when the group failed).
         await services.database.ingestor.drain()
         await services.database.close()
         await endpoint.close()
+        if let failure {
+            throw CommandFailure(description: "auditlog serve on \(configuration.host):\(configuration.port) stopped: \(failure)")
+        }
         logger.info("auditlog stopped")
     }
 
