@@ -9,7 +9,7 @@ enum CitusLayout {
     /// Distributed by `tenant_id`, colocated with the first.
     static let tenantTables = ["audit.tenant", "audit.event", "audit.event_target", "audit.digest", "audit.event_id", "audit.setting_change", "audit.stream"]
     /// On every node.
-    static let referenceTables = ["audit.api_key", "audit.retention_policy", "audit.digest_key"]
+    static let referenceTables = ["audit.api_key", "audit.retention_policy", "audit.digest_key", "audit.api_key_change"]
 
     /// True when the connection's database has the Citus extension (a coordinator).
     static func isCoordinator(_ connection: PostgresConnection) throws -> Bool {

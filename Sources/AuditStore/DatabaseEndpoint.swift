@@ -103,6 +103,35 @@ public final class DatabaseEndpoint: Sendable {
         }
     }
 
+    /// The publisher keys (as the schema owner); never their secrets.
+    public func publisherKeys() async throws -> [PublisherKeyRecord] {
+        try await asOwner("listing publisher keys") { try PublisherKeys.list(adminConninfo: $0) }
+    }
+
+    /// Revokes publisher key `id`; nil when there is none.
+    public func revokePublisherKey(id: Int64) async throws -> PublisherKeyRecord? {
+        try await asOwner("revoking a publisher key") { try PublisherKeys.revoke(id: id, adminConninfo: $0) }
+    }
+
+    /// Makes a new key in place of `id`, which works `grace` seconds more; nil when `id` is not an active key.
+    public func rotatePublisherKey(id: Int64, grace: Int) async throws -> (key: String, record: PublisherKey, old: PublisherKeyRecord)? {
+        try await asOwner("rotating a publisher key") { try PublisherKeys.rotate(id: id, grace: grace, adminConninfo: $0) }
+    }
+
+    /// Runs `body` with the owner's conninfo, wording a refusal for the operator.
+    private func asOwner<T: Sendable>(_ what: String, _ body: @escaping @Sendable (String) throws -> T) async throws -> T {
+        let admin = adminConninfo
+        return try await runBlocking {
+            do {
+                return try body(admin)
+            } catch let error as PostgresError where error.sqlState == "42501" {
+                throw MigrationError(message: "\(what.prefix(1).uppercased() + what.dropFirst()) needs the schema owner: \(error.message). \(DatabaseEndpoint.adminNeeded)")
+            } catch let error as PostgresError {
+                throw MigrationError(message: "\(what) failed: \(error.debugDescription)")
+            }
+        }
+    }
+
     /// Lists `key` as the current digest key and retires every other one (as the schema owner).
     public func rotateDigestKey(to key: DigestSigningKey) async throws -> [PublishedDigestKey] {
         let admin = adminConninfo

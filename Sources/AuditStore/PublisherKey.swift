@@ -38,26 +38,110 @@ public enum PublisherKeys {
 
     /// Stores a new key (as the schema owner) and returns its text, which is shown once.
     static func create(name: String, tenant: TenantID?, adminConninfo: String) throws -> (key: String, record: PublisherKey) {
-        let key = generate()
         let connection = try PostgresConnection(conninfo: adminConninfo)
-        let row = try connection.query("""
+        return try connection.withTransaction { try insert(name: name, tenant: tenant, change: "created", detail: "", on: $0) }
+    }
+
+    private static func insert(name: String, tenant: TenantID?, change: String, detail: String,
+                               on connection: PostgresConnection) throws -> (key: String, record: PublisherKey) {
+        let key = generate()
+        let id = try connection.query("""
             INSERT INTO audit.api_key (name, key_hash, key_prefix, tenant_id)
             VALUES (\(name), \(Data(hash(key))), \(String(key.prefix(12))), \(tenant?.rawValue))
             RETURNING id
-            """).rows[0]
-        return (key, PublisherKey(id: try row.decode(Int64.self, at: 0), name: name, tenant: tenant))
+            """).rows[0].decode(Int64.self, at: 0)
+        try record(id, change, detail: detail, on: connection)
+        return (key, PublisherKey(id: id, name: name, tenant: tenant))
+    }
+
+    private static func record(_ id: Int64, _ change: String, detail: String, on connection: PostgresConnection) throws {
+        try connection.query("INSERT INTO audit.api_key_change (key_id, change, detail) VALUES (\(id), \(change), \(detail))")
+    }
+
+    /// Every key, oldest first (never a secret: only the first characters of each).
+    static func list(adminConninfo: String) throws -> [PublisherKeyRecord] {
+        let connection = try PostgresConnection(conninfo: adminConninfo)
+        return try connection.query("""
+            SELECT id, name, tenant_id, key_prefix, created_at, last_used_at, revoked_at, expires_at, replaced_by
+            FROM audit.api_key ORDER BY id
+            """).rows.map { row in
+            PublisherKeyRecord(id: try row.decode(Int64.self, at: 0), name: try row.decode(String.self, at: 1),
+                               tenant: try row.decode(String?.self, at: 2), prefix: try row.decode(String.self, at: 3),
+                               createdAt: try row.decode(Date.self, at: 4), lastUsedAt: try row.decode(Date?.self, at: 5),
+                               revokedAt: try row.decode(Date?.self, at: 6), expiresAt: try row.decode(Date?.self, at: 7),
+                               replacedBy: try row.decode(Int64?.self, at: 8))
+        }
+    }
+
+    /// Revokes key `id` at once; nil when there is no such key. Revoking a revoked key changes nothing.
+    static func revoke(id: Int64, adminConninfo: String) throws -> PublisherKeyRecord? {
+        let connection = try PostgresConnection(conninfo: adminConninfo)
+        try connection.withTransaction { connection in
+            let revoked = try connection.query("""
+                UPDATE audit.api_key SET revoked_at = now() WHERE id = \(id) AND revoked_at IS NULL RETURNING id
+                """).rows.count
+            if revoked > 0 { try record(id, "revoked", detail: "", on: connection) }
+        }
+        return try list(adminConninfo: adminConninfo).first { $0.id == id }
+    }
+
+    /// A new key with key `id`'s name and tenant; the old one keeps working for `grace` seconds,
+    /// then is refused. Nil when there is no such key, or it is revoked or already expired.
+    static func rotate(id: Int64, grace: Int, adminConninfo: String) throws -> (key: String, record: PublisherKey, old: PublisherKeyRecord)? {
+        let connection = try PostgresConnection(conninfo: adminConninfo)
+        let made = try connection.withTransaction { connection -> (key: String, record: PublisherKey)? in
+            guard let row = try connection.query("""
+                SELECT name, tenant_id FROM audit.api_key
+                WHERE id = \(id) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()) FOR UPDATE
+                """).rows.first else { return nil }
+            let tenant = try row.decode(String?.self, at: 1).flatMap(TenantID.init)
+            let made = try insert(name: try row.decode(String.self, at: 0), tenant: tenant, change: "created",
+                                  detail: "rotated from key \(id)", on: connection)
+            try connection.query("""
+                UPDATE audit.api_key SET expires_at = now() + make_interval(secs => \(Double(grace))), replaced_by = \(made.record.id)
+                WHERE id = \(id)
+                """)
+            try record(id, "rotated", detail: "replaced by key \(made.record.id); refused after \(grace) s", on: connection)
+            return made
+        }
+        guard let made, let old = try list(adminConninfo: adminConninfo).first(where: { $0.id == id }) else { return nil }
+        return (made.key, made.record, old)
     }
 }
 
-/// Looks presented keys up through `audit.authenticate_api_key`, remembering answers for a
-/// minute so that single-event ingest does not pay a round trip per request. Concurrent
+/// A publisher key as `auditlog keys list` shows it.
+public struct PublisherKeyRecord: Sendable, Equatable {
+    public var id: Int64
+    public var name: String
+    public var tenant: String?
+    /// The key's first 12 characters (`alk_` and 8 more), to tell keys apart.
+    public var prefix: String
+    public var createdAt: Date
+    public var lastUsedAt: Date?
+    public var revokedAt: Date?
+    /// A rotated key works until then.
+    public var expiresAt: Date?
+    public var replacedBy: Int64?
+
+    /// `active`, `revoked`, `expires …` or `expired`, as of `now`.
+    public func state(at now: Date) -> String {
+        if revokedAt != nil { return "revoked" }
+        if let expiresAt { return expiresAt > now ? "expires" : "expired" }
+        return "active"
+    }
+}
+
+/// Looks presented keys up through `audit.authenticate_api_key`, remembering answers for two
+/// seconds so that single-event ingest does not pay a round trip per request. Concurrent
 /// requests with the same key share one lookup.
 public actor PublisherKeyAuthenticator {
     let pool: ConnectionPool
-    let cacheLifetime: TimeInterval
+    nonisolated let cacheLifetime: TimeInterval
     private var cache: [[UInt8]: (lookup: Task<PublisherKey?, any Error>, expires: Date)] = [:]
 
-    init(pool: ConnectionPool, cacheLifetime: TimeInterval = 60) {
+    /// Two seconds: a revoked key, or a rotated one past its grace, is refused within that on every
+    /// replica, while concurrent single-event requests still share one lookup per key.
+    init(pool: ConnectionPool, cacheLifetime: TimeInterval = 2) {
         self.pool = pool
         self.cacheLifetime = cacheLifetime
     }
