@@ -17,9 +17,9 @@ public struct AppServices: Sendable {
     public var feedMaxWait = 60
     /// How long one live-view connection lasts, in seconds (`AUDITLOG_LIVE_MAX_DURATION`).
     public var liveMaxDuration = 300
-    /// Streams may send to private and loopback addresses and over plain http
-    /// (`AUDITLOG_STREAM_ALLOW_PRIVATE`; tests, and destinations inside your own network).
-    public var streamAllowPrivate = false
+    /// Destinations streams may reach despite the private-address rules, over plain http too
+    /// (`AUDITLOG_STREAM_ALLOW_HOSTS`; tests, and destinations inside your own network).
+    public var streamAllowHosts = DestinationAllowList()
     /// Seals a checkpoint before a bundle export (nil: bundles hold closed, sealed hours only).
     public var digestWriter: DigestWriter?
     /// Each tenant's redactor (its own keys added to `redactor`).

@@ -1,3 +1,4 @@
+import AuditCore
 import Dispatch
 import Foundation
 #if canImport(Glibc)
@@ -5,29 +6,41 @@ import Glibc
 #endif
 
 /// Where a stream may send: `https://` to a public address. A host that resolves to loopback,
-/// a private, link-local, shared (CGNAT), multicast or unspecified address is refused (the
-/// service would otherwise reach into the network it runs in: server-side request forgery), and
-/// so is plain `http://`, unless `AUDITLOG_STREAM_ALLOW_PRIVATE` is set. Checked when a stream is
-/// configured and again before each delivery (a name may resolve elsewhere later).
+/// a private, shared (CGNAT), multicast or unspecified address is refused (the service would
+/// otherwise reach into the network it runs in: server-side request forgery), and so is plain
+/// `http://`, unless `AUDITLOG_STREAM_ALLOW_HOSTS` lists the host (by name or address, with or
+/// without its port) or a block holding every address it resolves to. Link-local and metadata
+/// addresses are refused always. Checked, after resolving the name, when a stream is configured
+/// and again before each delivery (a name may resolve elsewhere later); deliveries follow no
+/// redirect, so a destination cannot send them on to an address this check never saw.
 enum DestinationGuard {
     /// Nil when `url` may be sent to; otherwise why not.
-    static func problem(with url: String, allowPrivate: Bool) async -> String? {
+    static func problem(with url: String, allow: DestinationAllowList) async -> String? {
         guard url.utf8.count <= 2048, let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
               let host = components.host, !host.isEmpty else {
             return "must be an absolute https:// URL of at most 2048 characters"
         }
         if components.user != nil || components.password != nil { return "must not carry a user name or password" }
-        switch scheme {
-        case "https": break
-        case "http" where allowPrivate: break
-        case "http": return "must use https:// (plain http:// is allowed only with AUDITLOG_STREAM_ALLOW_PRIVATE)"
-        default: return "must use https://"
-        }
-        if allowPrivate { return nil }
-        let addresses = await resolve(host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host)
+        guard scheme == "https" || scheme == "http" else { return "must use https://" }
+        let bare = host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host
+        let port = components.port ?? (scheme == "https" ? 443 : 80)
+        let listed = allow.allowsHost(bare, port: port)
+        let addresses = await resolve(bare)
         if addresses.isEmpty { return "names a host that does not resolve" }
-        if let blocked = addresses.first(where: isPrivate) {
-            return "resolves to \(blocked), a loopback, private or link-local address (set AUDITLOG_STREAM_ALLOW_PRIVATE to allow it)"
+        var everyInBlock = true
+        for address in addresses {
+            let bytes = DestinationAllowList.address(address) ?? []
+            if DestinationAllowList.isNeverAllowed(bytes) {
+                return "resolves to \(address), a link-local or metadata address, which streams never reach"
+            }
+            let inBlock = allow.allowsAddress(bytes)
+            everyInBlock = everyInBlock && inBlock
+            if !listed && !inBlock && isPrivate(address) {
+                return "resolves to \(address), a loopback or private address (list it in AUDITLOG_STREAM_ALLOW_HOSTS to allow it)"
+            }
+        }
+        if scheme == "http" && !listed && !everyInBlock {
+            return "must use https:// (plain http:// only to a destination AUDITLOG_STREAM_ALLOW_HOSTS lists)"
         }
         return nil
     }

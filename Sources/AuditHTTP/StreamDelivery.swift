@@ -58,13 +58,22 @@ public final class StreamDelivery: Service, Sendable {
     let failures = Counter(label: "auditlog_stream_delivery_failures_total")
 
     public init(services: AppServices, configuration: Configuration = Configuration(), owner: String? = nil,
-                http: HTTPClient = .shared, logger: Logger = Logger(label: "auditlog.streams")) {
+                http: HTTPClient = StreamDelivery.client, logger: Logger = Logger(label: "auditlog.streams")) {
         self.services = services
         self.configuration = configuration
         self.owner = owner ?? "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)/\(UUID().uuidString.prefix(8))"
         self.http = http
         self.logger = logger
     }
+
+    /// The client deliveries go out on: it follows no redirect (a 3xx is a failed delivery), so a
+    /// destination cannot send a delivery on to an address `DestinationGuard` never checked. It
+    /// lives as long as the process, as `HTTPClient.shared` does.
+    public static let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        return configuration
+    }())
 
     public func run() async throws {
         // The round in progress, cancelled on graceful shutdown: a delivery waiting on a slow or
@@ -129,7 +138,7 @@ public final class StreamDelivery: Service, Sendable {
                     return false  // a partial batch lingers for more (the next tick looks again)
                 }
                 if !events.isEmpty {
-                    if let problem = await DestinationGuard.problem(with: stream.url, allowPrivate: services.streamAllowPrivate) {
+                    if let problem = await DestinationGuard.problem(with: stream.url, allow: services.streamAllowHosts) {
                         throw DeliveryError(message: "destination refused: url \(problem)", retryAfter: nil)
                     }
                     try await send(events, of: stream, position: stream.position)

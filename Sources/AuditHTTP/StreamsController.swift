@@ -119,7 +119,7 @@ struct StreamsController: Sendable {
         case .bool(let value)?: backfill = value
         default: problems.append(.init(field: "backfill", message: "must be true or false"))
         }
-        if let url, let problem = await DestinationGuard.problem(with: url, allowPrivate: services.streamAllowPrivate) {
+        if let url, let problem = await DestinationGuard.problem(with: url, allow: services.streamAllowHosts) {
             problems.append(.init(field: "url", message: problem))
         }
         guard problems.isEmpty, let kind, let url else {
@@ -174,7 +174,7 @@ struct StreamsController: Sendable {
         var change = StreamChange()
         if let value = members["url"] {
             if let url = value.stringValue {
-                if let problem = await DestinationGuard.problem(with: url, allowPrivate: services.streamAllowPrivate) {
+                if let problem = await DestinationGuard.problem(with: url, allow: services.streamAllowHosts) {
                     problems.append(.init(field: "url", message: problem))
                 }
                 change.url = url

@@ -36,8 +36,8 @@ public struct ServiceConfiguration: Sendable {
     public var feedMaxWait = 60
     /// How long one live-view connection lasts before the client reconnects (`AUDITLOG_LIVE_MAX_DURATION`, s).
     public var liveMaxDuration = 300
-    /// `AUDITLOG_STREAM_ALLOW_PRIVATE` (1/true/yes): streams may reach private addresses and plain http.
-    public var streamAllowPrivate = false
+    /// `AUDITLOG_STREAM_ALLOW_HOSTS`: host[:port] and CIDR entries streams may reach although private.
+    public var streamAllowHosts = DestinationAllowList()
     /// `AUDITLOG_STREAM_FAILING_AFTER` (seconds, default 86,400): a stream failing this long is marked failing.
     public var streamFailingAfter = 86_400
     /// `AUDITLOG_STREAM_BATCH`: events per delivery at most (1–1000, default 500).
@@ -96,7 +96,17 @@ public struct ServiceConfiguration: Sendable {
             default: throw ConfigurationError(message: "\(name) must be true or false, not '\(raw)'")
             }
         }
-        streamAllowPrivate = try flag("AUDITLOG_STREAM_ALLOW_PRIVATE", default: false)
+        if value("AUDITLOG_STREAM_ALLOW_PRIVATE") != nil {
+            throw ConfigurationError(message: """
+                AUDITLOG_STREAM_ALLOW_PRIVATE is gone: it allowed every address, link-local and metadata ones included. \
+                List the destinations instead, e.g. AUDITLOG_STREAM_ALLOW_HOSTS=127.0.0.1,10.20.0.0/16
+                """)
+        }
+        do {
+            streamAllowHosts = try DestinationAllowList.parse(value("AUDITLOG_STREAM_ALLOW_HOSTS") ?? "")
+        } catch {
+            throw ConfigurationError(message: error.description)
+        }
         maintenance = try flag("AUDITLOG_MAINTENANCE", default: true)
         streamFailingAfter = try integer("AUDITLOG_STREAM_FAILING_AFTER", default: 86_400, range: 1...31_536_000)
         streamBatch = try integer("AUDITLOG_STREAM_BATCH", default: 500, range: 1...1000)

@@ -67,7 +67,7 @@ struct Serve: AsyncParsableCommand {
                 viewerFrameAncestors: configuration.frameAncestors)
             services.feedMaxWait = configuration.feedMaxWait
             services.liveMaxDuration = configuration.liveMaxDuration
-            services.streamAllowPrivate = configuration.streamAllowPrivate
+            services.streamAllowHosts = configuration.streamAllowHosts
             services.digestWriter = DigestWriter(key: digestKey, sealDelay: configuration.sealDelay)
             let store = configuration.store
             logger.info("database bulkheads", metadata: [

@@ -33,6 +33,10 @@ final class WebhookReceiver: Sendable {
 
     func start(port: Int = 0) async throws -> Int {
         let router = Router()
+        // A destination that sends its deliveries on elsewhere (here to its own /hook).
+        router.post("/redirect") { _, _ -> Response in
+            Response(status: .temporaryRedirect, headers: [.location: "/hook"])
+        }
         router.post("/hook") { request, _ -> Response in
             let body = try await request.body.collect(upTo: 16 << 20)
             let bytes = Array(body.readableBytesView)
@@ -104,15 +108,16 @@ struct StreamTests {
     /// The application, allowed to send to the loopback receivers these tests run.
     func appAllowingLoopback() async throws -> TestApp {
         var app = try await TestApp(conninfo: database.appConninfo)
-        app.services.streamAllowPrivate = true
+        app.services.streamAllowHosts = try DestinationAllowList.parse("127.0.0.1")
         return app
     }
 
     /// A webhook stream of `tenant` to `receiver` (201, a `whsec_` secret, which the receiver
     /// then checks signatures with); its id.
-    func webhook(_ client: any TestClientProtocol, tenant: String, to receiver: WebhookReceiver, port: Int, extra: String = "") async throws -> String {
+    func webhook(_ client: any TestClientProtocol, tenant: String, to receiver: WebhookReceiver, port: Int, path: String = "/hook",
+                 extra: String = "") async throws -> String {
         let (status, created) = try await request(client, .post, "/v1/streams?tenant=\(tenant)",
-                                                  #"{"kind":"webhook","url":"http://127.0.0.1:\#(port)/hook"\#(extra)}"#)
+                                                  #"{"kind":"webhook","url":"http://127.0.0.1:\#(port)\#(path)"\#(extra)}"#)
         #expect(status == .created)
         let secret = try #require(created["secret"]?.stringValue)
         #expect(secret.hasPrefix("whsec_"))
@@ -297,6 +302,24 @@ struct StreamTests {
             #expect(shown["failing_since"] == .null)
             #expect(receiver.state.withLock { Set($0.received).count } == 6)
         }
+        await receiver.stop()
+    }
+
+    @Test("a delivery answered with a redirect is a failed delivery: the redirect is not followed")
+    func redirectNotFollowed() async throws {
+        let app = try await appAllowingLoopback()
+        let receiver = WebhookReceiver()
+        let port = try await receiver.start()
+        let delivery = Self.delivery(app.services, owner: "replica-a")
+        try await app.test { client in
+            let id = try await webhook(client, tenant: "org_redirect", to: receiver, port: port, path: "/redirect")
+            try await ingest(client, tenant: "org_redirect", from: 0, count: 3)
+            await delivery.tickOnce()
+            let (_, shown) = try await request(client, .get, "/v1/streams/\(id)?tenant=org_redirect")
+            #expect(shown["last_error"] == .string("the destination answered 307"), "\(shown)")
+            #expect(shown["delivered"] == .number(0))
+        }
+        #expect(receiver.state.withLock { $0.received }.isEmpty)
         await receiver.stop()
     }
 
