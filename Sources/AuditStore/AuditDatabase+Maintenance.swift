@@ -36,7 +36,37 @@ extension AuditDatabase {
         let ready = pass
         let report = try await mappingErrors { try await ready.run(pool: maintenancePool, dryRun: dryRun) }
         try await recordAppliedSettings(report.settingsApplied)
+        try await recordGlobalRetention(report.globalRetention)
         return report
+    }
+
+    /// A cut of the global retention, in the log of each tenant it shortens: when it is requested
+    /// (pending, with its date) and when it takes effect.
+    func recordGlobalRetention(_ changes: [RetentionPass.GlobalRetentionChange]) async throws {
+        var events: [StoredEvent] = []
+        for change in changes {
+            for (raw, days) in change.tenants {
+                guard let tenant = TenantID(raw) else { continue }
+                let newDays = min(days, change.newDays)
+                let message = change.kind == "applied"
+                    ? "Retention changed from \(days) to \(newDays) days: the service-wide retention, shortened on "
+                        + "\(Timestamp.format(change.requestedAt).prefix(10)), took effect after its grace period"
+                    : "The service provider shortened the service-wide retention to \(change.newDays) days: this organisation's "
+                        + "retention goes from \(days) to \(newDays) days on \(Timestamp.format(change.effectiveAt).prefix(16))Z"
+                let draft = EventDraft(
+                    tenant: tenant, id: nil, occurredAt: nil, action: "organization.settings_updated", category: "organization",
+                    actor: Actor(type: "system", id: "auditlog", name: "Retention policy", email: nil), targets: [],
+                    message: message,
+                    changes: ["retention_days": Change(old: .number(Double(days)), new: .number(Double(newDays)))], context: [:],
+                    metadata: ["scope": "service", "status": .string(change.kind == "applied" ? "applied" : "pending"),
+                               "effective_at": .string(Timestamp.format(change.effectiveAt)), "after_grace": .bool(change.kind == "applied")],
+                    outcome: .success)
+                events.append(StoredEvent(draft: draft, receivedAt: Date(), message: message))
+            }
+        }
+        for start in stride(from: 0, to: events.count, by: 500) {
+            _ = try await ingestor.ingest(Array(events[start..<min(start + 500, events.count)]))
+        }
     }
 
     /// Each setting change that took effect after its grace period, as an event in its tenant's log.

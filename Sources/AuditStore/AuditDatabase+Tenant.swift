@@ -126,7 +126,22 @@ extension AuditDatabase {
                           effectiveAt: try $0.decode(Date.self, at: 4), applied: false,
                           requestedBy: try $0.decode(String.self, at: 5), reason: try $0.decode(String?.self, at: 6))
         }
-        return TenantSettings(retentionDays: try row.decode(Int.self, at: 0), legalHold: try row.decode(Bool.self, at: 1), pending: pending,
+        var all = pending
+        // A pending cut of the global retention that shortens this tenant shows among its changes
+        // (a separate statement: on Citus the tenant's row is on a worker, the policy is not).
+        if let global = try connection.query("""
+            SELECT current_days, pending_days, requested_at, effective_at FROM audit.pending_global_retention()
+            """).rows.first {
+            let effective = min(try row.decode(Int.self, at: 0), try global.decode(Int.self, at: 0))
+            let cut = try global.decode(Int.self, at: 1)
+            if cut < effective {
+                all.append(SettingChange(changeID: "service_retention", setting: "retention_days", oldValue: String(effective),
+                                         newValue: String(cut), effectiveAt: try global.decode(Date.self, at: 3), applied: false,
+                                         requestedBy: "the service provider", reason: "the service-wide retention (AUDITLOG_RETENTION_DAYS) was shortened"))
+                all.sort { $0.effectiveAt < $1.effectiveAt }
+            }
+        }
+        return TenantSettings(retentionDays: try row.decode(Int.self, at: 0), legalHold: try row.decode(Bool.self, at: 1), pending: all,
                               redactKeys: Self.stringArray(try row.decode(String.self, at: 2)))
     }
 }

@@ -95,11 +95,22 @@ public struct MigrationRunner: Sendable {
         if citus { appliedNow += try CitusLayout.distribute(connection, logger: logger) }
         appliedNow += try applyRepeatables(connection)
         if citus { try CitusLayout.grantCoordinatorEvaluatedColumns(connection) }
-        if let retentionDays {
-            try connection.query("UPDATE audit.retention_policy SET global_days = \(retentionDays)::integer")
-        }
         if let retentionGraceSeconds {
             try connection.query("UPDATE audit.retention_policy SET grace_seconds = \(retentionGraceSeconds)::integer")
+        }
+        if let retentionDays {
+            // A shorter global retention is governed: pending for the grace period, like a tenant's cut.
+            let outcome = try connection.query("SELECT audit.request_global_retention(\(retentionDays)::integer)").rows[0].decode(String.self, at: 0)
+            if outcome == "pending", let row = try connection.query("""
+                SELECT current_days, effective_at FROM audit.pending_global_retention()
+                """).rows.first {
+                let (current, effective) = (try row.decode(Int.self, at: 0), try row.decode(Date.self, at: 1))
+                logger.notice("""
+                    AUDITLOG_RETENTION_DAYS \(retentionDays) is shorter than the \(current) days in force: \
+                    pending, in force from \(Timestamp.format(effective)) (AUDITLOG_RETENTION_GRACE); \
+                    the tenants it shortens see it as pending and in their logs
+                    """)
+            }
         }
         try ensurePartitions(connection)
         try setAppPassword(connection, appConninfo: appConninfo)

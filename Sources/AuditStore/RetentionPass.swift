@@ -29,6 +29,25 @@ public struct RetentionPass: Sendable {
         public var digestsWritten = 0
         /// Setting changes whose grace period ended and that took effect in this pass.
         public var settingsApplied: [AppliedSettingChange] = []
+        /// A cut of the global retention first seen (`requested`) or taken effect (`applied`) in this pass.
+        public var globalRetention: [GlobalRetentionChange] = []
+    }
+
+    /// A cut of `AUDITLOG_RETENTION_DAYS`, for the logs of the tenants it shortens.
+    public struct GlobalRetentionChange: Sendable, Equatable {
+        /// `requested` (pending for the grace period) or `applied` (in force now).
+        public var kind: String
+        public var oldDays: Int
+        public var newDays: Int
+        public var requestedAt: Date
+        public var effectiveAt: Date
+        /// Each tenant it shortens, with its retention before the cut.
+        public var tenants: [(tenant: String, days: Int)]
+
+        public static func == (a: Self, b: Self) -> Bool {
+            (a.kind, a.oldDays, a.newDays, a.requestedAt, a.effectiveAt) == (b.kind, b.oldDays, b.newDays, b.requestedAt, b.effectiveAt)
+                && a.tenants.map(\.tenant) == b.tenants.map(\.tenant) && a.tenants.map(\.days) == b.tenants.map(\.days)
+        }
     }
 
     /// A pending change applied by `audit.apply_due_setting_changes`.
@@ -103,10 +122,26 @@ public struct RetentionPass: Sendable {
             let written = try await seal(digests, lease)
             return Report(ran: true, dryRun: false, partitionsCreated: 0, partitionsDropped: [], tenants: [], digestsWritten: written)
         }
-        let (created, planned, applied) = try await lease.run { connection in
-            let global = try connection.query("SELECT audit.global_retention_days()").rows[0].decode(Int.self, at: 0)
+        let (created, planned, applied, globalChanges) = try await lease.run { connection in
             var created = 0
             var applied: [AppliedSettingChange] = []
+            var globalChanges: [GlobalRetentionChange] = []
+            if !dryRun {
+                // A cut of the global retention: recorded once requested, in force once its grace ended
+                // (one transaction: what it marks recorded is what this pass records).
+                globalChanges = try connection.withTransaction { connection in try connection.query("""
+                    SELECT kind, old_days, new_days, requested_at, effective_at FROM audit.apply_due_global_retention()
+                    """).rows.map { row in
+                    let (oldDays, newDays) = (try row.decode(Int.self, at: 1), try row.decode(Int.self, at: 2))
+                    let tenants = try connection.query("""
+                        SELECT tenant_id, retention_days FROM audit.tenants_shortened_by(\(oldDays)::integer, \(newDays)::integer)
+                        """).rows.map { (tenant: try $0.decode(String.self, at: 0), days: try $0.decode(Int.self, at: 1)) }
+                    return GlobalRetentionChange(kind: try row.decode(String.self, at: 0), oldDays: oldDays, newDays: newDays,
+                                                 requestedAt: try row.decode(Date.self, at: 3),
+                                                 effectiveAt: try row.decode(Date.self, at: 4), tenants: tenants)
+                } }
+            }
+            let global = try connection.query("SELECT audit.global_retention_days()").rows[0].decode(Int.self, at: 0)
             if !dryRun {
                 // Changes whose grace period is over take effect before anything is planned.
                 applied = try connection.query("""
@@ -125,7 +160,7 @@ public struct RetentionPass: Sendable {
                              legalHold: try row.decode(Bool.self, at: 2), removed: try row.decode(Int.self, at: 3),
                              oldestKept: try row.decode(Date?.self, at: 4))
             }
-            return (created, tenants, applied)
+            return (created, tenants, applied, globalChanges)
         }
         var tenants = planned
         guard !dryRun else {
@@ -168,6 +203,6 @@ public struct RetentionPass: Sendable {
         }
         for index in tenants.indices { tenants[index].oldestKept = oldest[tenants[index].tenant] ?? nil }
         return Report(ran: true, dryRun: false, partitionsCreated: created, partitionsDropped: dropped, tenants: tenants,
-                      digestsWritten: written, settingsApplied: applied)
+                      digestsWritten: written, settingsApplied: applied, globalRetention: globalChanges)
     }
 }

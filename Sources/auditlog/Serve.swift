@@ -56,7 +56,7 @@ struct Serve: AsyncParsableCommand {
                 conninfo: endpoint.appConninfo, configuration: configuration.store,
                 expectedSchemaVersion: runner.latestVersion, logger: Logger(label: "auditlog.store"))
             if let asked = configuration.retentionDays, asked != database.globalRetentionDays {
-                logger.warning("AUDITLOG_RETENTION_DAYS is \(asked) but the database says \(database.globalRetentionDays); the database's value is used. Run `auditlog migrate` with DATABASE_ADMIN_URL to change it.")
+                logger.warning("AUDITLOG_RETENTION_DAYS is \(asked) but \(database.globalRetentionDays) days are in force: a shorter value waits out AUDITLOG_RETENTION_GRACE, and a change needs `auditlog migrate` with DATABASE_ADMIN_URL.")
             }
             services = AppServices(
                 database: database,
