@@ -20,13 +20,13 @@ BEGIN
     IF policy.pending_days IS NULL THEN
         RETURN;
     END IF;
+    old_days := policy.global_days;
+    new_days := policy.pending_days;
+    requested_at := policy.pending_requested_at;
+    effective_at := policy.pending_effective_at;
     IF NOT policy.pending_recorded THEN
         UPDATE audit.retention_policy SET pending_recorded = true;
         kind := 'requested';
-        old_days := policy.global_days;
-        new_days := policy.pending_days;
-        requested_at := policy.pending_requested_at;
-        effective_at := policy.pending_effective_at;
         RETURN NEXT;
     END IF;
     IF policy.pending_effective_at <= now() THEN
@@ -34,10 +34,6 @@ BEGIN
         SET global_days = policy.pending_days, pending_days = NULL, pending_requested_at = NULL,
             pending_effective_at = NULL, pending_recorded = false;
         kind := 'applied';
-        old_days := policy.global_days;
-        new_days := policy.pending_days;
-        requested_at := policy.pending_requested_at;
-        effective_at := policy.pending_effective_at;
         RETURN NEXT;
     END IF;
 END

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""An independent verifier of auditlog export bundles, from the README's description alone.
+"""An independent verifier of auditlog export bundles, from the bundle format in docs/integrity.md alone.
 
     python3 tests/verifier/verify_bundle.py BUNDLE [--public-key KEY]... [--since DIGEST]
 
