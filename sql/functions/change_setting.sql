@@ -1,4 +1,4 @@
--- audit.change_setting: its current definition (repeatable: re-applied when this file changes).
+-- audit.change_setting (repeatable: re-applied when this file changes).
 --
 -- The one way a tenant's retention or legal hold changes (0014_governed_settings.sql). The tenant
 -- and the role come from the transaction's SET LOCAL context, like every policy. Whatever role the
@@ -10,11 +10,11 @@
 SET LOCAL ROLE auditlog_owner;
 
 CREATE OR REPLACE FUNCTION audit.change_setting(setting_name text, value text, reason text, actor text)
- RETURNS TABLE (change_id text, old_value text, new_value text, effective_at timestamptz, applied boolean)
- LANGUAGE plpgsql
- VOLATILE SECURITY DEFINER
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
+RETURNS TABLE (change_id text, old_value text, new_value text, effective_at timestamptz, applied boolean)
+LANGUAGE plpgsql
+VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
     tenant text := current_setting('auditlog.tenant', true);
     role text := current_setting('auditlog.role', true);
@@ -82,15 +82,16 @@ BEGIN
             UPDATE audit.tenant AS t SET retention_days = days, updated_at = stamp WHERE t.tenant_id = tenant;
         END IF;
     END IF;
-    INSERT INTO audit.setting_change AS c (tenant_id, change_id, setting, old_value, new_value, requested_by, requested_role,
-                                           reason, requested_at, effective_at, applied_at)
+    INSERT INTO audit.setting_change AS c (
+        tenant_id, change_id, setting, old_value, new_value, requested_by, requested_role,
+        reason, requested_at, effective_at, applied_at)
     VALUES (tenant, id, setting_name, old_text, value, coalesce(actor, ''), role, reason, stamp,
             CASE WHEN immediate THEN stamp ELSE stamp + make_interval(secs => grace) END,
             CASE WHEN immediate THEN stamp END);
     RETURN QUERY SELECT id, old_text, value,
         CASE WHEN immediate THEN stamp ELSE stamp + make_interval(secs => grace) END, immediate;
 END
-$function$;
+$$;
 
 REVOKE ALL ON FUNCTION audit.change_setting(setting_name text, value text, reason text, actor text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit.change_setting(setting_name text, value text, reason text, actor text) TO auditlog_app;

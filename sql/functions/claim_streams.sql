@@ -8,11 +8,11 @@
 SET LOCAL ROLE auditlog_owner;
 
 CREATE OR REPLACE FUNCTION audit.claim_streams(owner text, lease_seconds integer)
- RETURNS TABLE (tenant_id text, stream_id text)
- LANGUAGE plpgsql
- SECURITY DEFINER
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
+RETURNS TABLE (tenant_id text, stream_id text)
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
     stamp timestamptz := now();
     until timestamptz;
@@ -26,7 +26,7 @@ BEGIN
         WHERE NOT s.paused AND (s.lease_until IS NULL OR s.lease_until < stamp OR s.lease_owner = owner)
         RETURNING s.tenant_id, s.stream_id;
 END
-$function$;
+$$;
 
 REVOKE ALL ON FUNCTION audit.claim_streams(text, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit.claim_streams(text, integer) TO auditlog_app;

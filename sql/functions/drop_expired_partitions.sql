@@ -1,18 +1,16 @@
--- audit.drop_expired_partitions: its current definition (repeatable: re-applied when this file changes).
+-- audit.drop_expired_partitions (repeatable: re-applied when this file changes).
 --
 -- Drops the daily partitions (events and targets) that ended more than the global retention
 -- ago and hold no row of a tenant on legal hold; returns the dropped partitions' names.
---
--- Until this file, the function was defined by 0006_retention.sql; from now on it changes here only.
 
 SET LOCAL ROLE auditlog_owner;
 
 CREATE OR REPLACE FUNCTION audit.drop_expired_partitions()
- RETURNS SETOF text
- LANGUAGE plpgsql
- SECURITY DEFINER
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
+RETURNS SETOF text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
     day date;
     events text;
@@ -47,7 +45,7 @@ BEGIN
         RETURN NEXT events;
     END LOOP;
 END
-$function$;
+$$;
 
 REVOKE ALL ON FUNCTION audit.drop_expired_partitions() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit.drop_expired_partitions() TO auditlog_app;

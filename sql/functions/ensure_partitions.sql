@@ -1,18 +1,16 @@
--- audit.ensure_partitions: its current definition (repeatable: re-applied when this file changes).
+-- audit.ensure_partitions (repeatable: re-applied when this file changes).
 --
 -- Creates the daily partitions of audit.event and audit.event_target covering
 -- [first_day, last_day] (UTC days) that do not exist yet; returns how many it made.
---
--- Until this file, the function was defined by 0004_maintenance_functions.sql; from now on it changes here only.
 
 SET LOCAL ROLE auditlog_owner;
 
 CREATE OR REPLACE FUNCTION audit.ensure_partitions(first_day date, last_day date)
- RETURNS integer
- LANGUAGE plpgsql
- SECURITY DEFINER
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
+RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
     day date;
     parent text;
@@ -40,7 +38,7 @@ BEGIN
     END LOOP;
     RETURN made;
 END
-$function$;
+$$;
 
 REVOKE ALL ON FUNCTION audit.ensure_partitions(first_day date, last_day date) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit.ensure_partitions(first_day date, last_day date) TO auditlog_app;

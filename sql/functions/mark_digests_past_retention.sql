@@ -1,18 +1,16 @@
--- audit.mark_digests_past_retention: its current definition (repeatable: re-applied when this file changes).
+-- audit.mark_digests_past_retention (repeatable: re-applied when this file changes).
 --
 -- Stamps the digests whose hour now lies wholly outside the tenant's retention: their events
 -- are gone by design, and `auditlog verify` reports them as removed by retention.
---
--- Until this file, the function was defined by 0007_digests.sql; from now on it changes here only.
 
 SET LOCAL ROLE auditlog_owner;
 
 CREATE OR REPLACE FUNCTION audit.mark_digests_past_retention()
- RETURNS integer
- LANGUAGE plpgsql
- SECURITY DEFINER
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
+RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
     marked integer := 0;
     counted integer;
@@ -32,7 +30,7 @@ BEGIN
     END LOOP;
     RETURN marked;
 END
-$function$;
+$$;
 
 REVOKE ALL ON FUNCTION audit.mark_digests_past_retention() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit.mark_digests_past_retention() TO auditlog_app;

@@ -1,4 +1,4 @@
--- audit.matching_event_keys: its current definition (repeatable: re-applied when this file changes).
+-- audit.matching_event_keys (repeatable: re-applied when this file changes).
 --
 -- Full-text and changed-field search that can use its indexes.
 --
@@ -7,17 +7,17 @@
 -- service role. This function runs as the owner (USING (true)) but takes the tenant and
 -- role only from the transaction's own SET LOCAL context, so it can never return another
 -- tenant's keys; the caller then reads the rows themselves through the RLS policies.
---
--- Until this file, the function was defined by 0005_read_functions.sql; from now on it changes here only.
 
 SET LOCAL ROLE auditlog_owner;
 
-CREATE OR REPLACE FUNCTION audit.matching_event_keys(text_query tsquery, changed text[], since timestamp with time zone, until timestamp with time zone)
- RETURNS TABLE(occurred_at timestamp with time zone, id text)
- LANGUAGE plpgsql
- STABLE SECURITY DEFINER
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
+CREATE OR REPLACE FUNCTION audit.matching_event_keys(
+    text_query tsquery, changed text[], since timestamptz, until timestamptz
+)
+RETURNS TABLE(occurred_at timestamp with time zone, id text)
+LANGUAGE plpgsql
+STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
     tenant text := current_setting('auditlog.tenant', true);
 BEGIN
@@ -39,7 +39,7 @@ BEGIN
               AND e.occurred_at >= since AND e.occurred_at < until;
     END IF;
 END
-$function$;
+$$;
 
-REVOKE ALL ON FUNCTION audit.matching_event_keys(text_query tsquery, changed text[], since timestamp with time zone, until timestamp with time zone) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION audit.matching_event_keys(text_query tsquery, changed text[], since timestamp with time zone, until timestamp with time zone) TO auditlog_app;
+REVOKE ALL ON FUNCTION audit.matching_event_keys(tsquery, text[], timestamptz, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit.matching_event_keys(tsquery, text[], timestamptz, timestamptz) TO auditlog_app;

@@ -1,22 +1,20 @@
--- audit.prune_tenant: its current definition (repeatable: re-applied when this file changes).
+-- audit.prune_tenant (repeatable: re-applied when this file changes).
 --
 -- Deletes one batch of a tenant's events older than its retention (the shorter of its own and
 -- the global one), with their target rows found by their whole key; nothing for a tenant on
 -- legal hold. SECURITY DEFINER because the service role may not DELETE: the cutoff comes from
 -- the tenant's settings and the global policy, never from the caller. JIT is off: one batch
 -- spent 0.75 s compiling and 55 ms working.
---
--- Until this file, the function was defined by 0009_prune_by_target_key.sql (and altered by later ones); from now on it changes here only.
 
 SET LOCAL ROLE auditlog_owner;
 
 CREATE OR REPLACE FUNCTION audit.prune_tenant(tenant text, batch integer)
- RETURNS integer
- LANGUAGE plpgsql
- SECURITY DEFINER
- SET search_path TO 'pg_catalog', 'pg_temp'
+RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
  SET jit TO 'off'
-AS $function$
+AS $$
 DECLARE
     removed integer;
     held boolean;
@@ -75,7 +73,7 @@ BEGIN
     SELECT count(*) FROM gone' INTO removed USING tenant, first_at, last_at, batch;
     RETURN removed;
 END
-$function$;
+$$;
 
 REVOKE ALL ON FUNCTION audit.prune_tenant(tenant text, batch integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit.prune_tenant(tenant text, batch integer) TO auditlog_app;

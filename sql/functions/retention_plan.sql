@@ -1,18 +1,16 @@
--- audit.retention_plan: its current definition (repeatable: re-applied when this file changes).
+-- audit.retention_plan (repeatable: re-applied when this file changes).
 --
 -- Per tenant: its retention, hold, how many rows a pass at `as_of` would remove, and the
 -- oldest event it would keep.
---
--- Until this file, the function was defined by 0006_retention.sql; from now on it changes here only.
 
 SET LOCAL ROLE auditlog_owner;
 
 CREATE OR REPLACE FUNCTION audit.retention_plan(as_of timestamp with time zone)
- RETURNS TABLE(tenant_id text, retention_days integer, legal_hold boolean, expired bigint, oldest_kept timestamp with time zone)
- LANGUAGE plpgsql
- STABLE SECURITY DEFINER
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
+RETURNS TABLE (tenant_id text, retention_days integer, legal_hold boolean, expired bigint, oldest_kept timestamptz)
+LANGUAGE plpgsql
+STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
     global_days integer := audit.global_retention_days();
     tenant record;
@@ -35,7 +33,7 @@ BEGIN
         RETURN NEXT;
     END LOOP;
 END
-$function$;
+$$;
 
 REVOKE ALL ON FUNCTION audit.retention_plan(as_of timestamp with time zone) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit.retention_plan(as_of timestamp with time zone) TO auditlog_app;

@@ -1,4 +1,4 @@
--- audit.search_events: its current definition (repeatable: re-applied when this file changes).
+-- audit.search_events (repeatable: re-applied when this file changes).
 --
 -- One page of a full-text or changed-field search, every filter, the position and the limit
 -- applied inside, read in time slices newest first (the day, the week, the month, the rest)
@@ -6,18 +6,20 @@
 -- takes the tenant and role only from the transaction's SET LOCAL context. A small tenant
 -- reuses one kept generic plan; a large one is planned per slice. Which one a tenant is comes
 -- from its sealed hours' digests when they show 5,000 events, else from counting its events.
---
--- Until this file, the function was defined by 0010_cached_search_plans.sql; from now on it changes here only.
 -- 0013_integrity.sql dropped the signature without only_late.
 
 SET LOCAL ROLE auditlog_owner;
 
-CREATE OR REPLACE FUNCTION audit.search_events(text_query tsquery, changed text[], since timestamp with time zone, until timestamp with time zone, categories text[], actor text, action_exact text, action_prefix text, outcome text, target_type text, target_id text, after_at timestamp with time zone, after_id text, page_limit integer, only_late boolean)
- RETURNS SETOF audit.event
- LANGUAGE plpgsql
- STABLE SECURITY DEFINER
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
+CREATE OR REPLACE FUNCTION audit.search_events(
+    text_query tsquery, changed text[], since timestamptz, until timestamptz, categories text[], actor text,
+    action_exact text, action_prefix text, outcome text, target_type text, target_id text,
+    after_at timestamptz, after_id text, page_limit integer, only_late boolean
+)
+RETURNS SETOF audit.event
+LANGUAGE plpgsql
+STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
     tenant text := current_setting('auditlog.tenant', true);
     statement text;
@@ -48,7 +50,8 @@ BEGIN
             || ' WHERE t.tenant_id = $1 AND t.target_type = $11 AND t.target_id = $12'
             || ' AND t.occurred_at >= $2 AND t.occurred_at < $3';
     ELSE
-        statement := 'SELECT e.* FROM audit.event AS e WHERE e.tenant_id = $1 AND e.occurred_at >= $2 AND e.occurred_at < $3';
+        statement := 'SELECT e.* FROM audit.event AS e'
+            || ' WHERE e.tenant_id = $1 AND e.occurred_at >= $2 AND e.occurred_at < $3';
     END IF;
     IF text_query IS NOT NULL THEN statement := statement || ' AND e.search @@ $4'; END IF;
     IF changed IS NOT NULL THEN statement := statement || ' AND e.changed_fields @> $5'; END IF;
@@ -63,8 +66,10 @@ BEGIN
     -- Late: received after the hour's first digest was cut (an hour is only sealed once it
     -- ended, so the cheap test first), see 0013_integrity.sql.
     IF only_late THEN
-        statement := statement || ' AND e.received_at >= date_trunc(''hour'', e.occurred_at, ''UTC'') + interval ''1 hour'''
-            || ' AND e.received_at >= (SELECT CASE WHEN d.hour <= e.occurred_at THEN d.covered_until END FROM audit.digest AS d'
+        statement := statement
+            || ' AND e.received_at >= date_trunc(''hour'', e.occurred_at, ''UTC'') + interval ''1 hour'''
+            || ' AND e.received_at >= (SELECT CASE WHEN d.hour <= e.occurred_at THEN d.covered_until END'
+            || ' FROM audit.digest AS d'
             || ' WHERE d.tenant_id = $1 AND d.sequence = 0 AND d.hour_end > e.occurred_at ORDER BY d.hour_end LIMIT 1)';
     END IF;
     IF by_target THEN
@@ -110,10 +115,11 @@ BEGIN
                    AND (NOT by_cursor OR (e.occurred_at, e.id) < (after_at, after_id))
                    AND (NOT coalesce(only_late, false) OR (
                         e.received_at >= date_trunc('hour', e.occurred_at, 'UTC') + interval '1 hour'
-                        AND e.received_at >= (SELECT CASE WHEN d.hour <= e.occurred_at THEN d.covered_until END
-                                                FROM audit.digest AS d
-                                               WHERE d.tenant_id = tenant AND d.sequence = 0 AND d.hour_end > e.occurred_at
-                                               ORDER BY d.hour_end LIMIT 1)))
+                        AND e.received_at >= (
+                            SELECT CASE WHEN d.hour <= e.occurred_at THEN d.covered_until END
+                            FROM audit.digest AS d
+                            WHERE d.tenant_id = tenant AND d.sequence = 0 AND d.hour_end > e.occurred_at
+                            ORDER BY d.hour_end LIMIT 1)))
                  ORDER BY e.occurred_at DESC, e.id DESC
                  LIMIT page_limit - found;
         ELSE
@@ -127,7 +133,13 @@ BEGIN
         upper_bound := lower_bound;
     END LOOP;
 END
-$function$;
+$$;
 
-REVOKE ALL ON FUNCTION audit.search_events(text_query tsquery, changed text[], since timestamp with time zone, until timestamp with time zone, categories text[], actor text, action_exact text, action_prefix text, outcome text, target_type text, target_id text, after_at timestamp with time zone, after_id text, page_limit integer, only_late boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION audit.search_events(text_query tsquery, changed text[], since timestamp with time zone, until timestamp with time zone, categories text[], actor text, action_exact text, action_prefix text, outcome text, target_type text, target_id text, after_at timestamp with time zone, after_id text, page_limit integer, only_late boolean) TO auditlog_app;
+REVOKE ALL ON FUNCTION audit.search_events(
+    tsquery, text[], timestamptz, timestamptz, text[], text, text, text, text, text, text, timestamptz, text,
+    integer, boolean
+) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit.search_events(
+    tsquery, text[], timestamptz, timestamptz, text[], text, text, text, text, text, text, timestamptz, text,
+    integer, boolean
+) TO auditlog_app;

@@ -1,4 +1,4 @@
--- audit.set_redact_keys: its current definition (repeatable: re-applied when this file changes).
+-- audit.set_redact_keys (repeatable: re-applied when this file changes).
 --
 -- The publisher sets the tenant's own sensitive keys (0015_tenant_redact_keys.sql); returns the
 -- keys before. The tenant and role come from the transaction's SET LOCAL context.
@@ -6,11 +6,11 @@
 SET LOCAL ROLE auditlog_owner;
 
 CREATE OR REPLACE FUNCTION audit.set_redact_keys(keys text[])
- RETURNS text[]
- LANGUAGE plpgsql
- VOLATILE SECURITY DEFINER
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
+RETURNS text[]
+LANGUAGE plpgsql
+VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
     tenant text := current_setting('auditlog.tenant', true);
     before text[];
@@ -18,7 +18,8 @@ BEGIN
     IF coalesce(tenant, '') = '' OR current_setting('auditlog.role', true) IS DISTINCT FROM 'publisher' THEN
         RAISE EXCEPTION 'only the publisher sets a tenant''s redaction keys' USING ERRCODE = '42501';
     END IF;
-    IF keys IS NULL OR cardinality(keys) > 100 OR EXISTS (SELECT 1 FROM unnest(keys) AS k WHERE length(k) NOT BETWEEN 1 AND 128) THEN
+    IF keys IS NULL OR cardinality(keys) > 100
+       OR EXISTS (SELECT 1 FROM unnest(keys) AS k WHERE length(k) NOT BETWEEN 1 AND 128) THEN
         RAISE EXCEPTION 'redact_keys is up to 100 keys of 1 to 128 characters' USING ERRCODE = '22023';
     END IF;
     INSERT INTO audit.tenant AS t (tenant_id) VALUES (tenant) ON CONFLICT DO NOTHING;
@@ -26,7 +27,7 @@ BEGIN
     UPDATE audit.tenant AS t SET redact_keys = keys, updated_at = now() WHERE t.tenant_id = tenant;
     RETURN before;
 END
-$function$;
+$$;
 
 REVOKE ALL ON FUNCTION audit.set_redact_keys(keys text[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit.set_redact_keys(keys text[]) TO auditlog_app;

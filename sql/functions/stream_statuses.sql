@@ -8,11 +8,11 @@
 SET LOCAL ROLE auditlog_owner;
 
 CREATE OR REPLACE FUNCTION audit.stream_statuses()
- RETURNS TABLE (tenant_id text, stream_id text, status text, delivered bigint, caught_up_at timestamptz)
- LANGUAGE plpgsql
- STABLE SECURITY DEFINER
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
+RETURNS TABLE (tenant_id text, stream_id text, status text, delivered bigint, caught_up_at timestamptz)
+LANGUAGE plpgsql
+STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
 BEGIN
     RETURN QUERY
         SELECT s.tenant_id, s.stream_id,
@@ -22,7 +22,7 @@ BEGIN
         ORDER BY s.tenant_id, s.stream_id
         LIMIT 10000;
 END
-$function$;
+$$;
 
 REVOKE ALL ON FUNCTION audit.stream_statuses() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit.stream_statuses() TO auditlog_app;

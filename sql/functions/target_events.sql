@@ -1,4 +1,4 @@
--- audit.target_events: its current definition (repeatable: re-applied when this file changes).
+-- audit.target_events (repeatable: re-applied when this file changes).
 --
 -- One page of the events naming one target, newest first, read in the same time slices as
 -- every other page (the day before `anchor`, the week, the month, the rest), in one call.
@@ -20,11 +20,11 @@ SET LOCAL ROLE auditlog_owner;
 CREATE OR REPLACE FUNCTION audit.target_events(
     target_type text, target_id text, since timestamptz, until timestamptz, anchor timestamptz,
     after_at timestamptz, after_id text, page_limit integer)
- RETURNS SETOF audit.event
- LANGUAGE plpgsql
- STABLE
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
+RETURNS SETOF audit.event
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
     tenant text := current_setting('auditlog.tenant', true);
     -- The position as a condition of the target's index, also on a first page: every finite
@@ -58,8 +58,10 @@ BEGIN
             SELECT e.* FROM audit.event_target AS t
             CROSS JOIN LATERAL (SELECT * FROM audit.event AS e
                 WHERE e.tenant_id = t.tenant_id AND e.id = t.event_id AND e.occurred_at = t.occurred_at
-                  AND e.tenant_id = tenant AND e.occurred_at >= lower_bound AND e.occurred_at < upper_bound OFFSET 0) AS e
-            WHERE t.tenant_id = tenant AND t.target_type = target_events.target_type AND t.target_id = target_events.target_id
+                  AND e.tenant_id = tenant AND e.occurred_at >= lower_bound AND e.occurred_at < upper_bound
+                OFFSET 0) AS e
+            WHERE t.tenant_id = tenant
+              AND t.target_type = target_events.target_type AND t.target_id = target_events.target_id
               AND t.occurred_at >= lower_bound AND t.occurred_at < upper_bound
               AND (t.occurred_at, t.event_id) < (position_at, position_id)
             ORDER BY t.occurred_at DESC, t.event_id DESC
@@ -95,7 +97,11 @@ BEGIN
                       WHERE e.tenant_id = tenant AND e.id = ids[i] AND e.occurred_at = times[i];
     END LOOP;
 END
-$function$;
+$$;
 
-REVOKE ALL ON FUNCTION audit.target_events(text, text, timestamptz, timestamptz, timestamptz, timestamptz, text, integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION audit.target_events(text, text, timestamptz, timestamptz, timestamptz, timestamptz, text, integer) TO auditlog_app;
+REVOKE ALL ON FUNCTION audit.target_events(
+    text, text, timestamptz, timestamptz, timestamptz, timestamptz, text, integer)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit.target_events(
+    text, text, timestamptz, timestamptz, timestamptz, timestamptz, text, integer)
+    TO auditlog_app;

@@ -27,7 +27,9 @@ BEGIN
     SELECT array_agg(t.tenant_id ORDER BY t.tenant_id) INTO seen FROM audit.tenant AS t;
     RETURN QUERY
         SELECT t.tenant_id,
-               date_trunc('hour', least(t.created_at, now()) - make_interval(days => least(t.retention_days, global_days)), 'UTC')
+               date_trunc('hour',
+                          least(t.created_at, now()) - make_interval(days => least(t.retention_days, global_days)),
+                          'UTC')
         FROM audit.tenant AS t;
     next_tenant := (SELECT min(e.tenant_id) FROM audit.event AS e);
     WHILE next_tenant IS NOT NULL LOOP

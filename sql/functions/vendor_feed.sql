@@ -11,17 +11,19 @@
 
 SET LOCAL ROLE auditlog_owner;
 
-CREATE OR REPLACE FUNCTION audit.vendor_feed(previous pg_snapshot, upto pg_snapshot, after_xid xid8, after_at timestamptz,
-                                             after_id text, max_rows integer)
- RETURNS SETOF audit.event
- LANGUAGE plpgsql
- STABLE SECURITY DEFINER
- SET search_path TO 'pg_catalog', 'pg_temp'
-AS $function$
+CREATE OR REPLACE FUNCTION audit.vendor_feed(
+    previous pg_snapshot, upto pg_snapshot, after_xid xid8, after_at timestamptz, after_id text, max_rows integer
+)
+RETURNS SETOF audit.event
+LANGUAGE plpgsql
+STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
 BEGIN
     IF current_setting('auditlog.tenant', true) IS DISTINCT FROM '*'
        OR current_setting('auditlog.role', true) IS DISTINCT FROM 'maintenance' THEN
-        RAISE EXCEPTION 'the vendor-wide feed is read only by the delivery of vendor-wide streams' USING ERRCODE = '42501';
+        RAISE EXCEPTION 'the vendor-wide feed is read only by the delivery of vendor-wide streams'
+            USING ERRCODE = '42501';
     END IF;
     IF previous IS NULL OR upto IS NULL OR max_rows IS NULL OR max_rows NOT BETWEEN 1 AND 10001 THEN
         RAISE EXCEPTION 'previous and upto are required and max_rows is 1 to 10001' USING ERRCODE = '22023';
@@ -43,7 +45,7 @@ BEGIN
             LIMIT max_rows;
     END IF;
 END
-$function$;
+$$;
 
 REVOKE ALL ON FUNCTION audit.vendor_feed(pg_snapshot, pg_snapshot, xid8, timestamptz, text, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit.vendor_feed(pg_snapshot, pg_snapshot, xid8, timestamptz, text, integer) TO auditlog_app;

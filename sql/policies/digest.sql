@@ -9,11 +9,13 @@ SET LOCAL ROLE auditlog_owner;
 
 DROP POLICY IF EXISTS digest_append ON audit.digest;
 CREATE POLICY digest_append ON audit.digest FOR INSERT TO auditlog_app
-    WITH CHECK (((tenant_id = current_setting('auditlog.tenant'::text, true)) AND (current_setting('auditlog.role'::text, true) = 'maintenance'::text)));
+    WITH CHECK (tenant_id = current_setting('auditlog.tenant', true)
+                AND current_setting('auditlog.role', true) = 'maintenance');
 
 DROP POLICY IF EXISTS digest_maintenance_read ON audit.digest;
 CREATE POLICY digest_maintenance_read ON audit.digest FOR SELECT TO auditlog_app
-    USING (((tenant_id = current_setting('auditlog.tenant'::text, true)) AND (current_setting('auditlog.role'::text, true) = 'maintenance'::text)));
+    USING (tenant_id = current_setting('auditlog.tenant', true)
+           AND current_setting('auditlog.role', true) = 'maintenance');
 
 DROP POLICY IF EXISTS digest_owner ON audit.digest;
 CREATE POLICY digest_owner ON audit.digest FOR ALL TO auditlog_owner
@@ -22,4 +24,5 @@ CREATE POLICY digest_owner ON audit.digest FOR ALL TO auditlog_owner
 
 DROP POLICY IF EXISTS digest_read ON audit.digest;
 CREATE POLICY digest_read ON audit.digest FOR SELECT TO auditlog_app
-    USING (((tenant_id = current_setting('auditlog.tenant'::text, true)) AND (current_setting('auditlog.role'::text, true) = ANY (ARRAY['owner'::text, 'admin'::text, 'support'::text, 'publisher'::text]))));
+    USING (tenant_id = current_setting('auditlog.tenant', true)
+           AND current_setting('auditlog.role', true) IN ('owner', 'admin', 'support', 'publisher'));

@@ -9,7 +9,8 @@ SET LOCAL ROLE auditlog_owner;
 
 DROP POLICY IF EXISTS event_maintenance_read ON audit.event;
 CREATE POLICY event_maintenance_read ON audit.event FOR SELECT TO auditlog_app
-    USING (((tenant_id = current_setting('auditlog.tenant'::text, true)) AND (current_setting('auditlog.role'::text, true) = 'maintenance'::text)));
+    USING (tenant_id = current_setting('auditlog.tenant', true)
+           AND current_setting('auditlog.role', true) = 'maintenance');
 
 DROP POLICY IF EXISTS event_owner ON audit.event;
 CREATE POLICY event_owner ON audit.event FOR ALL TO auditlog_owner
@@ -18,12 +19,15 @@ CREATE POLICY event_owner ON audit.event FOR ALL TO auditlog_owner
 
 DROP POLICY IF EXISTS event_read ON audit.event;
 CREATE POLICY event_read ON audit.event FOR SELECT TO auditlog_app
-    USING (((tenant_id = current_setting('auditlog.tenant'::text, true)) AND (current_setting('auditlog.role'::text, true) = ANY (ARRAY['owner'::text, 'admin'::text, 'support'::text, 'publisher'::text]))));
+    USING (tenant_id = current_setting('auditlog.tenant', true)
+           AND current_setting('auditlog.role', true) IN ('owner', 'admin', 'support', 'publisher'));
 
 DROP POLICY IF EXISTS event_write ON audit.event;
 CREATE POLICY event_write ON audit.event FOR INSERT TO auditlog_app
-    WITH CHECK (((tenant_id = current_setting('auditlog.tenant'::text, true)) AND (current_setting('auditlog.role'::text, true) = 'publisher'::text)
-                 AND received_at <= clock_timestamp() + interval '5 seconds' AND received_at >= now() - interval '1 minute'));
+    WITH CHECK (tenant_id = current_setting('auditlog.tenant', true)
+                AND current_setting('auditlog.role', true) = 'publisher'
+                AND received_at <= clock_timestamp() + interval '5 seconds'
+                AND received_at >= now() - interval '1 minute');
 
 -- Privileges: the service role writes every column but received_at, whose default the database
 -- sets (0013_integrity.sql), and event_write bounds received_at to the moment of the insert.

@@ -14,8 +14,10 @@ CREATE POLICY event_id_owner ON audit.event_id FOR ALL TO auditlog_owner
 
 DROP POLICY IF EXISTS event_id_read ON audit.event_id;
 CREATE POLICY event_id_read ON audit.event_id FOR SELECT TO auditlog_app
-    USING (((tenant_id = current_setting('auditlog.tenant'::text, true)) AND (current_setting('auditlog.role'::text, true) = ANY (ARRAY['owner'::text, 'admin'::text, 'support'::text, 'publisher'::text, 'maintenance'::text]))));
+    USING (tenant_id = current_setting('auditlog.tenant', true)
+           AND current_setting('auditlog.role', true) IN ('owner', 'admin', 'support', 'publisher', 'maintenance'));
 
 DROP POLICY IF EXISTS event_id_write ON audit.event_id;
 CREATE POLICY event_id_write ON audit.event_id FOR INSERT TO auditlog_app
-    WITH CHECK (((tenant_id = current_setting('auditlog.tenant'::text, true)) AND (current_setting('auditlog.role'::text, true) = 'publisher'::text)));
+    WITH CHECK (tenant_id = current_setting('auditlog.tenant', true)
+                AND current_setting('auditlog.role', true) = 'publisher');

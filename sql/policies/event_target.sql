@@ -14,8 +14,10 @@ CREATE POLICY event_target_owner ON audit.event_target FOR ALL TO auditlog_owner
 
 DROP POLICY IF EXISTS event_target_read ON audit.event_target;
 CREATE POLICY event_target_read ON audit.event_target FOR SELECT TO auditlog_app
-    USING (((tenant_id = current_setting('auditlog.tenant'::text, true)) AND (current_setting('auditlog.role'::text, true) = ANY (ARRAY['owner'::text, 'admin'::text, 'support'::text, 'publisher'::text, 'maintenance'::text]))));
+    USING (tenant_id = current_setting('auditlog.tenant', true)
+           AND current_setting('auditlog.role', true) IN ('owner', 'admin', 'support', 'publisher', 'maintenance'));
 
 DROP POLICY IF EXISTS event_target_write ON audit.event_target;
 CREATE POLICY event_target_write ON audit.event_target FOR INSERT TO auditlog_app
-    WITH CHECK (((tenant_id = current_setting('auditlog.tenant'::text, true)) AND (current_setting('auditlog.role'::text, true) = 'publisher'::text)));
+    WITH CHECK (tenant_id = current_setting('auditlog.tenant', true)
+                AND current_setting('auditlog.role', true) = 'publisher');

@@ -12,4 +12,5 @@ CREATE POLICY setting_change_owner ON audit.setting_change FOR ALL TO auditlog_o
 
 DROP POLICY IF EXISTS setting_change_read ON audit.setting_change;
 CREATE POLICY setting_change_read ON audit.setting_change FOR SELECT TO auditlog_app
-    USING (((tenant_id = current_setting('auditlog.tenant'::text, true)) AND (current_setting('auditlog.role'::text, true) = ANY (ARRAY['owner'::text, 'admin'::text, 'support'::text, 'publisher'::text, 'maintenance'::text]))));
+    USING (tenant_id = current_setting('auditlog.tenant', true)
+           AND current_setting('auditlog.role', true) IN ('owner', 'admin', 'support', 'publisher', 'maintenance'));

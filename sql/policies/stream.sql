@@ -13,11 +13,11 @@ CREATE POLICY stream_owner ON audit.stream FOR ALL TO auditlog_owner
 DROP POLICY IF EXISTS stream_read ON audit.stream;
 CREATE POLICY stream_read ON audit.stream FOR SELECT TO auditlog_app
     USING (tenant_id = current_setting('auditlog.tenant', true)
-           AND current_setting('auditlog.role', true) = ANY (ARRAY['owner', 'admin', 'publisher', 'maintenance']));
+           AND current_setting('auditlog.role', true) IN ('owner', 'admin', 'publisher', 'maintenance'));
 
 DROP POLICY IF EXISTS stream_write ON audit.stream;
 CREATE POLICY stream_write ON audit.stream FOR ALL TO auditlog_app
     USING (tenant_id = current_setting('auditlog.tenant', true)
-           AND current_setting('auditlog.role', true) = ANY (ARRAY['publisher', 'maintenance']))
+           AND current_setting('auditlog.role', true) IN ('publisher', 'maintenance'))
     WITH CHECK (tenant_id = current_setting('auditlog.tenant', true)
-                AND current_setting('auditlog.role', true) = ANY (ARRAY['publisher', 'maintenance']));
+                AND current_setting('auditlog.role', true) IN ('publisher', 'maintenance'));

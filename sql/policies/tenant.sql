@@ -16,8 +16,9 @@ DROP POLICY IF EXISTS tenant_change ON audit.tenant;
 
 DROP POLICY IF EXISTS tenant_create ON audit.tenant;
 CREATE POLICY tenant_create ON audit.tenant FOR INSERT TO auditlog_app
-    WITH CHECK (((tenant_id = current_setting('auditlog.tenant'::text, true)) AND (current_setting('auditlog.role'::text, true) = 'publisher'::text)
-                 AND retention_days >= 90 AND NOT legal_hold));
+    WITH CHECK (tenant_id = current_setting('auditlog.tenant', true)
+                AND current_setting('auditlog.role', true) = 'publisher'
+                AND retention_days >= 90 AND NOT legal_hold);
 
 DROP POLICY IF EXISTS tenant_owner ON audit.tenant;
 CREATE POLICY tenant_owner ON audit.tenant FOR ALL TO auditlog_owner
@@ -26,4 +27,5 @@ CREATE POLICY tenant_owner ON audit.tenant FOR ALL TO auditlog_owner
 
 DROP POLICY IF EXISTS tenant_read ON audit.tenant;
 CREATE POLICY tenant_read ON audit.tenant FOR SELECT TO auditlog_app
-    USING (((tenant_id = current_setting('auditlog.tenant'::text, true)) AND (current_setting('auditlog.role'::text, true) = ANY (ARRAY['owner'::text, 'admin'::text, 'support'::text, 'publisher'::text, 'maintenance'::text]))));
+    USING (tenant_id = current_setting('auditlog.tenant', true)
+           AND current_setting('auditlog.role', true) IN ('owner', 'admin', 'support', 'publisher', 'maintenance'));
