@@ -69,6 +69,9 @@ public struct RetentionPass: Sendable {
     public var digests: DigestWriter?
     /// Only seal closed hours (the frequent tick between full passes); nothing is pruned.
     public var sealOnly = false
+    /// How long to wait for a pass another instance is running before skipping (`auditlog
+    /// retention run` waits for it; serve's own loop skips at once and tries again next tick).
+    public var waitForRunning: Duration = .zero
     /// Called after each prune batch with the tenant and the rows it removed (progress, tests).
     public var onBatch: (@Sendable (String, Int) async -> Void)?
     public var logger: Logger
@@ -85,8 +88,17 @@ public struct RetentionPass: Sendable {
     /// Runs a pass on one connection of `pool`, held for the pass (the advisory lock is per session).
     func run(pool: ConnectionPool, dryRun: Bool) async throws -> Report {
         try await pool.withLease { lease in
-            let locked = try await lease.run {
-                try $0.query("SELECT pg_try_advisory_lock(\(Self.lockKey))").rows[0].decode(Bool.self, at: 0)
+            let deadline = ContinuousClock.now + waitForRunning
+            var locked = false
+            var told = false
+            while true {
+                locked = try await lease.run {
+                    try $0.query("SELECT pg_try_advisory_lock(\(Self.lockKey))").rows[0].decode(Bool.self, at: 0)
+                }
+                guard !locked, ContinuousClock.now < deadline else { break }
+                if !told { logger.warning("another retention pass is running; waiting for it to finish") }
+                told = true
+                try await Task.sleep(for: .milliseconds(500))
             }
             guard locked else {
                 logger.info("another retention pass is running; skipping")

@@ -33,8 +33,8 @@ public struct Migration: Sendable, Equatable {
         candidates.append(executable.appendingPathComponent("sql"))
         candidates.append(executable.appendingPathComponent("../share/auditlog/sql"))
         candidates.append(URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("sql"))
-        // Sources/AuditStore/Migration.swift → the checkout's sql/.
-        candidates.append(URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../sql"))
+        // Sources/AuditStore/Migrations/Migration.swift → the checkout's sql/.
+        candidates.append(URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../sql"))
         for candidate in candidates {
             let path = candidate.standardizedFileURL.path
             if FileManager.default.fileExists(atPath: path + "/0001_roles.sql") { return candidate.standardizedFileURL }
