@@ -27,9 +27,11 @@ struct Retention: AsyncParsableCommand {
                 let database = try await Migrations.store(session, logger: logger)
                 do {
                     let progress = PruneProgress()
-                    let pass = RetentionPass(digests: DigestWriter(key: key, sealDelay: session.configuration.sealDelay), onBatch: { tenant, removed in
+                    var pass = RetentionPass(digests: DigestWriter(key: key, sealDelay: session.configuration.sealDelay), onBatch: { tenant, removed in
                         await progress.add(removed, for: tenant)
                     }, logger: logger)
+                    // A pass a serve is running (hourly, or its minute's seal) is waited for, not skipped.
+                    pass.waitForRunning = .seconds(120)
                     let report = try await database.runRetention(pass, dryRun: dryRun)
                     await database.close()
                     return report

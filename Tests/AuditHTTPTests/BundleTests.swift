@@ -8,7 +8,7 @@ import PostgresLibPQ
 import Testing
 import TestSupport
 
-/// Bundles this suite writes for the independent verifier (`tests/verifier/run`, run by
+/// Bundles this suite writes for the independent verifier (`e2e/verifier/run`, run by
 /// `.ci/run`): `<name>.jsonl` and a line `<name>\t<exit>\t<args>` in `cases.tsv`.
 enum BundleFiles {
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()

@@ -2,10 +2,10 @@
 """Browser test of the audit log viewer: real headless Chromium driven by Selenium, against
 `auditlog serve --demo` on its own data directory and port.
 
-    python3 tests/browser/viewer_test.py            # after `swift build`
-    AUDITLOG_BIN=.build/release/auditlog python3 tests/browser/viewer_test.py
+    python3 e2e/browser/viewer_test.py            # after `swift build`
+    AUDITLOG_BIN=.build/release/auditlog python3 e2e/browser/viewer_test.py
 
-Screenshots go to tests/browser/artifacts/. Exit status 0 when every check passed.
+Screenshots go to e2e/browser/artifacts/. Exit status 0 when every check passed.
 """
 import json
 import os
@@ -28,7 +28,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.environ.get("AUDITLOG_BIN", os.path.join(ROOT, ".build", "debug", "auditlog"))
-ARTIFACTS = os.path.join(ROOT, "tests", "browser", "artifacts")
+ARTIFACTS = os.path.join(ROOT, "e2e", "browser", "artifacts")
 PORT = int(os.environ.get("VIEWER_TEST_PORT", "18091"))
 XSS = "<img src=x onerror=alert(1)>"
 FAILURES = []

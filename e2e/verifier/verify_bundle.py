@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """An independent verifier of auditlog export bundles, from the bundle format in docs/integrity.md alone.
 
-    python3 tests/verifier/verify_bundle.py BUNDLE [--public-key KEY]... [--since DIGEST]
+    python3 e2e/verifier/verify_bundle.py BUNDLE [--public-key KEY]... [--since DIGEST]
 
 Exit 0 when intact and fully signed (late arrivals are listed, not failures); 2 with what and
 where when something was altered, removed or inserted; 3 when nothing signed was altered but
