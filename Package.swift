@@ -73,12 +73,26 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                "AuditStreams",
             ],
             resources: [.copy("Viewer"), .copy("OpenAPI")]
+        ),
+        // Log streams: delivery to webhooks and SIEMs (AsyncHTTPClient), the destination rules,
+        // and each kind's request format. AuditHTTP only configures streams.
+        .target(
+            name: "AuditStreams",
+            dependencies: [
+                "AuditCore",
+                "AuditStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         .target(
             name: "AuditDemo",
@@ -90,6 +104,7 @@ let package = Package(
                 "AuditCore",
                 "AuditStore",
                 "AuditHTTP",
+                "AuditStreams",
                 "AuditDemo",
                 "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -124,7 +139,7 @@ let package = Package(
         .testTarget(
             name: "AuditHTTPTests",
             dependencies: [
-                "AuditHTTP", "AuditStore", "AuditDemo", "TestSupport", "PostgresLibPQ", "AuditLogClient",
+                "AuditHTTP", "AuditStore", "AuditStreams", "AuditDemo", "TestSupport", "PostgresLibPQ", "AuditLogClient",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -3,6 +3,7 @@ import AuditCore
 import AuditDemo
 import AuditHTTP
 import AuditStore
+import AuditStreams
 import CMalloc
 import Foundation
 import Hummingbird
@@ -93,7 +94,7 @@ struct Serve: AsyncParsableCommand {
         delivery.failingAfter = .seconds(configuration.streamFailingAfter)
         delivery.batchSize = configuration.streamBatch
         delivery.linger = .milliseconds(configuration.streamLingerMilliseconds)
-        let streams = StreamDelivery(services: services, configuration: delivery, logger: logger)
+        let streams = StreamDelivery(database: services.database, allowHosts: services.streamAllowHosts, configuration: delivery, logger: logger)
         let group = ServiceGroup(configuration: .init(
             // Stopped in reverse: stream delivery, maintenance, then HTTP (in-flight requests
             // finish), then the store (acknowledged writes commit, pools close), then the embedded database.

@@ -1,5 +1,6 @@
 import AuditCore
 @testable import AuditHTTP
+@testable import AuditStreams
 import Testing
 
 /// AUDITLOG_STREAM_ALLOW_HOSTS and the guard, decided on parsed and resolved addresses: no

@@ -1,5 +1,6 @@
 import AuditCore
 @testable import AuditHTTP
+@testable import AuditStreams
 @testable import AuditStore
 import Foundation
 import Hummingbird
@@ -102,7 +103,7 @@ struct StreamTests {
         configuration.maxBackoff = .zero
         configuration.pagesPerTick = 5
         configuration.statusInterval = .zero
-        return StreamDelivery(services: services, configuration: configuration, owner: owner)
+        return StreamDelivery(database: services.database, allowHosts: services.streamAllowHosts, configuration: configuration, owner: owner)
     }
 
     /// The application, allowed to send to the loopback receivers these tests run.
@@ -258,7 +259,7 @@ struct StreamTests {
         var lingering = StreamDelivery.Configuration()
         lingering.batchSize = 50
         lingering.linger = .seconds(3600)
-        let patient = StreamDelivery(services: app.services, configuration: lingering, owner: "replica-a")
+        let patient = StreamDelivery(database: app.services.database, allowHosts: app.services.streamAllowHosts, configuration: lingering, owner: "replica-a")
         let prompt = Self.delivery(app.services, owner: "replica-a")
         try await app.test { client in
             _ = try await webhook(client, tenant: "org_linger", to: receiver, port: port)

@@ -1,5 +1,6 @@
 import AuditCore
 import AuditStore
+import AuditStreams
 import Foundation
 import Hummingbird
 import Logging

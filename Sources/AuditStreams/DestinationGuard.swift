@@ -13,9 +13,9 @@ import Glibc
 /// addresses are refused always. Checked, after resolving the name, when a stream is configured
 /// and again before each delivery (a name may resolve elsewhere later); deliveries follow no
 /// redirect, so a destination cannot send them on to an address this check never saw.
-enum DestinationGuard {
+public enum DestinationGuard {
     /// Nil when `url` may be sent to; otherwise why not.
-    static func problem(with url: String, allow: DestinationAllowList) async -> String? {
+    public static func problem(with url: String, allow: DestinationAllowList) async -> String? {
         guard url.utf8.count <= 2048, let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
               let host = components.host, !host.isEmpty else {
             return "must be an absolute https:// URL of at most 2048 characters"

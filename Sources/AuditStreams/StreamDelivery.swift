@@ -42,7 +42,9 @@ public final class StreamDelivery: Service, Sendable {
         public init() {}
     }
 
-    let services: AppServices
+    let database: AuditDatabase
+    /// `AUDITLOG_STREAM_ALLOW_HOSTS`: destinations allowed despite the private-address rules.
+    let allowHosts: DestinationAllowList
     let configuration: Configuration
     let owner: String
     let http: HTTPClient
@@ -57,9 +59,10 @@ public final class StreamDelivery: Service, Sendable {
     let statusGauges = Mutex<(read: ContinuousClock.Instant?, gauges: [String: [String: Gauge]])>((nil, [:]))
     let failures = Counter(label: "auditlog_stream_delivery_failures_total")
 
-    public init(services: AppServices, configuration: Configuration = Configuration(), owner: String? = nil,
+    public init(database: AuditDatabase, allowHosts: DestinationAllowList, configuration: Configuration = Configuration(), owner: String? = nil,
                 http: HTTPClient = StreamDelivery.client, logger: Logger = Logger(label: "auditlog.streams")) {
-        self.services = services
+        self.database = database
+        self.allowHosts = allowHosts
         self.configuration = configuration
         self.owner = owner ?? "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)/\(UUID().uuidString.prefix(8))"
         self.http = http
@@ -81,14 +84,14 @@ public final class StreamDelivery: Service, Sendable {
         let round = Mutex<Task<Bool, Never>?>(nil)
         await withGracefulShutdownHandler {
             while !Task.isCancelled, !stopping.withLock({ $0 }) {
-                let generation = services.database.commits.generation
+                let generation = database.commits.generation
                 let task = Task { await self.tickOnce() }
                 round.withLock { $0 = task }
                 if stopping.withLock({ $0 }) { task.cancel() }
                 // A stream with more to send (a backfill, a backlog after an outage) goes on at
                 // once; otherwise the next round waits for a commit or the tick.
                 if await task.value { continue }
-                await services.database.commits.wait(after: generation, timeout: configuration.tick)
+                await database.commits.wait(after: generation, timeout: configuration.tick)
             }
         } onGracefulShutdown: {
             self.stopping.withLock { $0 = true }
@@ -100,11 +103,11 @@ public final class StreamDelivery: Service, Sendable {
     /// True when a stream stopped at its pages-per-round with more to send.
     @discardableResult
     public func tickOnce() async -> Bool {
-        guard services.database.hasFeed else { return false }
+        guard database.hasFeed else { return false }
         await refreshStatusesIfDue()
         let claimed: [(scope: StreamScope, id: String)]
         do {
-            claimed = try await services.database.claimStreams(owner: owner, leaseSeconds: configuration.leaseSeconds)
+            claimed = try await database.claimStreams(owner: owner, leaseSeconds: configuration.leaseSeconds)
         } catch {
             logger.warning("could not claim streams", metadata: ["error": "\(error)"])
             return false
@@ -121,7 +124,7 @@ public final class StreamDelivery: Service, Sendable {
     func deliver(_ id: String, scope: StreamScope) async -> Bool {
         let key = Self.label(scope, id)
         if let wait = backoff.withLock({ $0[key] }), ContinuousClock.now < wait.notBefore { return false }
-        let database = services.database
+        let database = database
         for _ in 0..<configuration.pagesPerTick {
             if stopping.withLock({ $0 }) { return false }
             do {
@@ -138,7 +141,7 @@ public final class StreamDelivery: Service, Sendable {
                     return false  // a partial batch lingers for more (the next tick looks again)
                 }
                 if !events.isEmpty {
-                    if let problem = await DestinationGuard.problem(with: stream.url, allow: services.streamAllowHosts) {
+                    if let problem = await DestinationGuard.problem(with: stream.url, allow: allowHosts) {
                         throw DeliveryError(message: "destination refused: url \(problem)", retryAfter: nil)
                     }
                     try await send(events, of: stream, position: stream.position)
@@ -184,7 +187,7 @@ public final class StreamDelivery: Service, Sendable {
             state.read = now
             return true
         }
-        guard due, let statuses = try? await services.database.streamStatuses() else { return }
+        guard due, let statuses = try? await database.streamStatuses() else { return }
         statusGauges.withLock { state in
             var seen: Set<String> = []
             for stream in statuses {
@@ -235,63 +238,5 @@ public final class StreamDelivery: Service, Sendable {
             throw DeliveryError(message: "the destination answered \(response.status.code)",
                                 retryAfter: response.headers.first(name: "Retry-After").flatMap { Int($0) })
         }
-    }
-
-    /// The body and headers of one batch. A webhook is signed as Standard Webhooks specifies:
-    /// `webhook-id` (the same for every retry of a batch: derived from the position it starts
-    /// at), `webhook-timestamp`, and `webhook-signature` = `v1,` + base64 of HMAC-SHA256 with the
-    /// secret's key over `id.timestamp.body`.
-    static func request(for events: [JSONValue], of stream: StreamRecord, position: String, now: Date) -> ([UInt8], HTTPHeaders) {
-        var headers = HTTPHeaders()
-        headers.add(name: "User-Agent", value: "auditlog-streams/1")
-        switch stream.kind {
-        case .webhook:
-            let body = Array(JSONValue.object([
-                "stream": .string(stream.id), "scope": .string(stream.scope.name),
-                "tenant": stream.scope.tenant.map { .string($0.rawValue) } ?? .null, "events": .array(events),
-            ]).canonicalText.utf8)
-            let messageID = "msg_" + Crypto.hex(Crypto.sha256(Array("\(label(stream.scope, stream.id))/\(position)".utf8)).prefix(16))
-            let timestamp = String(Int(now.timeIntervalSince1970))
-            headers.add(name: "Content-Type", value: "application/json")
-            headers.add(name: "webhook-id", value: messageID)
-            headers.add(name: "webhook-timestamp", value: timestamp)
-            headers.add(name: "webhook-signature", value: "v1," + signature(secret: stream.secret ?? "", id: messageID, timestamp: timestamp, body: body))
-            return (body, headers)
-        case .splunkHEC:
-            // HEC's event endpoint takes one JSON object per event, concatenated.
-            var body: [UInt8] = []
-            for event in events {
-                let time = event.objectValue?["occurred_at"]?.stringValue.flatMap(Timestamp.parse)?.timeIntervalSince1970 ?? now.timeIntervalSince1970
-                body += Array(JSONValue.object([
-                    "time": .number((time * 1000).rounded() / 1000), "host": "auditlog", "source": "auditlog",
-                    "sourcetype": "auditlog:event", "event": event,
-                ]).canonicalText.utf8)
-                body.append(UInt8(ascii: "\n"))
-            }
-            headers.add(name: "Content-Type", value: "application/json")
-            headers.add(name: "Authorization", value: "Splunk \(stream.token ?? "")")
-            return (body, headers)
-        case .datadog:
-            // The logs intake takes an array of log objects; the event rides in `audit`.
-            let logs = events.map { event -> JSONValue in
-                let object = event.objectValue ?? [:]
-                let tags = ["tenant:\(object["tenant"]?.stringValue ?? "")", "category:\(object["category"]?.stringValue ?? "")", "action:\(object["action"]?.stringValue ?? "")"]
-                return .object(["ddsource": "auditlog", "service": "auditlog", "hostname": "auditlog",
-                                "ddtags": .string(tags.joined(separator: ",")), "message": object["message"] ?? .string(""), "audit": event])
-            }
-            headers.add(name: "Content-Type", value: "application/json")
-            headers.add(name: "DD-API-KEY", value: stream.token ?? "")
-            return (Array(JSONValue.array(logs).canonicalText.utf8), headers)
-        }
-    }
-
-    /// A stream's name in logs and metrics: `tenant/str_…`, or `*/str_…` for a vendor-wide stream.
-    static func label(_ scope: StreamScope, _ id: String) -> String {
-        "\(scope.tenant?.rawValue ?? "*")/\(id)"
-    }
-
-    static func signature(secret: String, id: String, timestamp: String, body: [UInt8]) -> String {
-        let key = secret.hasPrefix("whsec_") ? Data(base64Encoded: String(secret.dropFirst(6))).map { [UInt8]($0) } ?? Array(secret.utf8) : Array(secret.utf8)
-        return Data(Crypto.hmacSHA256(key: key, message: Array("\(id).\(timestamp).".utf8) + body)).base64EncodedString()
     }
 }
