@@ -319,14 +319,29 @@ public struct EventValidator: Sendable {
         TenantID.isValid(text)
     }
 
-    static func isWord(_ text: String, limit: Int) -> Bool {
+    /// A lowercase word of ASCII letters, digits and `_`, starting with a letter, at most `limit` bytes.
+    public static func isWord(_ text: String, limit: Int) -> Bool {
         let bytes = text.utf8
         guard let first = bytes.first, (1...limit).contains(bytes.count), (97...122).contains(first) else { return false }
         return bytes.allSatisfy { (97...122).contains($0) || (48...57).contains($0) || $0 == UInt8(ascii: "_") }
     }
 
+    /// A category: one lowercase word of at most 64 bytes (`billing`).
+    public static func isCategory(_ text: String) -> Bool {
+        isWord(text, limit: 64)
+    }
+
+    /// An action, or a prefix of one ending in `*` (`client.*`, `client.re*`), as stream filters
+    /// and the search language take them.
+    public static func isActionPattern(_ text: String) -> Bool {
+        guard text.hasSuffix("*") else { return isAction(text) }
+        var body = String(text.dropLast())
+        if body.hasSuffix(".") { body.removeLast() }
+        return isAction(body)
+    }
+
     /// Lowercase words (`isWord`) joined by single dots, at most 128 bytes.
-    static func isAction(_ text: String) -> Bool {
+    public static func isAction(_ text: String) -> Bool {
         let bytes = text.utf8
         guard (1...128).contains(bytes.count) else { return false }
         var atWordStart = true

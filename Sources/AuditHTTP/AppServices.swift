@@ -13,10 +13,13 @@ public struct AppServices: Sendable {
     public var metrics: PrometheusCollectorRegistry
     /// The viewer page's CSP `frame-ancestors` (`AUDITLOG_FRAME_ANCESTORS`).
     public var viewerFrameAncestors: String
-    /// The longest a feed long poll is held, in seconds (`AUDITLOG_FEED_MAX_WAIT`).
-    public var feedMaxWait = 60
+    /// The longest a feed long poll is held, in seconds (`AUDITLOG_FEED_MAX_WAIT`); also the
+    /// largest `wait` a request may name.
+    public var feedMaxWait = AppServices.defaultFeedMaxWait
+    public static let defaultFeedMaxWait = 60
     /// How long one live-view connection lasts, in seconds (`AUDITLOG_LIVE_MAX_DURATION`).
-    public var liveMaxDuration = 300
+    public var liveMaxDuration = AppServices.defaultLiveMaxDuration
+    public static let defaultLiveMaxDuration = 300
     /// Destinations streams may reach despite the private-address rules, over plain http too
     /// (`AUDITLOG_STREAM_ALLOW_HOSTS`; tests, and destinations inside your own network).
     public var streamAllowHosts = DestinationAllowList()

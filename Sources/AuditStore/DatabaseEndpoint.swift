@@ -28,10 +28,12 @@ public final class DatabaseEndpoint: Sendable {
         DATABASE_URL is the service role, which on purpose may not change the schema or create keys.
         """
 
+    /// The database of `DATABASE_URL` (and `DATABASE_ADMIN_URL`), or without them the embedded
+    /// one in `dataDirectory`.
     public static func open(
-        _ configuration: ServiceConfiguration, for purpose: EmbeddedDatabaseLease.Purpose, logger: Logger
+        databaseURL: String?, adminURL: String?, dataDirectory: URL, for purpose: EmbeddedDatabaseLease.Purpose, logger: Logger
     ) async throws -> DatabaseEndpoint {
-        if configuration.databaseURL == nil, let admin = configuration.databaseAdminURL {
+        if databaseURL == nil, let admin = adminURL {
             // Only the owner's URL: the commands that need only the owner use it; the rest say
             // what is missing rather than starting an embedded database nobody asked for.
             guard case .command(let name) = purpose, ["migrate", "keys create"].contains(name) else {
@@ -42,12 +44,10 @@ public final class DatabaseEndpoint: Sendable {
             }
             return DatabaseEndpoint(adminConninfo: admin, appConninfo: admin, lease: nil)
         }
-        if let url = configuration.databaseURL {
-            return DatabaseEndpoint(
-                adminConninfo: configuration.databaseAdminURL ?? url, appConninfo: url,
-                adminIsServiceRole: configuration.databaseAdminURL == nil, lease: nil)
+        if let url = databaseURL {
+            return DatabaseEndpoint(adminConninfo: adminURL ?? url, appConninfo: url, adminIsServiceRole: adminURL == nil, lease: nil)
         }
-        let directory = configuration.dataDirectory
+        let directory = dataDirectory
         return try await runBlocking {
             let database = try EmbeddedPostgres(dataDirectory: directory)
             let lease = try EmbeddedDatabaseLease.acquire(database, for: purpose, logger: logger)

@@ -33,7 +33,7 @@ enum Migrations {
         let endpoint: DatabaseEndpoint
         do {
             configuration = try ServiceConfiguration()
-            endpoint = try await DatabaseEndpoint.open(configuration, for: .command(command), logger: logger)
+            endpoint = try await configuration.openEndpoint(for: .command(command), logger: logger)
         } catch {
             throw CommandFailure(error)
         }

@@ -43,7 +43,7 @@ struct Serve: AsyncParsableCommand {
             throw CommandFailure(description: "cannot listen on \(configuration.host):\(configuration.port): \(problem)")
         }
 
-        let endpoint = try await DatabaseEndpoint.open(configuration, for: .serve, logger: logger)
+        let endpoint = try await configuration.openEndpoint(for: .serve, logger: logger)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         var services: AppServices
@@ -90,11 +90,8 @@ struct Serve: AsyncParsableCommand {
             logger: logger)
         let maintenance = MaintenanceService(
             database: services.database, digests: services.digestWriter!, interval: .seconds(3600), logger: logger)
-        var delivery = StreamDelivery.Configuration()
-        delivery.failingAfter = .seconds(configuration.streamFailingAfter)
-        delivery.batchSize = configuration.streamBatch
-        delivery.linger = .milliseconds(configuration.streamLingerMilliseconds)
-        let streams = StreamDelivery(database: services.database, allowHosts: services.streamAllowHosts, configuration: delivery, logger: logger)
+        let streams = StreamDelivery(database: services.database, allowHosts: services.streamAllowHosts, configuration: configuration.delivery,
+                                     logger: logger)
         let group = ServiceGroup(configuration: .init(
             // Stopped in reverse: stream delivery, maintenance, then HTTP (in-flight requests
             // finish), then the store (acknowledged writes commit, pools close), then the embedded database.

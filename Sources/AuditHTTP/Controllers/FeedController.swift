@@ -16,7 +16,7 @@ struct FeedController: Sendable {
     let services: AppServices
 
     static let roles: Set<AccessRole> = [.publisher, .owner, .admin]
-    static let maxWait = 60
+    static let maxWait = AppServices.defaultFeedMaxWait
     static let recheck: Duration = .seconds(1)
 
     func addRoutes(to group: RouterGroup<AuditRequestContext>) {

@@ -112,8 +112,8 @@ struct StreamsController: Sendable {
         let url = members["url"]?.stringValue
         if url == nil { problems.append(.init(field: "url", message: "is required")) }
         let token = Self.token(members["token"], kind: kind, required: true, problems: &problems)
-        let categories = Self.list(members["categories"], field: "categories", valid: Self.isCategory, problems: &problems) ?? []
-        let actions = Self.list(members["actions"], field: "actions", valid: Self.isActionPattern, problems: &problems) ?? []
+        let categories = Self.list(members["categories"], field: "categories", valid: EventValidator.isCategory, problems: &problems) ?? []
+        let actions = Self.list(members["actions"], field: "actions", valid: EventValidator.isActionPattern, problems: &problems) ?? []
         var backfill = false
         switch members["backfill"] {
         case nil, .null?: break
@@ -184,8 +184,8 @@ struct StreamsController: Sendable {
             }
         }
         if members["token"] != nil { change.token = Self.token(members["token"], kind: existing.kind, required: false, problems: &problems) }
-        change.categories = Self.list(members["categories"], field: "categories", valid: Self.isCategory, problems: &problems)
-        change.actions = Self.list(members["actions"], field: "actions", valid: Self.isActionPattern, problems: &problems)
+        change.categories = Self.list(members["categories"], field: "categories", valid: EventValidator.isCategory, problems: &problems)
+        change.actions = Self.list(members["actions"], field: "actions", valid: EventValidator.isActionPattern, problems: &problems)
         switch members["paused"] {
         case nil: break
         case .bool(let paused)?: change.paused = paused
@@ -262,19 +262,6 @@ struct StreamsController: Sendable {
             result.append(text)
         }
         return result
-    }
-
-    static func isCategory(_ text: String) -> Bool {
-        (1...64).contains(text.utf8.count) && text.utf8.first.map { (97...122).contains($0) } == true
-            && text.utf8.allSatisfy { (97...122).contains($0) || (48...57).contains($0) || $0 == UInt8(ascii: "_") }
-    }
-
-    /// `client.renamed`, or a prefix `client.*`.
-    static func isActionPattern(_ text: String) -> Bool {
-        let body = text.hasSuffix("*") ? String(text.dropLast()) : text
-        guard (1...128).contains(text.utf8.count) else { return false }
-        if text.hasSuffix("*"), body.isEmpty || body.hasSuffix(".") { return body.isEmpty ? false : isActionPattern(String(body.dropLast())) }
-        return body.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { isCategory(String($0)) }
     }
 
     static func json(_ stream: StreamRecord) -> [String: JSONValue] {

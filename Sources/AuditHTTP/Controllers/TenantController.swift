@@ -79,18 +79,19 @@ struct TenantController: Sendable {
         if redactKeys != nil, scope.role != .publisher {
             throw APIError(.forbidden, code: "publisher_only", message: "Only the publisher sets a tenant's redaction keys.")
         }
-        if let redactKeys {
-            let before = try await services.database.setRedactKeys(tenant: scope.tenant, role: scope.role, keys: redactKeys)
+        // One store call, one transaction: the request's changes all happen or none does.
+        let (changes, before, after) = try await services.database.changeSettings(
+            tenant: scope.tenant, role: scope.role, actor: Self.actor(scope), retentionDays: retention, legalHold: legalHold, reason: reason,
+            redactKeys: redactKeys)
+        let recorder = AccessRecorder(services: services)
+        if let redactKeys, let before {
             await services.tenantRedaction.forget(scope.tenant)
             if before != redactKeys {
-                try await AccessRecorder(services: services).record(
+                try await recorder.record(
                     "organization.settings_updated", category: "organization", scope: scope,
                     changes: ["redact_keys": Change(old: .array(before.map(JSONValue.string)), new: .array(redactKeys.map(JSONValue.string)))])
             }
         }
-        let (changes, after) = try await services.database.changeSettings(
-            tenant: scope.tenant, role: scope.role, actor: Self.actor(scope), retentionDays: retention, legalHold: legalHold, reason: reason)
-        let recorder = AccessRecorder(services: services)
         for change in changes where change.oldValue != change.newValue || !change.applied {
             var metadata: [String: JSONValue] = ["change_id": .string(change.changeID)]
             if let reason { metadata["reason"] = .string(reason) }

@@ -50,10 +50,20 @@ extension AuditDatabase {
     /// Requests each given change through `audit.change_setting`, which decides what takes effect
     /// at once and what waits out the grace period; returns the requests and the settings after.
     /// Refusals come back as `forbidden` (a role that may not) or `invalidInput`.
+    /// Every change of one request in one transaction: the redaction keys (`redactKeysBefore`
+    /// is what they were; nil when not asked to change them), then the legal hold, then the
+    /// retention. A failure anywhere leaves all of them as they were.
     public func changeSettings(
-        tenant: TenantID, role: AccessRole, actor: String, retentionDays: Int?, legalHold: Bool?, reason: String?
-    ) async throws -> (changes: [SettingChange], after: TenantSettings) {
-        let changes = try await withTenant(tenant, roleName: role.rawValue, on: ingestPool) { connection in
+        tenant: TenantID, role: AccessRole, actor: String, retentionDays: Int?, legalHold: Bool?, reason: String?,
+        redactKeys: [String]? = nil
+    ) async throws -> (changes: [SettingChange], redactKeysBefore: [String]?, after: TenantSettings) {
+        let (changes, before) = try await withTenant(tenant, roleName: role.rawValue, on: ingestPool) { connection in
+            var before: [String]?
+            if let redactKeys {
+                before = Self.stringArray(try connection.query("""
+                    SELECT array_to_json(audit.set_redact_keys(\(redactKeys)::text[]))::text
+                    """).rows[0].decode(String.self, at: 0))
+            }
             var changes: [SettingChange] = []
             for (setting, value) in [("legal_hold", legalHold.map(String.init)), ("retention_days", retentionDays.map(String.init))] {
                 guard let value else { continue }
@@ -66,11 +76,11 @@ extension AuditDatabase {
                                              effectiveAt: try row.decode(Date.self, at: 3), applied: try row.decode(Bool.self, at: 4),
                                              requestedBy: actor, reason: reason))
             }
-            return changes
+            return (changes, before)
         }
         // Read in a transaction of its own: on Citus, rows the definer function (the owner) wrote
         // cannot be read by the service role in the same transaction.
-        return (changes, try await settings(tenant: tenant, role: role))
+        return (changes, before, try await settings(tenant: tenant, role: role))
     }
 
     /// Withdraws a pending change (the publisher only); nil when there is no such pending change.
@@ -89,13 +99,6 @@ extension AuditDatabase {
             try connection.query("""
                 SELECT EXISTS (SELECT 1 FROM audit.event WHERE tenant_id = \(tenant.rawValue))
                 """).rows[0].decode(Bool.self, at: 0)
-        }
-    }
-
-    /// The publisher sets the tenant's own sensitive keys; returns those before.
-    public func setRedactKeys(tenant: TenantID, role: AccessRole, keys: [String]) async throws -> [String] {
-        try await withTenant(tenant, roleName: role.rawValue, on: ingestPool) { connection in
-            Self.stringArray(try connection.query("SELECT array_to_json(audit.set_redact_keys(\(keys)::text[]))::text").rows[0].decode(String.self, at: 0))
         }
     }
 

@@ -1,54 +1,56 @@
 import AuditCore
+import AuditHTTP
+import AuditStore
+import AuditStreams
 import Foundation
+import Logging
 
 /// The settings of SPEC §2, read from the environment; flags of the same name override them.
-public struct ServiceConfiguration: Sendable {
-    public var databaseURL: String?
-    public var databaseAdminURL: String?
-    public var databaseReplicaURL: String?
-    public var host: String
-    public var port: Int
+/// Each default is written once, by the part that uses the setting (`AppServices`,
+/// `StreamDelivery.Configuration`, `StoreConfiguration`, `DigestWriter`); this reads the
+/// environment and hands each part its values.
+struct ServiceConfiguration: Sendable {
+    var databaseURL: String?
+    var databaseAdminURL: String?
+    var databaseReplicaURL: String?
+    var host: String
+    var port: Int
     /// `AUDITLOG_RETENTION_DAYS` when set; `migrate` writes it to the database, which is the one
     /// source every instance reads (see `AuditDatabase.globalRetentionDays`).
-    public var retentionDays: Int?
+    var retentionDays: Int?
     /// `AUDITLOG_RETENTION_GRACE` (seconds; the database keeps 7 days unless set): how long lifting
     /// a legal hold or shortening a retention waits, pending and cancellable, before it takes effect.
-    public var retentionGraceSeconds: Int?
-    public var poolSize: Int
+    var retentionGraceSeconds: Int?
+    var poolSize: Int
     /// The store's bulkheads, time limits and replica (from `AUDITLOG_POOL_*`, `AUDITLOG_*_TIMEOUT`,
     /// `DATABASE_REPLICA_URL` and `AUDITLOG_REPLICA_MAX_LAG`).
-    public var store: StoreConfiguration
-    public var dataDirectory: URL
+    var store: StoreConfiguration
+    var dataDirectory: URL
     /// `AUDITLOG_SIGNING_KEY` as given (hex or base64); see `signingKey(for:)`.
-    public var signingKeyText: String?
+    var signingKeyText: String?
     /// `AUDITLOG_DIGEST_KEY` as given (hex or base64 of a 32-byte seed); see `digestKey(for:)`.
-    public var digestKeyText: String?
+    var digestKeyText: String?
     /// `AUDITLOG_SEAL_DELAY` (seconds, default 300): how long after an hour ends it is sealed.
     /// Keep it above `AUDITLOG_WRITE_TIMEOUT`, so no transaction still committing is passed by.
-    public var sealDelay: TimeInterval = DigestWriter.defaultSealDelay
+    var sealDelay: TimeInterval
     /// Extra sensitive keys whose values are stored as "[redacted]" (`AUDITLOG_REDACT_KEYS`).
-    public var redactKeys: [String]
+    var redactKeys: [String]
     /// Who may frame the viewer page (`AUDITLOG_FRAME_ANCESTORS`, CSP source expressions such
     /// as `https://app.example.com`); `'none'` by default.
-    public var frameAncestors: String
-    /// The longest a feed long poll is held, in seconds (`AUDITLOG_FEED_MAX_WAIT`, default 60): a
-    /// larger `wait` is accepted and held this long.
-    public var feedMaxWait = 60
-    /// How long one live-view connection lasts before the client reconnects (`AUDITLOG_LIVE_MAX_DURATION`, s).
-    public var liveMaxDuration = 300
+    var frameAncestors: String
+    /// `AUDITLOG_FEED_MAX_WAIT` (s): the longest a feed long poll is held; a larger `wait` is held this long.
+    var feedMaxWait: Int
+    /// `AUDITLOG_LIVE_MAX_DURATION` (s): how long one live-view connection lasts before the client reconnects.
+    var liveMaxDuration: Int
     /// `AUDITLOG_STREAM_ALLOW_HOSTS`: host[:port] and CIDR entries streams may reach although private.
-    public var streamAllowHosts = DestinationAllowList()
-    /// `AUDITLOG_STREAM_FAILING_AFTER` (seconds, default 86,400): a stream failing this long is marked failing.
-    public var streamFailingAfter = 86_400
-    /// `AUDITLOG_STREAM_BATCH`: events per delivery at most (1–1000, default 500).
-    public var streamBatch = 500
-    /// `AUDITLOG_STREAM_LINGER`: milliseconds a partial batch waits for more (0–60000, default 0).
-    public var streamLingerMilliseconds = 0
-    /// `AUDITLOG_MAINTENANCE` (default true): `serve` runs the retention pass and seals digests
-    /// itself. Off where one scheduled `auditlog retention run` does it for every replica.
-    public var maintenance = true
+    var streamAllowHosts: DestinationAllowList
+    /// `AUDITLOG_STREAM_FAILING_AFTER`, `AUDITLOG_STREAM_BATCH`, `AUDITLOG_STREAM_LINGER`: stream delivery.
+    var delivery: StreamDelivery.Configuration
+    /// `AUDITLOG_MAINTENANCE`: `serve` runs the retention pass and seals digests itself. Off
+    /// where one scheduled `auditlog retention run` does it for every replica.
+    var maintenance: Bool
 
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+    init(environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         func value(_ name: String) -> String? {
             guard let raw = environment[name]?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else { return nil }
             return raw
@@ -85,9 +87,13 @@ public struct ServiceConfiguration: Sendable {
         redactKeys = (value("AUDITLOG_REDACT_KEYS") ?? "").split(separator: ",").map {
             $0.trimmingCharacters(in: .whitespaces)
         }.filter { !$0.isEmpty }
-        frameAncestors = try Self.frameAncestors(value("AUDITLOG_FRAME_ANCESTORS"))
-        feedMaxWait = try integer("AUDITLOG_FEED_MAX_WAIT", default: 60, range: 0...60)
-        liveMaxDuration = try integer("AUDITLOG_LIVE_MAX_DURATION", default: 300, range: 1...3600)
+        do {
+            frameAncestors = try FrameAncestors.parse(value("AUDITLOG_FRAME_ANCESTORS"))
+        } catch {
+            throw ConfigurationError(message: error.description)
+        }
+        feedMaxWait = try integer("AUDITLOG_FEED_MAX_WAIT", default: AppServices.defaultFeedMaxWait, range: 0...AppServices.defaultFeedMaxWait)
+        liveMaxDuration = try integer("AUDITLOG_LIVE_MAX_DURATION", default: AppServices.defaultLiveMaxDuration, range: 1...3600)
         func flag(_ name: String, default fallback: Bool) throws -> Bool {
             guard let raw = value(name) else { return fallback }
             switch raw.lowercased() {
@@ -108,38 +114,26 @@ public struct ServiceConfiguration: Sendable {
             throw ConfigurationError(message: error.description)
         }
         maintenance = try flag("AUDITLOG_MAINTENANCE", default: true)
-        streamFailingAfter = try integer("AUDITLOG_STREAM_FAILING_AFTER", default: 86_400, range: 1...31_536_000)
-        streamBatch = try integer("AUDITLOG_STREAM_BATCH", default: 500, range: 1...1000)
-        streamLingerMilliseconds = try integer("AUDITLOG_STREAM_LINGER", default: 0, range: 0...60_000)
-    }
-
-    /// CSP source expressions only: schemes, hosts, ports, wildcards and the quoted keywords
-    /// 'self' and 'none' — nothing that could end the directive or the header.
-    static func frameAncestors(_ raw: String?) throws -> String {
-        guard let raw else { return "'none'" }
-        let sources = raw.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
-        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:/*")
-        for source in sources where source != "'self'" && source != "'none'" {
-            guard source.allSatisfy({ allowed.contains($0) }), source.count <= 253 else {
-                throw ConfigurationError(message: """
-                    AUDITLOG_FRAME_ANCESTORS takes CSP sources separated by spaces, such as 'self' https://app.example.com; '\(source)' is not one
-                    """)
-            }
-        }
-        return sources.isEmpty ? "'none'" : sources.joined(separator: " ")
+        var delivery = StreamDelivery.Configuration()
+        delivery.failingAfter = .seconds(try integer("AUDITLOG_STREAM_FAILING_AFTER", default: Int(delivery.failingAfter.components.seconds),
+                                                     range: 1...31_536_000))
+        delivery.batchSize = try integer("AUDITLOG_STREAM_BATCH", default: delivery.batchSize, range: 1...1000)
+        delivery.linger = .milliseconds(try integer("AUDITLOG_STREAM_LINGER", default: Int(delivery.linger.components.seconds * 1000),
+                                                    range: 0...60_000))
+        self.delivery = delivery
     }
 
     /// The HMAC key for viewer tokens: `AUDITLOG_SIGNING_KEY`, or in embedded mode one generated
     /// once and kept in `<data dir>/signing.key` (mode 0600). It also checks the HMAC digests
     /// written before digests had a key of their own.
-    public func signingKey(embeddedDataDirectory: URL?) throws -> [UInt8] {
+    func signingKey(embeddedDataDirectory: URL?) throws -> [UInt8] {
         try Self.secret("AUDITLOG_SIGNING_KEY", given: signingKeyText, file: "signing.key", in: embeddedDataDirectory,
                         describe: "at least 32 bytes, written as hex or base64", parse: SigningKey.parse)
     }
 
     /// The Ed25519 key that signs digests: `AUDITLOG_DIGEST_KEY` (a 32-byte seed, hex or base64),
     /// or in embedded mode one generated once into `<data dir>/digest.key`. Never the token key.
-    public func digestKey(embeddedDataDirectory: URL?) throws -> DigestSigningKey {
+    func digestKey(embeddedDataDirectory: URL?) throws -> DigestSigningKey {
         let seed = try Self.secret("AUDITLOG_DIGEST_KEY", given: digestKeyText, file: "digest.key", in: embeddedDataDirectory,
                                    describe: "a 32-byte Ed25519 seed, written as hex or base64") { text in
             SigningKey.parse(text).flatMap { $0.count == 32 ? $0 : nil }
@@ -176,12 +170,12 @@ public struct ServiceConfiguration: Sendable {
         return key
     }
 
-    /// True when no `DATABASE_URL` is set: auditlog runs its own PostgreSQL.
-    public var usesEmbeddedDatabase: Bool { databaseURL == nil }
-}
+    /// The database these settings name (`DATABASE_URL`, `DATABASE_ADMIN_URL`, or the embedded one).
+    func openEndpoint(for purpose: EmbeddedDatabaseLease.Purpose, logger: Logger) async throws -> DatabaseEndpoint {
+        try await DatabaseEndpoint.open(databaseURL: databaseURL, adminURL: databaseAdminURL, dataDirectory: dataDirectory,
+                                        for: purpose, logger: logger)
+    }
 
-/// A setting that cannot be used, worded for the operator.
-public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
-    public var message: String
-    public var description: String { message }
+    /// True when no `DATABASE_URL` is set: auditlog runs its own PostgreSQL.
+    var usesEmbeddedDatabase: Bool { databaseURL == nil }
 }
