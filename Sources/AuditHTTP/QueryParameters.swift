@@ -23,10 +23,7 @@ struct ReadRequest: Sendable {
     init(_ request: Request) throws {
         var targetType: String?, targetID: String?
         for (key, value) in try Self.parameters(request.uri.query ?? "") {
-            guard Self.known.contains(key) else {
-                throw APIError(.badRequest, code: "unknown_parameter", message: "Unknown query parameter '\(key.prefix(64))'.",
-                               details: [.init(field: String(key.prefix(64)), message: "is not a parameter of this route")])
-            }
+            guard Self.known.contains(key) else { throw Self.unknown(key) }
             guard value.count <= SearchQuery.maxLength else {
                 throw Self.bad(key, "is longer than \(SearchQuery.maxLength) characters")
             }
@@ -86,6 +83,17 @@ struct ReadRequest: Sendable {
             }
             return (try decode(parts[0]), parts.count > 1 ? try decode(parts[1]) : "")
         }
+    }
+
+    /// 400 `unknown_parameter`, the one answer every route gives a parameter it does not take.
+    static func unknown(_ key: String) -> APIError {
+        APIError(.badRequest, code: "unknown_parameter", message: "Unknown query parameter '\(key.prefix(64))'.",
+                 details: [.init(field: String(key.prefix(64)), message: "is not a parameter of this route")])
+    }
+
+    /// Refuses the first query parameter not in `allowed` (SPEC §6.2: every route does).
+    static func refuseUnknown(_ request: Request, allowing allowed: Set<String> = []) throws {
+        if let (key, _) = try parameters(request.uri.query ?? "").first(where: { !allowed.contains($0.0) }) { throw unknown(key) }
     }
 
     static func convert(_ body: () throws(QueryError) -> Void) throws {

@@ -14,7 +14,10 @@ struct DigestController: Sendable {
 
     /// `GET /v1/digests/keys`, outside authentication: the public keys are public.
     func addPublicRoutes(to router: Router<AuditRequestContext>) {
-        router.get("/v1/digests/keys") { _, _ in try await keys() }
+        router.get("/v1/digests/keys") { request, _ in
+            try ReadRequest.refuseUnknown(request)
+            return try await keys()
+        }
     }
 
     /// Every Ed25519 public key that signed a digest, current and retired (hex and base64).
@@ -91,8 +94,7 @@ struct DigestPageRequest {
                 guard let position = Self.position(cursor: value) else { throw ReadRequest.bad("cursor", "is not a cursor from this service") }
                 after = position
             default:
-                throw APIError(.badRequest, code: "unknown_parameter", message: "Unknown query parameter '\(key.prefix(64))'.",
-                               details: [.init(field: String(key.prefix(64)), message: "is not a parameter of this route")])
+                throw ReadRequest.unknown(key)
             }
         }
         if let from, let to, from >= to { throw ReadRequest.bad("to", "must be after from") }

@@ -34,6 +34,7 @@ struct EventsController: Sendable {
         guard let publisher = context.caller?.publisher else {
             throw APIError(.forbidden, code: "publisher_only", message: "Only a publisher API key may send events.")
         }
+        try ReadRequest.refuseUnknown(request)
         let contentType = request.headers[.contentType]?.lowercased() ?? ""
         guard contentType.hasPrefix("application/json") else {
             throw APIError(.badRequest, code: "invalid_content_type", message: "Send events as Content-Type: application/json.")

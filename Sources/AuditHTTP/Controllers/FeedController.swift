@@ -45,8 +45,7 @@ struct FeedController: Sendable {
             case "tenant":
                 break
             default:
-                throw APIError(.badRequest, code: "unknown_parameter", message: "Unknown parameter \(name.prefix(64)).",
-                               details: [.init(field: String(name.prefix(64)), message: "is not a parameter of the feed")])
+                throw ReadRequest.unknown(name)
             }
         }
         return parameters

@@ -14,10 +14,17 @@ struct HealthController<Context: RequestContext>: Sendable {
     }
 
     func addRoutes(to router: Router<Context>) {
-        router.get("/healthz") { _, _ in Status(status: "ok") }
-        router.get("/readyz") { _, _ in try await ready() }
-        router.get("/metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+        router.get("/healthz") { request, _ in
+            try ReadRequest.refuseUnknown(request)
+            return Status(status: "ok")
+        }
+        router.get("/readyz") { request, _ in
+            try ReadRequest.refuseUnknown(request)
+            return try await ready()
+        }
+        router.get("/metrics") { request, _ in
+            try ReadRequest.refuseUnknown(request)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer())))
         }
     }

@@ -41,11 +41,13 @@ struct OpenAPIController: Sendable {
 
     func addRoutes(to router: Router<AuditRequestContext>) {
         let yaml = self.yaml, json = self.json
-        router.get("/openapi.yaml") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"], body: .init(byteBuffer: yaml))
+        router.get("/openapi.yaml") { request, _ in
+            try ReadRequest.refuseUnknown(request)
+            return Response(status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"], body: .init(byteBuffer: yaml))
         }
-        router.get("/openapi.json") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: json))
+        router.get("/openapi.json") { request, _ in
+            try ReadRequest.refuseUnknown(request)
+            return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: json))
         }
     }
 }

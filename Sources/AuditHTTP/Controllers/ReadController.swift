@@ -73,6 +73,7 @@ struct ReadController: Sendable {
 
     func single(_ request: Request, _ context: AuditRequestContext) async throws -> Response {
         let scope = try ReadScope.resolve(request, context, allowed: Self.readers)
+        try ReadRequest.refuseUnknown(request, allowing: ["tenant"])
         let id = try Self.pathParameter("id", context)
         let database = services.database
         let event = TenantID.isValid(id)

@@ -223,10 +223,7 @@ struct StreamsController: Sendable {
     }
 
     static func noParameters(_ request: Request) throws {
-        if let (name, _) = try ReadRequest.parameters(request.uri.query ?? "").first(where: { $0.0 != "tenant" && $0.0 != "scope" }) {
-            throw APIError(.badRequest, code: "unknown_parameter", message: "Unknown parameter \(name.prefix(64)).",
-                           details: [.init(field: String(name.prefix(64)), message: "is not a parameter of this route")])
-        }
+        try ReadRequest.refuseUnknown(request, allowing: ["tenant", "scope"])
     }
 
     /// Splunk's and Datadog's credential: required for them, refused for a webhook (it has a secret).

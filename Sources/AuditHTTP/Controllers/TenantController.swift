@@ -16,6 +16,7 @@ struct TenantController: Sendable {
 
     func settings(_ request: Request, _ context: AuditRequestContext) async throws -> Response {
         let scope = try ReadScope.resolve(request, context, allowed: \.canRead)
+        try ReadRequest.refuseUnknown(request, allowing: ["tenant"])
         let current = try await services.database.settings(tenant: scope.tenant, role: scope.role)
         try await ReadController(services: services).recordSupportRead(scope, view: "settings", request: nil, path: request.uri.path)
         return Self.json(scope.tenant, current).response()
@@ -34,6 +35,7 @@ struct TenantController: Sendable {
     /// hold and shortening a retention are pending for the grace period (SPEC §7, sql/0014).
     func changeSettings(_ request: Request, _ context: AuditRequestContext) async throws -> Response {
         let scope = try ReadScope.resolve(request, context, allowed: \.canChangeSettings)
+        try ReadRequest.refuseUnknown(request, allowing: ["tenant"])
         var request = request
         let body = try await request.readBody(upTo: 64 * 1024, context: context)
         guard case .object(let members)? = JSONValue.parse(Array(body.readableBytesView)) else {
@@ -113,6 +115,7 @@ struct TenantController: Sendable {
     /// `DELETE /v1/tenant/settings/pending/{id}`: the publisher withdraws a pending change.
     func cancelPending(_ request: Request, _ context: AuditRequestContext) async throws -> Response {
         let scope = try ReadScope.resolve(request, context, allowed: \.canChangeSettings)
+        try ReadRequest.refuseUnknown(request, allowing: ["tenant"])
         guard scope.role == .publisher else {
             throw APIError(.forbidden, code: "publisher_only", message: "Only the publisher cancels a pending setting change.")
         }
@@ -152,6 +155,7 @@ struct TenantController: Sendable {
         guard let key = context.caller?.publisher else {
             throw APIError(.forbidden, code: "publisher_only", message: "Only a publisher API key may mint viewer tokens.")
         }
+        try ReadRequest.refuseUnknown(request)
         var request = request
         let body = try await request.readBody(upTo: 64 * 1024, context: context)
         guard case .object(let members)? = JSONValue.parse(Array(body.readableBytesView)) else {
