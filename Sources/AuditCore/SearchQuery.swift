@@ -106,48 +106,50 @@ public enum SearchQuery {
     /// Applies one `key:value`; also used for the plain query parameters.
     public static func applyKey(_ key: String, _ value: String, token: String, to filter: inout EventFilter) throws(QueryError) {
         func bad(_ message: String) -> QueryError { QueryError(parameter: key == token ? key : "q", message: message) }
+        // The offending text as given: the `q` term, or for a query parameter its name and value.
+        let shown = key == token ? "\(key)=\(value.prefix(64))" : token
         guard !value.utf8.contains(0) else { throw bad("'\(key)' contains a NUL character") }
         switch key {
         case "actor":
-            guard value.count <= 256 else { throw bad("'\(token)': actor ids are at most 256 characters") }
+            guard value.count <= 256 else { throw bad("'\(shown)': actor ids are at most 256 characters") }
             filter.actor = value
         case "action":
             if value.hasSuffix("*") {
                 let prefix = String(value.dropLast())
                 guard prefix.isEmpty || prefix.allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "_" || $0 == "." }), prefix.count <= 128 else {
-                    throw bad("'\(token)': an action is lowercase dotted words, optionally ending in *")
+                    throw bad("'\(shown)': an action is lowercase dotted words, optionally ending in *")
                 }
                 if !prefix.isEmpty { filter.action = .prefix(prefix) }
             } else {
-                guard EventValidator.isAction(value) else { throw bad("'\(token)': an action is lowercase dotted words such as client.renamed") }
+                guard EventValidator.isAction(value) else { throw bad("'\(shown)': an action is lowercase dotted words such as client.renamed") }
                 filter.action = .exact(value)
             }
         case "category":
-            guard EventValidator.isWord(value, limit: 64) else { throw bad("'\(token)': a category is a lowercase word such as billing") }
+            guard EventValidator.isWord(value, limit: 64) else { throw bad("'\(shown)': a category is a lowercase word such as billing") }
             if !filter.categories.contains(value) { filter.categories.append(value) }
         case "target":
             let parts = value.split(separator: "/", maxSplits: 1)
             guard parts.count == 2, EventValidator.isWord(String(parts[0]), limit: 64), (1...256).contains(parts[1].count) else {
-                throw bad("'\(token)': a target is type/id, such as client/c_1478")
+                throw bad("'\(shown)': a target is type/id, such as client/c_1478")
             }
             filter.targetType = String(parts[0])
             filter.targetID = String(parts[1])
         case "after", "from":
-            guard let date = parseDate(value) else { throw bad("'\(token)' is not a date (2026-11-01) or an RFC 3339 time in the years 0001-9999") }
+            guard let date = parseDate(value) else { throw bad("'\(shown)' is not a date (2026-11-01) or an RFC 3339 time in the years 0001-9999") }
             filter.from = date
         case "before", "to":
-            guard let date = parseDate(value) else { throw bad("'\(token)' is not a date (2026-11-20) or an RFC 3339 time in the years 0001-9999") }
+            guard let date = parseDate(value) else { throw bad("'\(shown)' is not a date (2026-11-20) or an RFC 3339 time in the years 0001-9999") }
             filter.to = date
         case "changed":
             guard !value.isEmpty, value.count <= 256, !value.hasPrefix("."), !value.hasSuffix(".") else {
-                throw bad("'\(token)': changed takes a field path such as plan or plan.name")
+                throw bad("'\(shown)': changed takes a field path such as plan or plan.name")
             }
             if !filter.changed.contains(value) { filter.changed.append(value) }
         case "outcome":
-            guard let outcome = Outcome(rawValue: value) else { throw bad("'\(token)': outcome is success or failure") }
+            guard let outcome = Outcome(rawValue: value) else { throw bad("'\(shown)': outcome is success or failure") }
             filter.outcome = outcome
         case "late":
-            guard value == "true" else { throw bad("'\(token)': late takes true (events that arrived after their hour was sealed)") }
+            guard value == "true" else { throw bad("'\(shown)': late takes true (events that arrived after their hour was sealed)") }
             filter.lateOnly = true
         default:
             throw bad("unknown filter '\(key)'")

@@ -58,6 +58,9 @@ struct HostileInputTests {
                          "/v1/events/export"] {
                 let response = try await client.execute(uri: "\(path)?tenant=org_h&\(query)", method: .get, headers: auth)
                 try expectError(response, .badRequest, "invalid_query")
+                // The message quotes what was sent, not only the parameter's name.
+                let sent = (query.removingPercentEncoding ?? query).replacingOccurrences(of: "q=", with: "")
+                #expect(try ErrorBody(response.body).error.message.contains(sent), "\(path)?\(query)")
             }
         }
     }

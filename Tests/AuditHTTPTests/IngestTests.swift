@@ -209,9 +209,14 @@ struct IngestTests {
                 #expect(error.code == "id_conflict")
                 #expect(error.details.first?.field == "id")
             }
-            // Two different events under one id in one batch: the same answer.
+            // Two different events under one id in one batch: the same answer, saying so.
             let twice = try await post(client, Self.batch([event("pair", t1), event("pair", t2)]))
             #expect(twice.status == .conflict)
+            let problem = try ErrorBody(twice.body).error.details.first
+            #expect(problem?.index == 1)
+            #expect(problem?.message.contains("also the id of a different event sent with it") == true, "\(String(describing: problem))")
+            let stored = try await post(client, event("dup", t2))
+            #expect(try ErrorBody(stored.body).error.details.first?.message.contains("already stored") == true, "\(String(buffer: stored.body))")
             let shown = try await client.execute(uri: "/v1/events/dup", method: .get,
                                                  headers: [.authorization: "Bearer \(TestApp.token("org_ids", .admin))"])
             #expect(shown.status == .ok)

@@ -107,19 +107,27 @@ enum EventWriter {
                 try checkRetention(items, days: retention)
                 // One row per id: a repeat of the same event is a duplicate, any other event
                 // with that id a conflict (tagged with its submission).
-                var firstHash: [String: String] = [:]
-                firstHash.reserveCapacity(items.count)
+                var first: [String: (hash: String, submission: Int)] = [:]
+                first.reserveCapacity(items.count)
                 var unique: [Item] = []
                 unique.reserveCapacity(items.count)
                 var conflicts: [Item] = []
+                var requestConflicts: [Item] = []
                 for item in items {
-                    if let earlier = firstHash[item.event.id] {
-                        if earlier == item.event.hash { duplicates[item.submission] += 1 } else { conflicts.append(item) }
+                    if let earlier = first[item.event.id] {
+                        if earlier.hash == item.event.hash {
+                            duplicates[item.submission] += 1
+                        } else if earlier.submission == item.submission {
+                            requestConflicts.append(item)  // two different events under one id in one request
+                        } else {
+                            conflicts.append(item)  // another request in this write stores the id first
+                        }
                     } else {
-                        firstHash[item.event.id] = item.event.hash
+                        first[item.event.id] = (item.event.hash, item.submission)
                         unique.append(item)
                     }
                 }
+                try throwConflicts(requestConflicts, inRequest: true)
                 try throwConflicts(conflicts)
                 let insert = PostgresQuery(unsafeSQL: allNew ? insertNewSQL : insertSQL, binds: [rowsJSON(unique)])
                 if allNew {
@@ -150,10 +158,14 @@ enum EventWriter {
     }
 
     /// A different event under an id already taken refuses its whole request (409 id_conflict).
-    static func throwConflicts(_ conflicts: [Item]) throws {
+    /// `inRequest`: the other event with the id came earlier in the same request (two different
+    /// events under one id in one batch), not from the stored log.
+    static func throwConflicts(_ conflicts: [Item], inRequest: Bool = false) throws {
         guard !conflicts.isEmpty else { return }
         throw TaggedRejection(submissions: Set(conflicts.map(\.submission)), rejection: IngestRejection(kind: .idConflict, problems: conflicts.map {
-            EventProblem(index: $0.index, field: "id", message: "'\($0.event.id)' is already stored as a different event")
+            EventProblem(index: $0.index, field: "id", message: inRequest
+                ? "'\($0.event.id)' is also the id of a different event sent with it"
+                : "'\($0.event.id)' is already stored as a different event")
         }))
     }
 
