@@ -70,16 +70,23 @@ public struct MessageRenderer: Sendable {
         return String(decoding: output, as: UTF8.self)
     }
 
-    /// "<actor> <verb> <target type> <target name>", from the action's last word.
+    /// An action without a template reads "<actor>: <action>" ("Eve Ng: user.login_failed"):
+    /// words guessed from an action's parts read in the wrong order as often as not (SPEC §6.4).
     static func fallback(_ draft: EventDraft) -> String {
-        let words = draft.action.split(separator: ".").map { $0.replacingOccurrences(of: "_", with: " ") }
-        let verb = words.last ?? draft.action
-        let actor = draft.actor.name ?? draft.actor.id
-        if let target = draft.targets.first {
-            return "\(actor) \(verb) \(target.type.replacingOccurrences(of: "_", with: " ")) \(target.name ?? target.id)"
+        "\(draft.actor.name ?? draft.actor.id): \(draft.action)"
+    }
+
+    /// An object value as a message writes it: its `name`, `label` or `id` member when it has one
+    /// (a string or a number), else its canonical JSON, which is the same text in every process.
+    static func text(of members: [String: JSONValue]) -> String {
+        for key in ["name", "label", "id"] {
+            switch members[key] {
+            case .string(let text)?: return text
+            case .number?: return members[key]!.canonicalText
+            default: continue
+            }
         }
-        let noun = words.dropLast().joined(separator: " ")
-        return noun.isEmpty ? "\(actor) \(verb)" : "\(actor) \(verb) \(noun)"
+        return JSONValue.object(members).canonicalText
     }
 
     func templateValues(_ draft: EventDraft) -> [String: Any] {
@@ -113,7 +120,7 @@ struct TemplateObject: MustacheParent, MustacheCustomRenderable, CustomStringCon
     var members: [String: JSONValue]
 
     func child(named name: String) -> Any? { members[name]?.templateValue }
-    var renderText: String { JSONValue.object(members).canonicalText }
+    var renderText: String { MessageRenderer.text(of: members) }
     var isNull: Bool { false }
     var description: String { renderText }
     var debugDescription: String { renderText }

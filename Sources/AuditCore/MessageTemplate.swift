@@ -146,7 +146,7 @@ struct MessageTemplate: Sendable {
                 switch found {
                 case .text(let text): output += text
                 case .bool(let value): output += value ? "true" : "false"
-                case .object(let members): output += JSONValue.object(members).canonicalText
+                case .object(let members): output += MessageRenderer.text(of: members)
                 case .missing: break
                 }
             case .section(let name, let children, let inverted):

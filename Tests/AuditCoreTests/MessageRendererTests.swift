@@ -28,19 +28,19 @@ struct MessageRendererTests {
         #expect(renderer.render(role) == "Alice Smith changed the role of Carol from member to admin")
     }
 
-    @Test("an unknown action gets a plain sentence; a given message is kept as is")
+    @Test("an action without a template reads \"actor: action\"; a given message is kept as is")
     func fallback() async throws {
         let renderer = try await MessageRenderer.bundled()
         let archived = try draft([
             "action": .string("report.archived"),
             "targets": .array([.object(["type": .string("report"), "id": .string("r_1"), "name": .string("Q3")])]),
         ])
-        #expect(renderer.render(archived) == "Alice Smith archived report Q3")
+        #expect(renderer.render(archived) == "Alice Smith: report.archived")
         let given = try draft(["action": .string("client.renamed"), "message": .string("Custom <b>text</b>")])
         #expect(renderer.render(given) == "Custom <b>text</b>")
     }
 
-    @Test("an object in a message is its canonical JSON, so a retried event renders (and hashes) the same in every process")
+    @Test("an object in a message is written by its name, label or id, else as its canonical JSON (the same text in every process)")
     func objectValues() async throws {
         let renderer = try await MessageRenderer.bundled()
         let event = try draft([
@@ -48,10 +48,24 @@ struct MessageRendererTests {
             "before": .object(["plan": .object(["tier": .string("b"), "seats": .number(5), "name": .string("Starter"), "annual": .bool(false)])]),
             "after": .object(["plan": .object(["tier": .string("c"), "seats": .number(12), "name": .string("Growth"), "annual": .bool(true)])]),
         ])
-        let expected = #"Alice Smith changed the subscription from {"annual":false,"name":"Starter","seats":5,"tier":"b"} to {"annual":true,"name":"Growth","seats":12,"tier":"c"}"#
+        let expected = "Alice Smith changed the subscription from Starter to Growth"
         #expect(renderer.render(event) == expected)
         #expect(renderer.renderWithMustache(event) == expected)
         #expect(renderer.compiled["subscription.changed"]?.render(event) == expected, "the compiled template writes objects itself")
+        let labelled = try draft([
+            "action": .string("subscription.changed"),
+            "before": .object(["plan": .object(["label": .string("Basic"), "seats": .number(5)])]),
+            "after": .object(["plan": .object(["id": .number(7), "seats": .number(12)])]),
+        ])
+        #expect(renderer.render(labelled) == "Alice Smith changed the subscription from Basic to 7")
+        let anonymous = try draft([
+            "action": .string("subscription.changed"),
+            "before": .object(["plan": .object(["tier": .string("b"), "seats": .number(5), "annual": .bool(false)])]),
+            "after": .object(["plan": .object(["tier": .string("c"), "seats": .number(12), "annual": .bool(true)])]),
+        ])
+        let json = #"Alice Smith changed the subscription from {"annual":false,"seats":5,"tier":"b"} to {"annual":true,"seats":12,"tier":"c"}"#
+        #expect(renderer.render(anonymous) == json)
+        #expect(renderer.renderWithMustache(anonymous) == json)
     }
 
     @Test("a deeper lookup through, above and below changed paths writes what Mustache writes, mostly without it")
