@@ -348,13 +348,17 @@ public struct LateArrival: Sendable, Equatable, CustomStringConvertible {
 
     /// From a chain in position order: per hour, the latest follow-up's late count, against the
     /// time the hour was first sealed. `pending` adds events of sealed hours no digest counts yet.
-    public static func from(_ chain: [ChainCheck.Link], pending: [Date: Int] = [:]) -> [LateArrival] {
-        var firstSeal: [Date: Date] = [:]
+    /// `firstSeals`: when each hour was first sealed, for a part of the chain that may not hold
+    /// those first seals (a page of `GET /v1/digests`); nil reads them from `chain`.
+    public static func from(_ chain: [ChainCheck.Link], pending: [Date: Int] = [:], firstSeals: [Date: Date]? = nil) -> [LateArrival] {
+        var firstSeal: [Date: Date] = firstSeals ?? [:]
         var latest: [Date: Int] = [:]
         for link in chain {
             // A checkpoint (covering its hours before they ended) does not seal them.
             guard link.digest.coveredUntil >= link.digest.hourEnd else { continue }
-            for hour in link.digest.hours where firstSeal[hour] == nil { firstSeal[hour] = link.sealedAt }
+            if firstSeals == nil {
+                for hour in link.digest.hours where firstSeal[hour] == nil { firstSeal[hour] = link.sealedAt }
+            }
             if link.digest.sequence > 0 || link.digest.lateCount > 0 { latest[link.digest.hour] = link.digest.lateCount }
         }
         var result: [LateArrival] = []

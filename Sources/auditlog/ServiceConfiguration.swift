@@ -12,7 +12,6 @@ import Logging
 struct ServiceConfiguration: Sendable {
     var databaseURL: String?
     var databaseAdminURL: String?
-    var databaseReplicaURL: String?
     var host: String
     var port: Int
     /// `AUDITLOG_RETENTION_DAYS` when set; `migrate` writes it to the database, which is the one
@@ -21,7 +20,6 @@ struct ServiceConfiguration: Sendable {
     /// `AUDITLOG_RETENTION_GRACE` (seconds; the database keeps 7 days unless set): how long lifting
     /// a legal hold or shortening a retention waits, pending and cancellable, before it takes effect.
     var retentionGraceSeconds: Int?
-    var poolSize: Int
     /// The store's bulkheads, time limits and replica (from `AUDITLOG_POOL_*`, `AUDITLOG_*_TIMEOUT`,
     /// `DATABASE_REPLICA_URL` and `AUDITLOG_REPLICA_MAX_LAG`).
     var store: StoreConfiguration
@@ -64,15 +62,14 @@ struct ServiceConfiguration: Sendable {
         }
         databaseURL = value("DATABASE_URL")
         databaseAdminURL = value("DATABASE_ADMIN_URL")
-        databaseReplicaURL = value("DATABASE_REPLICA_URL")
         host = value("AUDITLOG_HOST") ?? "127.0.0.1"
         port = try integer("AUDITLOG_PORT", default: 8080, range: 0...65535)
         retentionDays = value("AUDITLOG_RETENTION_DAYS") == nil ? nil : try integer("AUDITLOG_RETENTION_DAYS", default: 90, range: 1...3650)
         retentionGraceSeconds = value("AUDITLOG_RETENTION_GRACE") == nil ? nil
             : try integer("AUDITLOG_RETENTION_GRACE", default: 604_800, range: 0...31_536_000)
-        poolSize = try integer("AUDITLOG_POOL_SIZE", default: 2 * ProcessInfo.processInfo.activeProcessorCount, range: 1...500)
+        let poolSize = try integer("AUDITLOG_POOL_SIZE", default: 2 * ProcessInfo.processInfo.activeProcessorCount, range: 1...500)
         store = StoreConfiguration(
-            poolSize: poolSize, replicaConninfo: databaseReplicaURL,
+            poolSize: poolSize, replicaConninfo: value("DATABASE_REPLICA_URL"),
             replicaMaxLag: .seconds(try integer("AUDITLOG_REPLICA_MAX_LAG", default: 10, range: 0...86_400)),
             readTimeout: .seconds(try integer("AUDITLOG_READ_TIMEOUT", default: 5, range: 1...3600)),
             writeTimeout: .seconds(try integer("AUDITLOG_WRITE_TIMEOUT", default: 30, range: 1...3600)))

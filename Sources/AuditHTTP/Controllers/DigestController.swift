@@ -44,16 +44,9 @@ struct DigestController: Sendable {
         let found = try await context.whileClientConnected {
             try await database.digestPage(tenant: scope.tenant, role: scope.role, from: page.from, to: page.to, after: page.after, limit: page.limit)
         }
-        // Late arrivals the page's follow-up digests report, the latest per hour.
-        var lateByHour: [Date: LateArrival] = [:]
-        for stored in found.digests where stored.retentionRemovedAt == nil && stored.digest.coveredUntil >= stored.digest.hourEnd
-            && (stored.digest.sequence > 0 || stored.digest.lateCount > 0) {
-            guard let sealedAt = found.firstSeals[stored.digest.hour] else { continue }
-            let count = stored.digest.lateCount
-            lateByHour[stored.digest.hour] = count > 0
-                ? LateArrival(hour: stored.digest.hour, count: count, sealedAt: sealedAt, sealedCount: count) : nil
-        }
-        let late = lateByHour.values.sorted { $0.hour < $1.hour }.map { late -> JSONValue in
+        // Late arrivals the page's follow-up digests report, against each hour's first seal.
+        let late = LateArrival.from(found.digests.filter { $0.retentionRemovedAt == nil }.map(\.link),
+                                    firstSeals: found.firstSeals).map { late -> JSONValue in
             .object([
                 "hour": .string(Timestamp.format(late.hour)),
                 "events": .number(Double(late.count)),

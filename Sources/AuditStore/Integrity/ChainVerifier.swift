@@ -29,7 +29,7 @@ public struct ChainVerifier: Sendable {
                 """).rows[0].decode(Bool.self, at: 0)
             guard known else { return nil }
             let now = try connection.query("SELECT now()").rows[0].decode(Date.self, at: 0)
-            let keys = Dictionary(try PublishedDigestKey.all(on: connection).map { ($0.keyID, $0.publicKey) }) { first, _ in first }
+            let keys = PublishedDigestKey.byID(try PublishedDigestKey.all(on: connection))
             let chain = try StoredDigest.all(of: tenant, on: connection).map(\.link)
             let lower = from.map(Timestamp.hourStart)
             var query: PostgresQuery = "SELECT \(unsafeSQL: EventReader.columns) FROM audit.event AS e WHERE e.tenant_id = \(tenant.rawValue)"

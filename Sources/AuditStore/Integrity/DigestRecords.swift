@@ -87,6 +87,11 @@ public struct PublishedDigestKey: Sendable, Equatable {
     /// When a rotation replaced it: its digests stay verifiable, but nothing new is signed with it.
     public var retiredAt: Date?
 
+    /// The public keys by key id, as a signature check looks them up.
+    static func byID(_ keys: [PublishedDigestKey]) -> [String: [UInt8]] {
+        Dictionary(keys.map { ($0.keyID, $0.publicKey) }) { first, _ in first }
+    }
+
     /// Every listed key, current and retired, oldest first (`audit.digest_keys()`).
     static func all(on connection: PostgresConnection) throws -> [PublishedDigestKey] {
         try connection.query("SELECT key_id, algorithm, public_key, created_at, retired_at FROM audit.digest_keys()").rows.map {

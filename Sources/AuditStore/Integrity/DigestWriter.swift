@@ -108,7 +108,7 @@ public struct DigestWriter: Sendable {
         if own.retiredAt != nil {
             throw DigestKeyError(message: "the digest key \(key.keyID) was retired; set AUDITLOG_DIGEST_KEY to the current key")
         }
-        return Dictionary(listed.map { ($0.keyID, $0.publicKey) }) { first, _ in first }
+        return PublishedDigestKey.byID(listed)
     }
 
     struct Link {

@@ -53,20 +53,26 @@ extension AuditDatabase {
                         + "\(Timestamp.format(change.requestedAt).prefix(10)), took effect after its grace period"
                     : "The service provider shortened the service-wide retention to \(change.newDays) days: this organisation's "
                         + "retention goes from \(days) to \(newDays) days on \(Timestamp.format(change.effectiveAt).prefix(16))Z"
-                let draft = EventDraft(
-                    tenant: tenant, id: nil, occurredAt: nil, action: "organization.settings_updated", category: "organization",
-                    actor: Actor(type: "system", id: "auditlog", name: "Retention policy", email: nil), targets: [],
-                    message: message,
-                    changes: ["retention_days": Change(old: .number(Double(days)), new: .number(Double(newDays)))], context: [:],
+                events.append(Self.retentionPolicyEvent(
+                    tenant, message: message,
+                    changes: ["retention_days": Change(old: .number(Double(days)), new: .number(Double(newDays)))],
                     metadata: ["scope": "service", "status": .string(change.kind == "applied" ? "applied" : "pending"),
-                               "effective_at": .string(Timestamp.format(change.effectiveAt)), "after_grace": .bool(change.kind == "applied")],
-                    outcome: .success)
-                events.append(StoredEvent(draft: draft, receivedAt: Date(), message: message))
+                               "effective_at": .string(Timestamp.format(change.effectiveAt)), "after_grace": .bool(change.kind == "applied")]))
             }
         }
         for start in stride(from: 0, to: events.count, by: 500) {
             _ = try await ingestor.ingest(Array(events[start..<min(start + 500, events.count)]))
         }
+    }
+
+    /// An `organization.settings_updated` entry the retention policy itself writes in a tenant's log.
+    static func retentionPolicyEvent(_ tenant: TenantID, message: String, changes: [String: Change],
+                                     metadata: [String: JSONValue]) -> StoredEvent {
+        let draft = EventDraft(
+            tenant: tenant, id: nil, occurredAt: nil, action: "organization.settings_updated", category: "organization",
+            actor: Actor(type: "system", id: "auditlog", name: "Retention policy", email: nil), targets: [],
+            message: message, changes: changes, context: [:], metadata: metadata, outcome: .success)
+        return StoredEvent(draft: draft, receivedAt: Date(), message: message)
     }
 
     /// Each setting change that took effect after its grace period, as an event in its tenant's log.
@@ -76,15 +82,11 @@ extension AuditDatabase {
             let what = change.setting == "legal_hold"
                 ? (change.newValue == "true" ? "Legal hold placed" : "Legal hold lifted")
                 : "Retention changed from \(change.oldValue) to \(change.newValue) days"
-            let draft = EventDraft(
-                tenant: tenant, id: nil, occurredAt: nil, action: "organization.settings_updated", category: "organization",
-                actor: Actor(type: "system", id: "auditlog", name: "Retention policy", email: nil), targets: [],
-                message: "\(what): the grace period of the change requested by \(change.requestedBy) ended",
+            return Self.retentionPolicyEvent(
+                tenant, message: "\(what): the grace period of the change requested by \(change.requestedBy) ended",
                 changes: [change.setting: Change(old: SettingChange.value(of: change.setting, change.oldValue),
-                                                 new: SettingChange.value(of: change.setting, change.newValue))], context: [:],
-                metadata: ["change_id": .string(change.changeID), "requested_by": .string(change.requestedBy), "after_grace": .bool(true)],
-                outcome: .success)
-            return StoredEvent(draft: draft, receivedAt: Date(), message: draft.message ?? what)
+                                                 new: SettingChange.value(of: change.setting, change.newValue))],
+                metadata: ["change_id": .string(change.changeID), "requested_by": .string(change.requestedBy), "after_grace": .bool(true)])
         }
         guard !events.isEmpty else { return }
         _ = try await ingestor.ingest(events)
