@@ -20,8 +20,14 @@ struct ReadRequest: Sendable {
     /// The parameters as given, for recording what a support reader or an exporter looked at.
     var echo: [String: JSONValue] = [:]
 
+    /// The filters a repeated parameter means any value of (SPEC §6.2: like a key repeated in `q`).
+    static let repeatable: Set<String> = ["category", "action", "actor", "changed", "outcome"]
+
     init(_ request: Request) throws {
         var targetType: String?, targetID: String?
+        var filterValues: [(String, [String])] = []
+        var seen: Set<String> = []
+        var q: String?
         for (key, value) in try Self.parameters(request.uri.query ?? "") {
             guard Self.known.contains(key) else { throw Self.unknown(key) }
             guard value.count <= SearchQuery.maxLength else {
@@ -30,44 +36,59 @@ struct ReadRequest: Sendable {
             guard !value.utf8.contains(0), !key.utf8.contains(0) else {
                 throw Self.bad(String(key.prefix(64)).replacingOccurrences(of: "\0", with: ""), "contains a NUL character")
             }
-            if key != "cursor" && key != "tenant" { echo[key] = .string(value) }
-            do {
-                switch key {
-                case "q": try SearchQuery.apply(value, to: &filter)
-                case "category", "action", "actor", "from", "to", "changed", "outcome", "late":
-                    try SearchQuery.applyKey(key, value, token: key, to: &filter)
-                case "target_type": targetType = value
-                case "target_id": targetID = value
-                case "limit":
-                    guard let number = Int(value), (1...200).contains(number) else { throw Self.bad("limit", "must be a whole number from 1 to 200") }
-                    limit = number
-                case "cursor":
-                    guard let decoded = PageCursor(encoded: value) else { throw Self.bad("cursor", "is not a cursor from this service") }
-                    cursor = decoded
-                case "include":
-                    for part in value.split(separator: ",", omittingEmptySubsequences: false) {
-                        switch part {
-                        case "categories": includeCategories = true
-                        case "pending": includePending = true
-                        default: throw Self.bad("include", "takes categories and pending, comma-separated")
-                        }
-                    }
-                default: break
+            guard Self.repeatable.contains(key) || !seen.contains(key) else {
+                throw Self.bad(key, "is given more than once; it takes one value")
+            }
+            seen.insert(key)
+            if key != "cursor" && key != "tenant" {
+                echo[key] = Self.repeatable.contains(key) && echo[key] != nil
+                    ? .array((echo[key]?.arrayValue ?? [echo[key]!]) + [.string(value)]) : .string(value)
+            }
+            switch key {
+            case "q": q = value
+            case "category", "action", "actor", "from", "to", "changed", "outcome", "late":
+                if let index = filterValues.firstIndex(where: { $0.0 == key }) {
+                    filterValues[index].1.append(value)
+                } else {
+                    filterValues.append((key, [value]))
                 }
-            } catch let error as QueryError {
-                throw Self.bad(error.parameter, error.message)
+            case "target_type": targetType = value
+            case "target_id": targetID = value
+            case "limit":
+                guard let number = Int(value), (1...200).contains(number) else {
+                    throw Self.bad("limit", "'limit=\(value.prefix(64))' must be a whole number from 1 to 200")
+                }
+                limit = number
+            case "cursor":
+                guard let decoded = PageCursor(encoded: value) else { throw Self.bad("cursor", "is not a cursor from this service") }
+                cursor = decoded
+            case "include":
+                for part in value.split(separator: ",", omittingEmptySubsequences: false) {
+                    switch part {
+                    case "categories": includeCategories = true
+                    case "pending": includePending = true
+                    default: throw Self.bad("include", "'include=\(value.prefix(64))' takes categories and pending, comma-separated")
+                    }
+                }
+            default: break
             }
         }
+        try Self.convert { () throws(QueryError) in
+            for (key, values) in filterValues { try SearchQuery.applyParameter(key, values, to: &filter) }
+        }
+        // Reversed parameters are a mistake worth naming; a `q` that narrows the window to
+        // nothing (after:X -after:X) is a query that matches nothing.
+        if let from = filter.from, let to = filter.to, from >= to {
+            throw Self.bad("to", "'to=\(Timestamp.format(to))' must be after 'from=\(Timestamp.format(from))'")
+        }
+        if let q { try Self.convert { () throws(QueryError) in try SearchQuery.apply(q, to: &filter) } }
         switch (targetType, targetID) {
         case let (type?, id?):
             try Self.convert { () throws(QueryError) in
-                try SearchQuery.applyKey("target", "\(type)/\(id)", token: "target_type", to: &filter)
+                filter.clauses.append(try SearchQuery.clause("target", "\(type)/\(id)", parameter: "target_type"))
             }
         case (nil, nil): break
         default: throw Self.bad(targetType == nil ? "target_type" : "target_id", "target_type and target_id go together")
-        }
-        if let from = filter.from, let to = filter.to, from >= to {
-            throw Self.bad("to", "must be after from")
         }
     }
 

@@ -19,14 +19,14 @@ struct ReadController: Sendable {
         group.get("/actors/:actor_id/events") { request, context in
             let actor = try Self.pathParameter("actor_id", context)
             return try await list(request, context, view: "actor") { filter in
-                try ReadRequest.convert { () throws(QueryError) in try SearchQuery.applyKey("actor", actor, token: "actor_id", to: &filter) }
+                try ReadRequest.convert { () throws(QueryError) in filter.clauses.append(try SearchQuery.clause("actor", actor, parameter: "actor_id")) }
             }
         }
         group.get("/targets/:type/:id/events") { request, context in
             let type = try Self.pathParameter("type", context), id = try Self.pathParameter("id", context)
             return try await list(request, context, view: "target") { filter in
                 try ReadRequest.convert { () throws(QueryError) in
-                    try SearchQuery.applyKey("target", "\(type)/\(id)", token: "target", to: &filter)
+                    filter.clauses.append(try SearchQuery.clause("target", "\(type)/\(id)", parameter: "target"))
                 }
             }
         }

@@ -40,14 +40,22 @@ extension EventReader {
     /// The list's filters as conditions on one event row (` AND …`), for the live view: the
     /// same meaning as `conditions`, evaluated on the row itself (no time window; `late` aside).
     static func liveConditions(_ filter: EventFilter, tenant: TenantID) -> PostgresQuery {
-        var query = attributeConditions(filter)
-        if let type = filter.targetType, let id = filter.targetID {
-            query.append(" AND e.targets @> jsonb_build_array(jsonb_build_object('type', \(type)::text, 'id', \(id)::text))")
+        var query = clauseConditions(filter, tenant: tenant) { targets in
+            anyOf(targets.map { target -> PostgresQuery in
+                switch target.id {
+                case .exact(let id):
+                    return "e.targets @> jsonb_build_array(jsonb_build_object('type', \(target.type)::text, 'id', \(id)::text))"
+                case .prefix(let start):
+                    return """
+                        EXISTS (SELECT 1 FROM jsonb_array_elements(e.targets) AS x
+                                WHERE x->>'type' = \(target.type)::text AND starts_with(x->>'id', \(start)::text))
+                        """
+                }
+            })
         }
         if let from = filter.from { query.append(" AND e.occurred_at >= \(from)") }
         if let to = filter.to { query.append(" AND e.occurred_at < \(to)") }
-        if let text = filter.textQuery { query.append(" AND e.search @@ to_tsquery('simple', \(text))") }
-        if !filter.changed.isEmpty { query.append(" AND e.changed_fields @> \(filter.changed)::text[]") }
+        if let text = textQuery(filter) { query.append(" AND e.search @@ \(text)") }
         return query
     }
 

@@ -76,20 +76,85 @@ enum EventReader {
         "SELECT retention_days FROM audit.tenant WHERE tenant_id = \(tenant.rawValue)"
     }
 
-    /// The conditions on an event's own columns (` AND …`): category, action, actor, outcome.
-    static func attributeConditions(_ filter: EventFilter) -> PostgresQuery {
+    /// The conditions of the filter's clauses on one event row (` AND …`); a negated clause
+    /// holds when its condition does not (NULL counting as not). Targets come from `target`:
+    /// the `event_target` index for paged reads, the row's own `targets` for the live view.
+    static func clauseConditions(_ filter: EventFilter, tenant: TenantID, target: ([EventFilter.TargetMatch]) -> PostgresQuery) -> PostgresQuery {
         var query: PostgresQuery = ""
-        if !filter.categories.isEmpty { query.append(" AND e.category = ANY(\(filter.categories)::text[])") }
-        switch filter.action {
-        case .exact(let action)?: query.append(" AND e.action = \(action)")
-        case .prefix(let prefix)?:
-            let escaped = prefix.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
-            query.append(" AND e.action LIKE \(escaped + "%")")
-        case nil: break
+        for clause in filter.clauses {
+            let condition: PostgresQuery
+            switch clause.values {
+            case .actor(let ids):
+                if ids.count == 1, !ids[0].contains("@") {
+                    condition = "e.actor_id = \(ids[0])"
+                } else if ids.contains(where: { $0.contains("@") }) {
+                    // An email matches whatever its case (it is compared lowercased).
+                    let emails = ids.filter { $0.contains("@") }.map { $0.lowercased() }
+                    condition = "(e.actor_id = ANY(\(ids)::text[]) OR lower(e.actor_email) = ANY(\(emails)::text[]))"
+                } else {
+                    condition = "e.actor_id = ANY(\(ids)::text[])"
+                }
+            case .action(let matches):
+                condition = anyOf(matches.map { match -> PostgresQuery in
+                    switch match {
+                    case .exact(let action): return "e.action = \(action)"
+                    case .prefix(let start): return "e.action LIKE \(likePrefix(start))"
+                    }
+                })
+            case .category(let names):
+                condition = names.count == 1 ? "e.category = \(names[0])" : "e.category = ANY(\(names)::text[])"
+            case .target(let targets):
+                condition = target(targets)
+            case .changed(let paths):
+                condition = anyOf(paths.map { path -> PostgresQuery in
+                    switch path {
+                    case .exact(let field): return "e.changed_fields @> ARRAY[\(field)::text]"
+                    case .prefix(let start): return "EXISTS (SELECT 1 FROM unnest(e.changed_fields) AS f WHERE starts_with(f, \(start)::text))"
+                    }
+                })
+            case .outcome(let outcomes):
+                condition = "e.outcome = ANY(\(outcomes.map(\.rawValue))::text[])"
+            case .late:
+                condition = lateCondition(tenant)
+            }
+            if clause.negated {
+                query.append(" AND NOT coalesce((\(condition)), false)")
+            } else {
+                query.append(" AND (\(condition))")
+            }
         }
-        if let actor = filter.actor { query.append(" AND e.actor_id = \(actor)") }
-        if let outcome = filter.outcome { query.append(" AND e.outcome = \(outcome.rawValue)") }
         return query
+    }
+
+    /// Conditions joined by OR.
+    static func anyOf(_ conditions: [PostgresQuery]) -> PostgresQuery {
+        var query: PostgresQuery = ""
+        for (index, condition) in conditions.enumerated() {
+            if index > 0 { query.append(" OR ") }
+            query.append("(\(condition))")
+        }
+        return query
+    }
+
+    /// A LIKE pattern for a prefix, its wildcards escaped.
+    static func likePrefix(_ prefix: String) -> String {
+        prefix.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+            .replacingOccurrences(of: "_", with: "\\_") + "%"
+    }
+
+    /// Targets through the `event_target` index, in the window `[from, to)`.
+    static func targetRows(_ targets: [EventFilter.TargetMatch], tenant: TenantID, from: Date, to: Date) -> PostgresQuery {
+        let matches = anyOf(targets.map { target -> PostgresQuery in
+            switch target.id {
+            case .exact(let id): return "t.target_type = \(target.type) AND t.target_id = \(id)"
+            case .prefix(let start): return "t.target_type = \(target.type) AND starts_with(t.target_id, \(start)::text)"
+            }
+        })
+        return """
+            (e.occurred_at, e.id) IN (SELECT t.occurred_at, t.event_id FROM audit.event_target AS t
+                WHERE t.tenant_id = \(tenant.rawValue) AND (\(matches))
+                AND t.occurred_at >= \(from) AND t.occurred_at < \(to))
+            """
     }
 
     /// The WHERE conditions for a filter (after `WHERE`), as binds.
@@ -97,24 +162,53 @@ enum EventReader {
         var query: PostgresQuery = """
             e.tenant_id = \(tenant.rawValue) AND e.occurred_at >= \(from) AND e.occurred_at < \(to)
             """
-        query.append(attributeConditions(filter))
-        if let type = filter.targetType, let id = filter.targetID {
-            query.append("""
-                 AND (e.occurred_at, e.id) IN (SELECT t.occurred_at, t.event_id FROM audit.event_target AS t
-                    WHERE t.tenant_id = \(tenant.rawValue) AND t.target_type = \(type) AND t.target_id = \(id)
-                    AND t.occurred_at >= \(from) AND t.occurred_at < \(to))
-                """)
-        }
-        if filter.lateOnly { query.append(" AND \(lateCondition(tenant))") }
-        let textQuery = filter.textQuery
-        if textQuery != nil || !filter.changed.isEmpty {
-            let changed: [String]? = filter.changed.isEmpty ? nil : filter.changed
+        query.append(clauseConditions(filter, tenant: tenant) { targetRows($0, tenant: tenant, from: from, to: to) })
+        if let textQuery = textQuery(filter) {
             query.append("""
                  AND (e.occurred_at, e.id) IN (SELECT k.occurred_at, k.id FROM audit.matching_event_keys(
-                    to_tsquery('simple', \(textQuery)), \(changed)::text[], \(from), \(to)) AS k)
+                    \(textQuery), NULL::text[], \(from), \(to)) AS k)
                 """)
         }
         return query
+    }
+
+    /// The full-text groups as one `tsquery` expression (all groups; in each, any term), or nil
+    /// when there are none. Words and phrases go through `phraseto_tsquery`, which splits them as
+    /// the documents were split and reads no operators; a word the parser would split (`c_1402`,
+    /// `req_3x`) may also be a whole identifier (sql/0026), which only a `tsquery` literal names
+    /// unsplit.
+    static func textQuery(_ filter: EventFilter) -> PostgresQuery? {
+        guard !filter.text.isEmpty else { return nil }
+        var query: PostgresQuery = "("
+        for (index, group) in filter.text.enumerated() {
+            if index > 0 { query.append(" && ") }
+            query.append("(")
+            for (position, term) in group.enumerated() {
+                if position > 0 { query.append(" || ") }
+                query.append(termQuery(term))
+            }
+            query.append(")")
+        }
+        query.append(")")
+        return query
+    }
+
+    static func termQuery(_ term: EventFilter.TextTerm) -> PostgresQuery {
+        let lexemes = EventFilter.lexemes(term.text)
+        var query: PostgresQuery
+        switch term.kind {
+        case .word, .phrase:
+            query = "phraseto_tsquery('simple', \(term.text))"
+        case .prefix:
+            var quoted = lexemes.map(EventFilter.quote)
+            quoted[quoted.count - 1] += ":*"
+            query = "to_tsquery('simple', \(quoted.joined(separator: " <-> ")))"
+        }
+        if term.kind != .phrase, let whole = EventFilter.wholeToken(term.text), lexemes != [whole] {
+            let literal = EventFilter.quote(whole) + (term.kind == .prefix ? ":*" : "")
+            query = "(\(query) || \(literal)::tsquery)"
+        }
+        return term.negated ? "(!! \(query))" : query
     }
 
     /// A page of events matching `filter`, after `cursor`, newest first.
@@ -133,9 +227,14 @@ enum EventReader {
         var rows: [PostgresRow] = []
         let (from, to): (Date, Date)
         var pending: [(Date, Date)] = []
-        let sliced = filter.textQuery == nil && filter.changed.isEmpty
+        let simple = filter.simple
+        // Text or `changed:` in a shape the search function takes: its GIN-driven slices.
+        // Anything else (negations, several values of a key, emails, prefixes) is read in
+        // slices here, text through `audit.matching_event_keys`.
+        let searched = simple.map { !$0.changed.isEmpty || !filter.text.isEmpty } ?? false
+        let sliced = !searched
         if engine == .postgres, limit <= targetCallLimit, filter.isTargetAndDatesOnly,
-           let type = filter.targetType, let id = filter.targetID {
+           let type = simple?.targetType, let id = simple?.targetID {
             // One round trip: the window's start is worked out in the call.
             to = windowEnd(filter, now: now)
             let since = windowStart(filter, tenant: tenant, now: now, defaultRetentionDays: defaultRetentionDays)
@@ -166,8 +265,8 @@ enum EventReader {
             if sliced {
                 let anchor = Self.anchor(to: to, now: now, after: cursor)
                 pending = slices(from: from, to: to, anchor: anchor)
-            } else {
-                let call = searchCall(filter, from: from, to: to, after: cursor, limit: limit + 1)
+            } else if let simple {
+                let call = searchCall(simple, text: textQuery(filter), from: from, to: to, after: cursor, limit: limit + 1)
                 rows = try connection.query("SELECT \(unsafeSQL: columns) FROM \(call) AS e ORDER BY e.occurred_at DESC, e.id DESC").rows
             }
         }
@@ -196,7 +295,7 @@ enum EventReader {
     /// One slice `[lower, upper)` of a page without text or `changed:` terms, newest first.
     static func sliceQuery(_ filter: EventFilter, tenant: TenantID, lower: Date, upper: Date, after cursor: PageCursor?, limit: Int) -> PostgresQuery {
         var query: PostgresQuery
-        if let type = filter.targetType, let id = filter.targetID {
+        if let simple = filter.simple, let type = simple.targetType, let id = simple.targetID {
             // Driven by the target's own index, already in page order; each target row
             // then looks up its one event (OFFSET 0 keeps that a per-row lookup, where a
             // generic plan would hash every event of the window).
@@ -204,7 +303,7 @@ enum EventReader {
                 SELECT \(unsafeSQL: columns) FROM audit.event_target AS t
                 CROSS JOIN LATERAL (SELECT * FROM audit.event AS e
                     WHERE e.tenant_id = t.tenant_id AND e.id = t.event_id AND e.occurred_at = t.occurred_at
-                      AND \(conditions(filter.withoutTarget, tenant: tenant, from: lower, to: upper)) OFFSET 0) AS e
+                      AND \(conditions(filter.without("target"), tenant: tenant, from: lower, to: upper)) OFFSET 0) AS e
                 WHERE t.tenant_id = \(tenant.rawValue) AND t.target_type = \(type) AND t.target_id = \(id)
                   AND t.occurred_at >= \(lower) AND t.occurred_at < \(upper)
                 """
@@ -253,7 +352,7 @@ enum EventReader {
     }
 
     /// `audit.search_events(…)` with the filter's values as binds.
-    static func searchCall(_ filter: EventFilter, from: Date, to: Date, after cursor: PageCursor?, limit: Int) -> PostgresQuery {
+    static func searchCall(_ filter: EventFilter.Simple, text: PostgresQuery?, from: Date, to: Date, after cursor: PageCursor?, limit: Int) -> PostgresQuery {
         var exact: String?, prefix: String?
         switch filter.action {
         case .exact(let action)?: exact = action
@@ -264,7 +363,7 @@ enum EventReader {
         let categories: [String]? = filter.categories.isEmpty ? nil : filter.categories
         let after: PostgresQuery = cursor.map(cursorTime) ?? "NULL::timestamptz"
         return """
-            audit.search_events(to_tsquery('simple', \(filter.textQuery)), \(changed)::text[], \(from)::timestamptz, \(to)::timestamptz,
+            audit.search_events(\(text ?? "NULL::tsquery"), \(changed)::text[], \(from)::timestamptz, \(to)::timestamptz,
                 \(categories)::text[], \(filter.actor)::text, \(exact)::text, \(prefix)::text, \(filter.outcome?.rawValue)::text,
                 \(filter.targetType)::text, \(filter.targetID)::text, \(after), \(cursor?.id)::text, \(limit)::integer, \(filter.lateOnly))
             """
@@ -284,8 +383,7 @@ enum EventReader {
     static func categories(
         _ filter: EventFilter, tenant: TenantID, on connection: PostgresConnection, now: Date, defaultRetentionDays: Int
     ) throws -> [CategoryCount] {
-        var unfiltered = filter
-        unfiltered.categories = []
+        let unfiltered = filter.without("category")
         let (from, to) = try window(unfiltered, tenant: tenant, on: connection, now: now, defaultRetentionDays: defaultRetentionDays)
         return try connection.query("""
             SELECT e.category, count(*) FROM audit.event AS e WHERE \(conditions(unfiltered, tenant: tenant, from: from, to: to))
@@ -325,22 +423,4 @@ enum EventReader {
         ])
     }
 
-}
-
-extension EventFilter {
-    /// The same filter with no target: the target joins in instead (see `EventReader.page`).
-    var withoutTarget: EventFilter {
-        var filter = self
-        filter.targetType = nil
-        filter.targetID = nil
-        return filter
-    }
-
-    /// A target and at most dates: no other condition on the events (compared as a whole, so a
-    /// condition added to `EventFilter` later also takes a page off `audit.target_events`).
-    var isTargetAndDatesOnly: Bool {
-        var dates = EventFilter()
-        (dates.from, dates.to) = (from, to)
-        return targetType != nil && targetID != nil && withoutTarget == dates
-    }
 }
