@@ -30,6 +30,22 @@ public struct MessageRenderer: Sendable {
         self.compiled = compiled
     }
 
+    /// How customers see the vendor in the service's own entries (`AUDITLOG_VENDOR_NAME`).
+    public var vendorName = "the service provider"
+
+    /// A message the service writes about itself (a setting requested, a stream paused, a
+    /// support view): the template `Templates/service/<name>.mustache`, which may also name
+    /// `{{{vendor}}}`. These entries are few, so they render through Mustache itself.
+    public func renderOwn(_ draft: EventDraft, template name: String) -> String {
+        var values = templateValues(draft)
+        values["vendor"] = vendorName
+        if let text = library.render(values, withTemplate: "service/" + name) {
+            let collapsed = Self.collapsingWhitespace(text)
+            if !collapsed.isEmpty { return collapsed }
+        }
+        return Self.fallback(draft)
+    }
+
     public func render(_ draft: EventDraft) -> String {
         if let message = draft.message { return message }
         if let template = compiled[draft.action], let text = template.render(draft) {

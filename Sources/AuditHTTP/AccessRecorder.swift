@@ -8,20 +8,26 @@ struct AccessRecorder: Sendable {
     let services: AppServices
 
     /// Records `action` (category `audit` unless given) by the caller, with `metadata`.
-    func record(_ action: String, category: String = "audit", scope: ReadScope, metadata: [String: JSONValue] = [:],
-                changes: [String: Change] = [:]) async throws {
+    /// `template` names the sentence (`Templates/service/<template>.mustache`, SPEC §6.4).
+    func record(_ action: String, category: String = "audit", template: String, scope: ReadScope,
+                metadata given: [String: JSONValue] = [:], changes: [String: Change] = [:]) async throws {
         let actor: Actor
+        var metadata = given
         switch scope.caller {
         case .viewer(let claims):
             actor = Actor(type: claims.role == .support ? "support" : "user", id: claims.actorID, name: claims.actorName, email: nil)
         case .publisher(let key):
-            actor = Actor(type: "api_key", id: "key_\(key.id)", name: key.name, email: nil)
+            // The vendor as its customers know it; which of its keys acted stays in the metadata.
+            actor = Actor(type: "service", id: "service_provider", name: services.database.configuration.vendorName, email: nil)
+            metadata["publisher_key"] = .string("key_\(key.id)")
         }
         let draft = EventDraft(
             tenant: scope.tenant, id: nil, occurredAt: nil, action: action, category: category, actor: actor, targets: [],
             message: nil, changes: services.redactor.redact(changes), context: [:], metadata: services.redactor.redact(metadata),
             outcome: .success)
-        let event = StoredEvent(draft: draft, receivedAt: Date(), message: services.messages.render(draft))
+        var messages = services.messages
+        messages.vendorName = services.database.configuration.vendorName
+        let event = StoredEvent(draft: draft, receivedAt: Date(), message: messages.renderOwn(draft, template: template))
         _ = try await services.ingestor.ingest([event])
     }
 }

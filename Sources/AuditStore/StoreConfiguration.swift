@@ -25,6 +25,10 @@ public struct StoreConfiguration: Sendable {
     public var replicaConninfo: String?
     /// `AUDITLOG_REPLICA_MAX_LAG`: past this, reads fall back to the primary.
     public var replicaMaxLag: Duration
+    /// How customers see the vendor in the service's own entries (`AUDITLOG_VENDOR_NAME`): the
+    /// actor of what a publisher key did through the service, and the one who acts in its messages.
+    public var vendorName = StoreConfiguration.defaultVendorName
+    public static let defaultVendorName = "the service provider"
 
     /// Budgets from `AUDITLOG_POOL_SIZE` (`total`): ingest and reads share it half and half
     /// (at least 2 each), key lookups and maintenance get one connection each beside it.

@@ -73,6 +73,13 @@ struct ServiceConfiguration: Sendable {
             replicaMaxLag: .seconds(try integer("AUDITLOG_REPLICA_MAX_LAG", default: 10, range: 0...86_400)),
             readTimeout: .seconds(try integer("AUDITLOG_READ_TIMEOUT", default: 5, range: 1...3600)),
             writeTimeout: .seconds(try integer("AUDITLOG_WRITE_TIMEOUT", default: 30, range: 1...3600)))
+        if let vendor = value("AUDITLOG_VENDOR_NAME") {
+            let name = vendor.trimmingCharacters(in: .whitespaces)
+            guard (1...100).contains(name.count), !name.contains(where: { $0.isNewline || $0 == "\0" }) else {
+                throw ConfigurationError(message: "AUDITLOG_VENDOR_NAME must be 1-100 characters on one line, such as Acme Cloud")
+            }
+            store.vendorName = name
+        }
         store.ingestConnections = try integer("AUDITLOG_POOL_INGEST", default: store.ingestConnections, range: 1...500)
         store.readConnections = try integer("AUDITLOG_POOL_READ", default: store.readConnections, range: 1...500)
         store.authConnections = try integer("AUDITLOG_POOL_AUTH", default: store.authConnections, range: 1...100)

@@ -42,7 +42,7 @@ struct ExportController: Sendable {
         // Everything that can be refused is checked before the 200 goes out: the request, the
         // window, and the first page. A failure later can only end the stream (and is logged).
         let first = try await context.whileClientConnected { try await fetch(after: nil) }
-        try await AccessRecorder(services: services).record("audit_log.exported", scope: scope, metadata: [
+        try await AccessRecorder(services: services).record("audit_log.exported", template: "exported", scope: scope, metadata: [
             "format": .string(format.rawValue), "filters": .object(read.echo),
             "from": .string(Timestamp.format(from)), "to": .string(Timestamp.format(to)),
         ])
@@ -97,7 +97,7 @@ struct ExportController: Sendable {
                                           receivedBefore: plan.signedUntil, after: cursor, limit: Self.pageSize)
         }
         let first = try await context.whileClientConnected { try await fetch(after: nil) }
-        try await AccessRecorder(services: services).record("audit_log.exported", scope: scope, metadata: [
+        try await AccessRecorder(services: services).record("audit_log.exported", template: "exported", scope: scope, metadata: [
             "format": "bundle", "from": .string(Timestamp.format(plan.from)), "to": .string(Timestamp.format(plan.to)),
         ])
         var head = [UInt8]()

@@ -124,6 +124,6 @@ struct ReadController: Sendable {
         if let cursor = request?.cursor { metadata["cursor"] = .string(cursor.encoded) }
         if let eventID { metadata["event_id"] = .string(String(eventID.prefix(256))) }
         if let found { metadata["found"] = .bool(found) }
-        try await AccessRecorder(services: services).record("audit_log.viewed", scope: scope, metadata: metadata)
+        try await AccessRecorder(services: services).record("audit_log.viewed", template: "support_viewed", scope: scope, metadata: metadata)
     }
 }

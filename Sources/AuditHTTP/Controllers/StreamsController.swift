@@ -65,9 +65,9 @@ struct StreamsController: Sendable {
     }
 
     /// Records a change: in the tenant's log, or in the server's for a vendor-wide stream.
-    func record(_ action: String, target: Target, metadata: [String: JSONValue]) async throws {
+    func record(_ action: String, template: String, target: Target, metadata: [String: JSONValue]) async throws {
         if let scope = target.tenant {
-            try await AccessRecorder(services: services).record(action, scope: scope, metadata: metadata)
+            try await AccessRecorder(services: services).record(action, template: template, scope: scope, metadata: metadata)
         } else {
             var fields: Logger.Metadata = ["key": "key_\(target.key.map { String($0.id) } ?? "")"]
             for (name, value) in metadata { fields[name] = "\(value.canonicalText)" }
@@ -131,7 +131,7 @@ struct StreamsController: Sendable {
         let stream = try await services.database.createStream(
             StreamSettings(kind: kind, url: url, token: token, categories: categories, actions: actions, backfill: backfill),
             id: id, secret: secret, scope: target.scope)
-        try await record("audit_log.stream_created", target: target, metadata: [
+        try await record("audit_log.stream_created", template: "stream_created", target: target, metadata: [
             "stream_id": .string(id), "kind": .string(kind.rawValue), "url": .string(url), "backfill": .bool(backfill)])
         var json = Self.json(stream)
         if let secret { json["secret"] = .string(secret) }
@@ -197,7 +197,9 @@ struct StreamsController: Sendable {
         guard let stream = try await services.database.updateStream(id: id, change: change, scope: target.scope) else { throw Self.notFound() }
         var metadata: [String: JSONValue] = ["stream_id": .string(id), "changed": .array(members.keys.sorted().map(JSONValue.string))]
         if let paused = change.paused { metadata["paused"] = .bool(paused) }
-        try await record("audit_log.stream_updated", target: target, metadata: metadata)
+        // Pausing or resuming alone reads as that; any other change as a change.
+        let template = members.keys.sorted() == ["paused"] ? (change.paused == true ? "stream_paused" : "stream_resumed") : "stream_changed"
+        try await record("audit_log.stream_updated", template: template, target: target, metadata: metadata)
         return JSONValue.object(Self.json(stream)).response()
     }
 
@@ -207,7 +209,7 @@ struct StreamsController: Sendable {
         try Self.noParameters(request)
         let id = try ReadController.pathParameter("id", context)
         guard TenantID.isValid(id), try await services.database.deleteStream(id: id, scope: target.scope) else { throw Self.notFound() }
-        try await record("audit_log.stream_deleted", target: target, metadata: ["stream_id": .string(id)])
+        try await record("audit_log.stream_deleted", template: "stream_deleted", target: target, metadata: ["stream_id": .string(id)])
         return Response(status: .noContent)
     }
 

@@ -90,15 +90,18 @@ struct TenantController: Sendable {
             await services.tenantRedaction.forget(scope.tenant)
             if before != redactKeys {
                 try await recorder.record(
-                    "organization.settings_updated", category: "organization", scope: scope,
+                    "organization.settings_updated", category: "organization", template: "redact_keys_changed", scope: scope,
                     changes: ["redact_keys": Change(old: .array(before.map(JSONValue.string)), new: .array(redactKeys.map(JSONValue.string)))])
             }
         }
         for change in changes where change.oldValue != change.newValue || !change.applied {
             var metadata: [String: JSONValue] = ["change_id": .string(change.changeID)]
             if let reason { metadata["reason"] = .string(reason) }
+            let hold = change.setting == "legal_hold"
             if change.applied {
-                try await recorder.record("organization.settings_updated", category: "organization", scope: scope, metadata: metadata,
+                let template = hold ? (change.newValue == "true" ? "legal_hold_placed" : "legal_hold_lifted") : "retention_changed"
+                try await recorder.record("organization.settings_updated", category: "organization", template: template,
+                                          scope: scope, metadata: metadata,
                                           changes: [change.setting: Change(old: Self.value(change.setting, change.oldValue),
                                                                            new: Self.value(change.setting, change.newValue))])
             } else {
@@ -106,7 +109,10 @@ struct TenantController: Sendable {
                 metadata["from"] = Self.value(change.setting, change.oldValue)
                 metadata["to"] = Self.value(change.setting, change.newValue)
                 metadata["effective_at"] = .string(Timestamp.format(change.effectiveAt))
-                try await recorder.record("organization.setting_change_requested", category: "organization", scope: scope, metadata: metadata)
+                metadata["effective_on"] = .string(Self.readable(change.effectiveAt))
+                try await recorder.record("organization.setting_change_requested", category: "organization",
+                                          template: hold ? "legal_hold_lift_requested" : "retention_change_requested",
+                                          scope: scope, metadata: metadata)
             }
         }
         return Self.json(scope.tenant, after).response()
@@ -124,7 +130,9 @@ struct TenantController: Sendable {
         guard id.count <= 64, id.allSatisfy({ $0.isHexDigit || $0 == "-" }) else { throw notFound }
         guard let cancelled = try await services.database.cancelSettingChange(
             tenant: scope.tenant, role: scope.role, changeID: id, actor: Self.actor(scope)) else { throw notFound }
-        try await AccessRecorder(services: services).record("organization.setting_change_cancelled", category: "organization", scope: scope,
+        try await AccessRecorder(services: services).record(
+            "organization.setting_change_cancelled", category: "organization",
+            template: cancelled.setting == "legal_hold" ? "legal_hold_lift_cancelled" : "retention_change_cancelled", scope: scope,
             metadata: ["change_id": .string(id), "setting": .string(cancelled.setting),
                        "from": Self.value(cancelled.setting, cancelled.oldValue), "to": Self.value(cancelled.setting, cancelled.newValue)])
         let after = try await services.database.settings(tenant: scope.tenant, role: scope.role)
@@ -132,6 +140,12 @@ struct TenantController: Sendable {
     }
 
     static func value(_ setting: String, _ text: String) -> JSONValue { SettingChange.value(of: setting, text) }
+
+    /// A moment as a sentence writes it: `2026-12-15 10:00 UTC`.
+    static func readable(_ date: Date) -> String {
+        let text = Timestamp.format(date)
+        return "\(text.prefix(10)) \(text.dropFirst(11).prefix(5)) UTC"
+    }
 
     static func json(_ tenant: TenantID, _ settings: TenantSettings) -> JSONValue {
         .object([

@@ -51,7 +51,7 @@ extension AuditDatabase {
                 let message = change.kind == "applied"
                     ? "Retention changed from \(days) to \(newDays) days: the service-wide retention, shortened on "
                         + "\(Timestamp.format(change.requestedAt).prefix(10)), took effect after its grace period"
-                    : "The service provider shortened the service-wide retention to \(change.newDays) days: this organisation's "
+                    : "\(Self.capitalized(configuration.vendorName)) shortened the service-wide retention to \(change.newDays) days: this organisation's "
                         + "retention goes from \(days) to \(newDays) days on \(Timestamp.format(change.effectiveAt).prefix(16))Z"
                 events.append(Self.retentionPolicyEvent(
                     tenant, message: message,
@@ -63,6 +63,11 @@ extension AuditDatabase {
         for start in stride(from: 0, to: events.count, by: 500) {
             _ = try await ingestor.ingest(Array(events[start..<min(start + 500, events.count)]))
         }
+    }
+
+    /// A name at the start of a sentence ("the service provider" → "The service provider").
+    static func capitalized(_ name: String) -> String {
+        name.prefix(1).uppercased() + name.dropFirst()
     }
 
     /// An `organization.settings_updated` entry the retention policy itself writes in a tenant's log.
