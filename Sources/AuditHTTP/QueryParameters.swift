@@ -17,6 +17,10 @@ struct ReadRequest: Sendable {
     /// tenant's pending setting changes too (the viewer's one request per page load).
     var includeCategories = false
     var includePending = false
+    /// `include=count`: how many events match (`total`, capped); `include=late`: which of the
+    /// page's events arrived after their hour was sealed (`late`, their ids).
+    var includeCount = false
+    var includeLate = false
     /// The parameters as given, for recording what a support reader or an exporter looked at.
     var echo: [String: JSONValue] = [:]
 
@@ -67,7 +71,9 @@ struct ReadRequest: Sendable {
                     switch part {
                     case "categories": includeCategories = true
                     case "pending": includePending = true
-                    default: throw Self.bad("include", "'include=\(value.prefix(64))' takes categories and pending, comma-separated")
+                    case "count": includeCount = true
+                    case "late": includeLate = true
+                    default: throw Self.bad("include", "'include=\(value.prefix(64))' takes categories, pending, count and late, comma-separated")
                     }
                 }
             default: break

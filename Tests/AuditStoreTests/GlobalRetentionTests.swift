@@ -55,7 +55,7 @@ struct GlobalRetentionTests {
         let short = try await store.settings(tenant: TenantID("org_short")!, role: .owner)
         await store.close()
         let pending = try #require(long.pending.first { $0.changeID == "service_retention" })
-        #expect(pending.oldValue == "90" && pending.newValue == "30" && pending.requestedBy == "the service provider")
+        #expect(pending.oldValue == "90" && pending.newValue == "30" && pending.requestedBy == "service_provider" && pending.requestedByName == "the service provider")
         #expect(pending.effectiveAt > Date().addingTimeInterval(86_400))
         #expect(short.pending.isEmpty)  // 10 days is already shorter
 

@@ -104,6 +104,13 @@ def recorded_views(link):
             return count
 
 
+def claims(token):
+    """The payload of a viewer token (its actor's name, role, tenant)."""
+    import base64
+    part = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
 def settle(driver):
     """Waits until the list has finished loading (the status line stops saying Loading…)."""
     wait(driver, lambda d: d.find_element(By.ID, "status").text != "Loading…" and
@@ -154,6 +161,9 @@ def main():
         chips = driver.find_elements(By.CSS_SELECTOR, "#chips .chip")
         check(any(c.text.startswith("billing") for c in chips), "category chips with counts are shown")
         check(driver.find_element(By.ID, "export").is_displayed(), "admins see the export buttons")
+        status = driver.find_element(By.ID, "status").text
+        check(re.match(r"^\d{1,3}(,\d{3})*\+? entries", status) is not None and not status.startswith("50+"),
+              f"the status counts the matching entries, not the page ({status})")
         driver.save_screenshot(os.path.join(ARTIFACTS, "desktop-list.png"))
 
         print("load more")
@@ -167,7 +177,7 @@ def main():
 
         print("search")
         search(driver, "category:billing")
-        badges = [b.text for b in driver.find_elements(By.CSS_SELECTOR, "#entries .meta .badge:not(.failure)")]
+        badges = [b.text for b in driver.find_elements(By.CSS_SELECTOR, "#entries .meta .badge:not(.failure):not(.late)")]
         check(badges and all(b == "billing" for b in badges), f"category:billing shows only billing entries ({len(badges)})")
         count_billing = len(entries(driver))
         search(driver, "category:billing Mastercard")
@@ -188,6 +198,13 @@ def main():
         check("IP address" in details and "Request ID" in details and "acme-msp.example" in details,
               "the expanded entry shows context and the administrator")
         check(summary.get_attribute("aria-expanded") == "true", "the expanded entry says so to assistive technology")
+        headings = [h.text for h in driver.find_elements(By.CSS_SELECTOR, "#entries .details h3")]
+        check("context" in [h.lower() for h in headings], f"the request's context has its own heading ({headings})")
+        empty = driver.execute_script("""return Array.from(document.querySelectorAll('#entries .details section'))
+            .filter(s => s.querySelector('dl') && !s.querySelector('dl dt') && !s.querySelector('a, table')).map(s => s.querySelector('h3').textContent)""")
+        check(not empty, f"no heading stands over nothing ({empty})")
+        actor_link = driver.find_elements(By.PARTIAL_LINK_TEXT, "All activity by ")
+        check(bool(actor_link) and actor_link[0].text != "All activity by ", "the actor link names the person (All activity by …)")
         driver.save_screenshot(os.path.join(ARTIFACTS, "desktop-expanded.png"))
 
         print("keyboard")
@@ -199,8 +216,25 @@ def main():
         redacted = driver.find_elements(By.CSS_SELECTOR, "#entries .changes .redacted")
         check(bool(redacted), "Enter expands a focused entry; the card number shows as redacted")
 
+        print("permalink")
+        entry_id = driver.find_element(By.CSS_SELECTOR, "#entries .details").find_element(By.XPATH, "..").get_attribute("data-id")
+        driver.find_element(By.CSS_SELECTOR, "#entries .details .permalink").click()
+        wait(driver, lambda d: "event=" in d.current_url)
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#entries .details"))
+        check([e.get_attribute("data-id") for e in entries(driver)] == [entry_id], "a permalink shows that entry alone")
+        permalink_url = driver.current_url
+        driver.get("about:blank")
+        driver.get(permalink_url)
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#entries .details"))
+        check(driver.find_element(By.CSS_SELECTOR, "#entries .summary").get_attribute("aria-expanded") == "true",
+              "opening a permalink shows the entry expanded")
+        check(driver.find_element(By.ID, "scope-text").text == "One entry", "the permalink view says it shows one entry")
+        search(driver, "action:payment_method.changed")
+        driver.find_element(By.CSS_SELECTOR, "#entries .summary").click()
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#entries .details"))
+
         print("per-resource view")
-        link = driver.find_element(By.PARTIAL_LINK_TEXT, "This administrator's activity")
+        link = driver.find_element(By.PARTIAL_LINK_TEXT, "All activity by ")
         link.click()
         wait(driver, lambda d: "actor=" in d.current_url)
         settle(driver)
@@ -255,8 +289,37 @@ def main():
         urllib.request.urlopen(request, timeout=10)
         driver.get(acme["admin"])
         wait(driver, EC.visibility_of_element_located((By.ID, "pending")))
-        check("Retention will shorten from 90 to 30 days" in driver.find_element(By.ID, "pending").text,
-              "every reader sees a pending retention cut, with its date and who asked")
+        pending_text = driver.find_element(By.ID, "pending").text
+        owner_name = claims(owner).get("name", "")
+        check("Retention will shorten from 90 to 30 days" in pending_text and owner_name and f"requested by {owner_name}" in pending_text,
+              f"every reader sees a pending retention cut, with its date and who asked, by name ({pending_text})")
+
+        print("a late arrival")
+        late_event = {"tenant": "acme_msp", "id": "late_arrival_1", "action": "client.renamed", "actor": {"id": "u_late", "name": "Lou Late"},
+                      "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3 * 3600)),
+                      "message": "Lou Late renamed a client three hours ago"}
+        admin_token = urllib.parse.unquote(re.search(r"token=([^&]+)", acme["admin"]).group(1))
+        def late_ids():
+            request = urllib.request.Request(f"http://127.0.0.1:{PORT}/v1/events?q=late:true&include=late",
+                                             headers={"Authorization": "Bearer " + admin_token})
+            return json.load(urllib.request.urlopen(request, timeout=10)).get("late", [])
+        # The hour must be sealed before the event arrives for it to be late: wait for its digest.
+        deadline = time.time() + 150
+        while time.time() < deadline:
+            request = urllib.request.Request(f"http://127.0.0.1:{PORT}/v1/digests?from=" + late_event["occurred_at"][:13] + ":00:00Z",
+                                             headers={"Authorization": "Bearer " + admin_token})
+            if json.load(urllib.request.urlopen(request, timeout=10)).get("digests"):
+                break
+            time.sleep(2)
+        request = urllib.request.Request(f"http://127.0.0.1:{PORT}/v1/events", method="POST", data=json.dumps(late_event).encode(),
+                                         headers={"Authorization": "Bearer " + key, "Content-Type": "application/json"})
+        urllib.request.urlopen(request, timeout=10)
+        check("late_arrival_1" in late_ids(), "the API names the late arrival (include=late)")
+        driver.get(acme["admin"].split("#")[0] + "#q=late%3Atrue")
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#entries .badge.late"))
+        badge = driver.find_element(By.CSS_SELECTOR, "#entries .badge.late").text
+        check(badge.startswith("Late · arrived "), f"a late arrival is marked with the time it arrived ({badge})")
+        driver.save_screenshot(os.path.join(ARTIFACTS, "desktop-late.png"))
         driver.save_screenshot(os.path.join(ARTIFACTS, "desktop-pending.png"))
 
         print("admin of northwind_it")

@@ -37,6 +37,9 @@ struct ReadController: Sendable {
 
     static func readers(_ role: AccessRole) -> Bool { role.canRead }
 
+    /// The most a list counts (`include=count`): beyond it the answer is "10,000+".
+    static let countCap = 10_000
+
     func list(_ request: Request, _ context: AuditRequestContext, view: String,
               narrow: (inout EventFilter) throws -> Void) async throws -> Response {
         let scope = try ReadScope.resolve(request, context, allowed: Self.readers)
@@ -51,6 +54,13 @@ struct ReadController: Sendable {
         } : nil
         let pending = read.includePending
             ? try await database.settings(tenant: scope.tenant, role: scope.role).pending.map(TenantController.json) : nil
+        let late = read.includeLate ? try await context.whileClientConnected {
+            try await database.lateEvents(in: page, tenant: scope.tenant, role: scope.role)
+        } : nil
+        // A count only where the database gives it within the page budget; capped beyond.
+        let count = read.includeCount ? try await context.whileClientConnected {
+            try await database.count(filter, tenant: scope.tenant, role: scope.role, cap: Self.countCap)
+        } : nil
         try await recordSupportRead(scope, view: view, request: read, path: request.uri.path)
         var body = [UInt8]()
         body.reserveCapacity(page.count * 1024 + 64)
@@ -65,6 +75,15 @@ struct ReadController: Sendable {
         if let pending {
             body += Array(",\"pending_settings\":".utf8)
             body += Array(JSONValue.array(pending).canonicalText.utf8)
+        }
+        if let late {
+            body += Array(",\"late\":".utf8)
+            body += Array(JSONValue.array(late.sorted().map(JSONValue.string)).canonicalText.utf8)
+        }
+        if read.includeCount {
+            let total: JSONValue = count.map { .object(["count": .number(Double(min($0, Self.countCap))), "capped": .bool($0 > Self.countCap)]) } ?? .null
+            body += Array(",\"total\":".utf8)
+            body += Array(total.canonicalText.utf8)
         }
         body.append(UInt8(ascii: "}"))
         return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"],

@@ -161,6 +161,7 @@ struct TenantController: Sendable {
             "change_id": .string(change.changeID), "setting": .string(change.setting),
             "from": value(change.setting, change.oldValue), "to": value(change.setting, change.newValue),
             "effective_at": .string(Timestamp.format(change.effectiveAt)), "requested_by": .string(change.requestedBy),
+            "requested_by_name": change.requestedByName.map(JSONValue.string) ?? .null,
             "reason": change.reason.map(JSONValue.string) ?? .null,
         ])
     }

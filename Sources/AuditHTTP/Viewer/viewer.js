@@ -7,11 +7,11 @@
 
 (function () {
   const TOKEN_KEY = "auditlog.viewerToken";
-  const FILTER_KEYS = ["q", "category", "from", "to", "actor", "actor_name", "target_type", "target_id", "target_name"];
+  const FILTER_KEYS = ["q", "category", "from", "to", "actor", "actor_name", "target_type", "target_id", "target_name", "event"];
   const PAGE_SIZE = 50;
 
   const $ = (id) => document.getElementById(id);
-  const state = { token: null, claims: null, filters: {}, cursor: null, seen: new Set(), loading: 0, live: null };
+  const state = { token: null, claims: null, filters: {}, cursor: null, seen: new Set(), loading: 0, live: null, late: new Set(), total: null };
 
   // ---- small helpers -------------------------------------------------------------------
 
@@ -88,7 +88,10 @@
     return text ? "#" + text : "#";
   }
 
-  function navigate(filters) {
+  // A search, a date or a chip leaves a permalink's single entry for the list it filters.
+  function navigate(given) {
+    const filters = Object.assign({}, given);
+    delete filters.event;
     const target = fragmentFor(filters);
     if (location.hash === target || (target === "#" && location.hash === "")) route();
     else location.hash = target;
@@ -213,6 +216,11 @@
     $("q").value = f.q || "";
     $("from").value = f.from || "";
     $("to").value = f.to || "";
+    if (f.event) {
+      $("scope-text").textContent = "One entry";
+      show("scope", true);
+      return loadOne(f.event);
+    }
     if (f.actor) {
       $("scope-text").textContent = "Activity of " + (f.actor_name ? f.actor_name + " (" + f.actor + ")" : f.actor);
     } else if (f.target_type && f.target_id) {
@@ -304,8 +312,8 @@
     try {
       // A new view asks for its category counts in the same request: one page load is one
       // request, and a support reader's view is recorded once.
-      const extra = { limit: String(PAGE_SIZE) };
-      if (reset) extra.include = "categories,pending";
+      // It also asks which of the page's entries arrived late, and on a new view how many match.
+      const extra = { limit: String(PAGE_SIZE), include: reset ? "categories,pending,count,late" : "late" };
       if (!reset && state.cursor) extra.cursor = state.cursor;
       const response = await api("/v1/events?" + apiParams(extra).toString());
       const page = await response.json();
@@ -313,7 +321,10 @@
       if (reset) {
         renderChips(page.categories || []);
         renderPending(page.pending_settings || []);
+        state.total = page.total || null;
+        state.late = new Set();
       }
+      (page.late || []).forEach((id) => state.late.add(id));
       const list = $("entries");
       for (const event of page.events || []) {
         if (state.seen.has(event.id)) continue;
@@ -324,12 +335,53 @@
       show("more", Boolean(state.cursor));
       const count = state.seen.size;
       show("empty", count === 0);
-      $("status").textContent = count === 0 ? "" : count + (state.cursor ? "+ entries, newest first" : (count === 1 ? " entry" : " entries"));
+      $("status").textContent = count === 0 ? "" : countText(count);
     } catch (failure) {
       if (ticket !== state.loading) return;
       $("status").textContent = "";
       handleFailure(failure);
     }
+  }
+
+  // A permalink (#event=<id>): that entry alone, opened.
+  async function loadOne(id) {
+    const ticket = ++state.loading;
+    if (state.live) stopLive();
+    state.cursor = null;
+    state.seen = new Set();
+    state.total = null;
+    $("entries").replaceChildren();
+    $("chips").replaceChildren();
+    show("empty", false);
+    show("more", false);
+    show("error", false);
+    $("status").textContent = "Loading…";
+    try {
+      const event = await (await api("/v1/events/" + encodeURIComponent(id))).json();
+      if (ticket !== state.loading) return;
+      state.seen.add(event.id);
+      const item = entry(event);
+      $("entries").appendChild(item);
+      item.expand();
+      $("status").textContent = "";
+    } catch (failure) {
+      if (ticket !== state.loading) return;
+      $("status").textContent = "";
+      if (failure.status === 404) {
+        $("error").textContent = "There is no entry " + id + " in this audit log (it may be past its retention).";
+        show("error", true);
+      } else {
+        handleFailure(failure);
+      }
+    }
+  }
+
+  // "1,234 entries" when the server counted them, "10,000+" beyond its cap; else what is loaded.
+  function countText(loaded) {
+    const total = state.total;
+    if (total && total.capped) return total.count.toLocaleString() + "+ entries, newest first";
+    if (total) return total.count.toLocaleString() + (total.count === 1 ? " entry" : " entries") + (state.cursor ? ", newest first" : "");
+    return loaded.toLocaleString() + (state.cursor ? "+ entries, newest first" : (loaded === 1 ? " entry" : " entries"));
   }
 
   // A retention cut or a hold lift waiting out its grace period, for every reader to see.
@@ -339,7 +391,7 @@
       const what = change.setting === "legal_hold"
         ? (change.to ? "A legal hold will be placed" : "The legal hold will be lifted")
         : "Retention will shorten from " + change.from + " to " + change.to + " days";
-      return what + " on " + when + " (requested by " + change.requested_by + (change.reason ? ": " + change.reason : "") + ").";
+      return what + " on " + when + " (requested by " + (change.requested_by_name || change.requested_by) + (change.reason ? ": " + change.reason : "") + ").";
     });
     $("pending").textContent = lines.join(" ");
     show("pending", lines.length > 0);
@@ -390,6 +442,12 @@
     meta.appendChild(el("span", "badge", (event.category || "").replace(/_/g, " ")));
     meta.appendChild(el("code", "action", event.action));
     if (event.outcome === "failure") meta.appendChild(el("span", "badge failure", "Failed"));
+    if (state.late.has(event.id)) {
+      // Arrived after its hour was sealed: shown with when it arrived.
+      const late = el("span", "badge late", "Late · arrived " + absoluteTime(event.received_at));
+      late.title = "Recorded after the integrity digest of its hour was signed; a follow-up digest covers it.";
+      meta.appendChild(late);
+    }
     summary.appendChild(meta);
     item.appendChild(summary);
 
@@ -403,6 +461,7 @@
       }
       summary.setAttribute("aria-expanded", details.hidden ? "false" : "true");
     };
+    item.expand = () => { if (!details || details.hidden) toggle(); };
     summary.addEventListener("click", toggle);
     summary.addEventListener("keydown", (e) => {
       if (e.key === "Enter" || e.key === " ") {
@@ -473,8 +532,7 @@
 
     const actor = event.actor || {};
     const actorLinks = el("div", "links");
-    actorLinks.appendChild(viewLink(actor.type === "user" || !actor.type ? "This administrator's activity" : "This actor's activity",
-      { actor: actor.id, actor_name: actor.name || "" }));
+    actorLinks.appendChild(viewLink("All activity by " + (actor.name || actor.id), { actor: actor.id, actor_name: actor.name || "" }));
     box.appendChild(section("Who", definitions([["Name", actor.name], ["Email", actor.email], ["ID", actor.id], ["Type", actor.type]]), actorLinks));
 
     const targets = event.targets || [];
@@ -490,13 +548,18 @@
     const context = Object.assign({}, event.context || {});
     const known = [["IP address", context.ip], ["User agent", context.user_agent], ["Request ID", context.request_id]];
     delete context.ip; delete context.user_agent; delete context.request_id;
-    const extra = Object.entries(context).concat(Object.entries(event.metadata || {}));
-    box.appendChild(section("Context", definitions(known.concat(extra))));
+    // Each heading only over something to show: the request's context, the publisher's metadata.
+    const contextPairs = known.concat(Object.entries(context)).filter(([, value]) => value !== undefined && value !== null && value !== "");
+    if (contextPairs.length) box.appendChild(section("Context", definitions(contextPairs)));
+    const metadataPairs = Object.entries(event.metadata || {});
+    if (metadataPairs.length) box.appendChild(section("Metadata", definitions(metadataPairs)));
 
+    const permalink = el("a", "permalink", "Link to this entry");
+    permalink.href = "#event=" + encodeURIComponent(event.id);
     box.appendChild(section("Entry", definitions([
       ["When", absoluteTime(event.occurred_at)], ["Recorded", absoluteTime(event.received_at)],
       ["Action", event.action], ["Outcome", event.outcome], ["Event ID", event.id], ["SHA-256", event.hash],
-    ])));
+    ]), permalink));
     return box;
   }
 
@@ -552,7 +615,7 @@
     $("scope-close").addEventListener("click", (e) => {
       e.preventDefault();
       const next = Object.assign({}, state.filters);
-      ["actor", "actor_name", "target_type", "target_id", "target_name"].forEach((k) => delete next[k]);
+      ["actor", "actor_name", "target_type", "target_id", "target_name", "event"].forEach((k) => delete next[k]);
       navigate(next);
     });
     $("more").addEventListener("click", () => load(false));

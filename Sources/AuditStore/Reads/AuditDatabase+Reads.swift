@@ -13,6 +13,53 @@ extension AuditDatabase {
         }
     }
 
+    /// How many events match `filter`, counted up to `cap + 1` within `budget`: the number (more
+    /// than `cap` when the count stopped there), or nil when the database could not count them in
+    /// time. The viewer's "1,234 entries"; a page never waits on it.
+    public func count(_ filter: EventFilter, tenant: TenantID, role: AccessRole, cap: Int = 10_000,
+                      budget: Duration = .milliseconds(500)) async throws -> Int? {
+        let retention = globalRetentionDays
+        do {
+            return try await withReadTransaction(tenant, role: role, timeout: budget) { connection in
+                let (from, to) = try EventReader.window(filter, tenant: tenant, on: connection, now: Date(), defaultRetentionDays: retention)
+                return try connection.query("""
+                    SELECT count(*) FROM (SELECT 1 FROM audit.event AS e
+                        WHERE \(EventReader.conditions(filter, tenant: tenant, from: from, to: to)) LIMIT \(cap + 1)) AS counted
+                    """).rows[0].decode(Int.self, at: 0)
+            }
+        } catch let error as StoreError where error.code == .timeout {
+            return nil
+        }
+    }
+
+    /// The events of `page` that arrived after their hour was first sealed (`late:true`), by id:
+    /// only those received after their hour ended are looked up, in one statement.
+    public func lateEvents(in page: EventPage, tenant: TenantID, role: AccessRole) async throws -> Set<String> {
+        typealias Column = EventEncoding.Column
+        var ids: [String] = [], occurred: [Int64] = [], received: [Int64] = []
+        for row in page.rows {
+            let (at, arrived) = (try row.decode(Int64.self, at: Column.occurredMicros), try row.decode(Int64.self, at: Column.receivedMicros))
+            let hourEnd = (at / 3_600_000_000 + (at >= 0 ? 1 : 0)) * 3_600_000_000
+            guard arrived >= hourEnd else { continue }
+            ids.append(try row.decode(String.self, at: Column.id))
+            (occurred, received) = (occurred + [at], received + [arrived])
+        }
+        guard !ids.isEmpty else { return [] }
+        let (found, tenantID) = (ids, tenant.rawValue)
+        let (times, arrivals) = (occurred.map(String.init), received.map(String.init))
+        return try await withReadTransaction(tenant, role: role) { connection -> Set<String> in
+            let query: PostgresQuery = """
+                SELECT c.id FROM unnest(\(found)::text[], \(times)::bigint[], \(arrivals)::bigint[]) AS c(id, occurred, received)
+                CROSS JOIN LATERAL (SELECT timestamptz 'epoch' + c.occurred * interval '1 microsecond' AS occurred_at,
+                                           timestamptz 'epoch' + c.received * interval '1 microsecond' AS received_at) AS t
+                WHERE t.received_at >= (SELECT CASE WHEN d.hour <= t.occurred_at THEN d.covered_until END FROM audit.digest AS d
+                                         WHERE d.tenant_id = \(tenantID) AND d.sequence = 0 AND d.hour_end > t.occurred_at
+                                         ORDER BY d.hour_end LIMIT 1)
+                """
+            return Set(try connection.query(query).rows.map { try $0.decode(String.self, at: 0) })
+        }
+    }
+
     /// One event by id with everything, or nil (another tenant's id is as absent as an unknown one).
     public func event(id: String, tenant: TenantID, role: AccessRole) async throws -> JSONValue? {
         try await withReadTransaction(tenant, role: role) { connection in try EventReader.find(id: id, tenant: tenant, on: connection) }

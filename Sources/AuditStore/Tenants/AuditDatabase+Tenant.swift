@@ -29,6 +29,8 @@ public struct SettingChange: Sendable, Equatable {
     /// Taken effect at once (placing a hold, lengthening a retention); else pending.
     public var applied: Bool
     public var requestedBy: String = ""
+    /// The requester's name as the tenant's log shows it (its `setting_change_requested` entry).
+    public var requestedByName: String?
     public var reason: String?
 
     /// A setting's stored text as its JSON value (`legal_hold` a bool, `retention_days` a number).
@@ -41,9 +43,9 @@ public struct SettingChange: Sendable, Equatable {
 extension AuditDatabase {
     /// The tenant's settings; a tenant with no row yet has the defaults.
     public func settings(tenant: TenantID, role: AccessRole) async throws -> TenantSettings {
-        let fallback = globalRetentionDays
+        let (fallback, vendor) = (globalRetentionDays, configuration.vendorName)
         return try await withTenant(tenant, roleName: role.rawValue, on: readPool) { connection in
-            try Self.readSettings(connection, tenant: tenant, default: fallback)
+            try Self.readSettings(connection, tenant: tenant, default: fallback, vendorName: vendor)
         }
     }
 
@@ -116,18 +118,26 @@ extension AuditDatabase {
         return items.compactMap { if case .string(let text) = $0 { text } else { nil } }
     }
 
-    static func readSettings(_ connection: PostgresConnection, tenant: TenantID, default fallback: Int) throws -> TenantSettings {
+    static func readSettings(_ connection: PostgresConnection, tenant: TenantID, default fallback: Int,
+                             vendorName: String = StoreConfiguration.defaultVendorName) throws -> TenantSettings {
         guard let row = try connection.query("""
             SELECT retention_days, legal_hold, array_to_json(redact_keys)::text FROM audit.tenant WHERE tenant_id = \(tenant.rawValue)
             """).rows.first else { return TenantSettings(retentionDays: fallback, legalHold: false) }
         let pending = try connection.query("""
-            SELECT change_id, setting, old_value, new_value, effective_at, requested_by, reason FROM audit.setting_change
-            WHERE tenant_id = \(tenant.rawValue) AND applied_at IS NULL AND cancelled_at IS NULL ORDER BY effective_at
+            SELECT c.change_id, c.setting, c.old_value, c.new_value, c.effective_at, c.requested_by, c.reason,
+                   (SELECT e.actor_name FROM audit.event AS e
+                     WHERE e.tenant_id = c.tenant_id AND e.action = 'organization.setting_change_requested'
+                       AND e.occurred_at >= c.requested_at AND e.occurred_at < c.requested_at + interval '1 hour'
+                       AND e.metadata ->> 'change_id' = c.change_id
+                     LIMIT 1)
+            FROM audit.setting_change AS c
+            WHERE c.tenant_id = \(tenant.rawValue) AND c.applied_at IS NULL AND c.cancelled_at IS NULL ORDER BY c.effective_at
             """).rows.map {
             SettingChange(changeID: try $0.decode(String.self, at: 0), setting: try $0.decode(String.self, at: 1),
                           oldValue: try $0.decode(String.self, at: 2), newValue: try $0.decode(String.self, at: 3),
                           effectiveAt: try $0.decode(Date.self, at: 4), applied: false,
-                          requestedBy: try $0.decode(String.self, at: 5), reason: try $0.decode(String?.self, at: 6))
+                          requestedBy: try $0.decode(String.self, at: 5), requestedByName: try $0.decode(String?.self, at: 7),
+                          reason: try $0.decode(String?.self, at: 6))
         }
         var all = pending
         // A pending cut of the global retention that shortens this tenant shows among its changes
@@ -140,7 +150,7 @@ extension AuditDatabase {
             if cut < effective {
                 all.append(SettingChange(changeID: "service_retention", setting: "retention_days", oldValue: String(effective),
                                          newValue: String(cut), effectiveAt: try global.decode(Date.self, at: 3), applied: false,
-                                         requestedBy: "the service provider", reason: "the service-wide retention (AUDITLOG_RETENTION_DAYS) was shortened"))
+                                         requestedBy: "service_provider", requestedByName: vendorName, reason: "the service-wide retention (AUDITLOG_RETENTION_DAYS) was shortened"))
                 all.sort { $0.effectiveAt < $1.effectiveAt }
             }
         }
