@@ -11,13 +11,6 @@ public struct EventFilter: Sendable, Hashable {
     public enum Match: Sendable, Hashable {
         case exact(String)
         case prefix(String)
-
-        public func matches(_ text: String) -> Bool {
-            switch self {
-            case .exact(let value): text == value
-            case .prefix(let start): text.hasPrefix(start)
-            }
-        }
     }
 
     /// A target: its type, and its id whole or as a prefix.
@@ -115,17 +108,6 @@ public struct EventFilter: Sendable, Hashable {
 
     public init() {}
 
-    /// Adds a clause, merged into an existing clause of the same key and sign when `merging`
-    /// (values of one source: a key repeated in `q`, a parameter repeated).
-    public mutating func add(_ clause: Clause, merging: Bool) {
-        if merging, let index = clauses.firstIndex(where: { $0.negated == clause.negated && $0.values.key == clause.values.key }),
-           let merged = clauses[index].values.merged(with: clause.values) {
-            clauses[index].values = merged
-        } else {
-            clauses.append(clause)
-        }
-    }
-
     /// Narrows the window to `[from, to)` as well (both apply).
     public mutating func narrow(from lower: Date?, to upper: Date?) {
         if let lower { from = max(from ?? lower, lower) }
@@ -138,9 +120,6 @@ public struct EventFilter: Sendable, Hashable {
         filter.clauses.removeAll { $0.values.key == key }
         return filter
     }
-
-    /// True when nothing but the window is asked for.
-    public var isWindowOnly: Bool { clauses.isEmpty && text.isEmpty }
 
     // MARK: The shape the database's search function takes
 
@@ -198,9 +177,6 @@ public struct EventFilter: Sendable, Hashable {
     public var isTargetAndDatesOnly: Bool {
         text.isEmpty && clauses.count == 1 && simple?.targetType != nil
     }
-
-    /// True when a clause of `changed` is asked for.
-    public var hasChanged: Bool { clauses.contains { $0.values.key == "changed" } }
 
     // MARK: Full text
 
