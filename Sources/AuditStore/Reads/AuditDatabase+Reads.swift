@@ -45,16 +45,15 @@ extension AuditDatabase {
             (occurred, received) = (occurred + [at], received + [arrived])
         }
         guard !ids.isEmpty else { return [] }
-        let (found, tenantID) = (ids, tenant.rawValue)
+        let found = ids
         let (times, arrivals) = (occurred.map(String.init), received.map(String.init))
         return try await withReadTransaction(tenant, role: role) { connection -> Set<String> in
+            // The rows as `e`, so the test is `late:true`'s own (`EventReader.lateCondition`).
             let query: PostgresQuery = """
-                SELECT c.id FROM unnest(\(found)::text[], \(times)::bigint[], \(arrivals)::bigint[]) AS c(id, occurred, received)
-                CROSS JOIN LATERAL (SELECT timestamptz 'epoch' + c.occurred * interval '1 microsecond' AS occurred_at,
-                                           timestamptz 'epoch' + c.received * interval '1 microsecond' AS received_at) AS t
-                WHERE t.received_at >= (SELECT CASE WHEN d.hour <= t.occurred_at THEN d.covered_until END FROM audit.digest AS d
-                                         WHERE d.tenant_id = \(tenantID) AND d.sequence = 0 AND d.hour_end > t.occurred_at
-                                         ORDER BY d.hour_end LIMIT 1)
+                SELECT e.id FROM (SELECT c.id, timestamptz 'epoch' + c.occurred * interval '1 microsecond' AS occurred_at,
+                                         timestamptz 'epoch' + c.received * interval '1 microsecond' AS received_at
+                                  FROM unnest(\(found)::text[], \(times)::bigint[], \(arrivals)::bigint[]) AS c(id, occurred, received)) AS e
+                WHERE \(EventReader.lateCondition(tenant))
                 """
             return Set(try connection.query(query).rows.map { try $0.decode(String.self, at: 0) })
         }
