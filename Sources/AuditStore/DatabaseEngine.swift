@@ -76,6 +76,16 @@ enum DatabaseEngine: Sendable {
         return PostgresQuery(unsafeSQL: sql, binds: binds)
     }
 
+    /// The context as statements of a pipeline: on PostgreSQL `contextQuery`; on Citus its
+    /// `SET LOCAL` statements (Citus carries those to the workers, not `set_config`), each sent
+    /// unprepared, as its text holds the tenant.
+    func contextQueries(key: String, roleName: String, timeout: Duration? = nil, on connection: PostgresConnection) throws -> [PostgresQuery] {
+        guard self == .citus else { return [contextQuery(key: key, roleName: roleName, timeout: timeout)] }
+        return try contextSettings(key: key, roleName: roleName, timeout: timeout).map {
+            .unprepared(unsafeSQL: "SET LOCAL \($0.name) = \(try connection.escapeLiteral($0.value))")
+        }
+    }
+
     func withContextTransaction<T>(
         key: String, roleName: String, timeout: Duration? = nil, on connection: PostgresConnection,
         _ body: (PostgresConnection) throws -> T

@@ -103,7 +103,6 @@ public final class StreamDelivery: Service, Sendable {
     /// True when a stream stopped at its pages-per-round with more to send.
     @discardableResult
     public func tickOnce() async -> Bool {
-        guard database.hasFeed else { return false }
         await refreshStatusesIfDue()
         let claimed: [(scope: StreamScope, id: String)]
         do {
@@ -130,7 +129,7 @@ public final class StreamDelivery: Service, Sendable {
             do {
                 guard let stream = try await database.leasedStream(id: id, scope: scope, owner: owner) else { return false }
                 let token = FeedToken(encoded: stream.position) ?? .start
-                let page = try await database.streamFeed(after: token, limit: configuration.batchSize, scope: scope)
+                let page = try await database.streamFeed(after: token, limit: configuration.batchSize, scope: scope, id: id)
                 let all = page.events()  // parsed once: for the filter and for the lag
                 let events = all.filter { event in
                     stream.accepts(category: event.objectValue?["category"]?.stringValue ?? "", action: event.objectValue?["action"]?.stringValue ?? "")
@@ -152,7 +151,7 @@ public final class StreamDelivery: Service, Sendable {
                 let oldest = all.first?.objectValue?["received_at"]?.stringValue.flatMap(Timestamp.parse)
                 lagGauge(key).record(caughtUp ? 0 : max(0, Date().timeIntervalSince(oldest ?? Date())))
                 guard try await database.advanceStream(id: id, scope: scope, owner: owner, from: stream.position, to: page.next.encoded,
-                                                       delivered: events.count, caughtUp: caughtUp) else { return false }
+                                                       cursors: page.cursors, delivered: events.count, caughtUp: caughtUp) else { return false }
                 backoff.withLock { _ = $0.removeValue(forKey: key) }
                 if caughtUp { return false }
             } catch {

@@ -259,7 +259,9 @@ public final class PostgresConnection {
         var steps: [(name: String, prepare: Bool)] = []
         var preparing: [String: String] = [:]
         for query in queries {
-            if let name = statements[query.sql] ?? preparing[query.sql] {
+            if !query.prepared {
+                steps.append(("", false))
+            } else if let name = statements[query.sql] ?? preparing[query.sql] {
                 steps.append((name, false))
             } else {
                 let name = nextStatementName()
@@ -282,7 +284,10 @@ public final class PostgresConnection {
                 }
                 sent.append(query.sql)
             }
-            let queued = withParameters(query.binds) { values, count in PQsendQueryPrepared(handle, step.name, count, values, nil, nil, 0) }
+            let queued = withParameters(query.binds) { values, count in
+                query.prepared ? PQsendQueryPrepared(handle, step.name, count, values, nil, nil, 0)
+                    : PQsendQueryParams(handle, query.sql, count, nil, values, nil, nil, 0)
+            }
             guard queued == 1 else {
                 failure = PostgresError(code: .connectionFailed, message: PostgresError.connectionMessage(handle) ?? "could not send a statement")
                 break

@@ -6,10 +6,20 @@
 public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomStringConvertible {
     public var sql: String
     public var binds: [String?]
+    /// False for a statement whose text is one of many (`SET LOCAL` with a quoted literal): sent
+    /// unnamed, so it never takes a place in the connection's cache of prepared statements.
+    public var prepared = true
 
     public init(unsafeSQL sql: String, binds: [String?] = []) {
         self.sql = sql
         self.binds = binds
+    }
+
+    /// The same statement, sent unnamed (see `prepared`).
+    public static func unprepared(unsafeSQL sql: String) -> PostgresQuery {
+        var query = PostgresQuery(unsafeSQL: sql)
+        query.prepared = false
+        return query
     }
 
     public init(stringLiteral value: String) {

@@ -131,6 +131,10 @@ struct FeedTests {
         ("after=\(Crypto.base64URL(Array("f1|5:3:||||".utf8)))", 400, "invalid_query"),
         ("after=\(Crypto.base64URL(Array("f1|1:1:|9:9:|9|1|x;drop".utf8)))", 400, "invalid_query"),
         ("after=\(Crypto.base64URL(Array("f1|3:9:4,4||||".utf8)))", 400, "invalid_query"),
+        // Citus's positions (a commit number; a vendor stream's cursors) mean nothing on one node.
+        ("after=\(Crypto.base64URL(Array("c1|3||".utf8)))", 400, "invalid_query"),
+        ("after=\(Crypto.base64URL(Array("v1|2".utf8)))", 400, "invalid_query"),
+        ("after=\(Crypto.base64URL(Array("c1|3|1796693483003923|e;1".utf8)))", 400, "invalid_query"),
         ("limit=0", 400, "invalid_query"),
         ("limit=1001", 400, "invalid_query"),
         ("wait=61", 400, "invalid_query"),

@@ -11,8 +11,18 @@ SET LOCAL ROLE auditlog_owner;
 -- Citus the coordinator names every column in the shard's INSERT, so the bound is stated here
 -- as well as by the column privilege (CitusLayout).
 
--- No UPDATE policy: settings change only through audit.change_setting (0014_governed_settings.sql).
+-- Settings change only through audit.change_setting (0014_governed_settings.sql): the service
+-- role may update one column, feed_seq, which numbers the tenant's ingest commits on Citus
+-- (sql/0027_commit_ordered_feed.sql), as the publisher of that tenant.
 DROP POLICY IF EXISTS tenant_change ON audit.tenant;
+
+DROP POLICY IF EXISTS tenant_feed_seq ON audit.tenant;
+CREATE POLICY tenant_feed_seq ON audit.tenant FOR UPDATE TO auditlog_app
+    USING (tenant_id = current_setting('auditlog.tenant', true)
+           AND current_setting('auditlog.role', true) = 'publisher')
+    WITH CHECK (tenant_id = current_setting('auditlog.tenant', true)
+                AND current_setting('auditlog.role', true) = 'publisher');
+GRANT UPDATE (feed_seq) ON audit.tenant TO auditlog_app;
 
 DROP POLICY IF EXISTS tenant_create ON audit.tenant;
 CREATE POLICY tenant_create ON audit.tenant FOR INSERT TO auditlog_app
@@ -29,3 +39,11 @@ DROP POLICY IF EXISTS tenant_read ON audit.tenant;
 CREATE POLICY tenant_read ON audit.tenant FOR SELECT TO auditlog_app
     USING (tenant_id = current_setting('auditlog.tenant', true)
            AND current_setting('auditlog.role', true) IN ('owner', 'admin', 'support', 'publisher', 'maintenance'));
+
+-- The vendor-wide context '*' (sql/0019_vendor_streams.sql) reads every tenant's row: a
+-- vendor-wide stream on Citus follows each tenant's commit number (sql/0027_commit_ordered_feed.sql).
+-- It is the context of the vendor's unrestricted publisher key, which may act in any tenant.
+DROP POLICY IF EXISTS tenant_vendor_read ON audit.tenant;
+CREATE POLICY tenant_vendor_read ON audit.tenant FOR SELECT TO auditlog_app
+    USING (current_setting('auditlog.tenant', true) = '*'
+           AND current_setting('auditlog.role', true) IN ('publisher', 'maintenance'));

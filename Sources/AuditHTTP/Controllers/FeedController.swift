@@ -55,10 +55,7 @@ struct FeedController: Sendable {
         let scope = try ReadScope.resolve(request, context, allowed: { Self.roles.contains($0) })
         let parameters = try Self.parameters(request)
         let database = services.database
-        guard database.hasFeed else {
-            throw APIError(.notImplemented, code: "feed_unavailable",
-                           message: "The feed needs a single PostgreSQL primary; on Citus, distributed commits are not ordered by one snapshot.")
-        }
+        guard database.isFeedPosition(parameters.after) else { throw ReadRequest.bad("after", "is not a feed token this service gave out") }
         let deadline = ContinuousClock.now + .seconds(min(parameters.wait, services.feedMaxWait))
         var token = parameters.after
         while true {

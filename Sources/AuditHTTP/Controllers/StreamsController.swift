@@ -99,10 +99,6 @@ struct StreamsController: Sendable {
         let members = try await Self.body(request, context)
         let target = try Self.target(request, context, bodyScope: members["scope"])
         try Self.publisherOnly(target)
-        guard services.database.hasFeed else {
-            throw APIError(.notImplemented, code: "streams_unavailable",
-                           message: "Streams deliver the feed, which needs a single PostgreSQL primary; on Citus, distributed commits are not ordered by one snapshot.")
-        }
         var problems: [APIError.Detail] = []
         for key in members.keys.sorted() where !["kind", "url", "token", "categories", "actions", "backfill", "scope"].contains(key) {
             problems.append(.init(field: String(key.prefix(64)), message: "is not a stream setting"))

@@ -30,6 +30,11 @@ enum EventWriter {
     /// request's repeats).
     static let insertSQL = insertStatement(allNew: false)
 
+    /// On Citus, `insertSQL` with the events' `xid` bound ($2): the coordinator's transaction id,
+    /// which `numberCommitQuery` records with the commit. Bound, not left to the column's default,
+    /// so that where Citus evaluates a default (coordinator or worker) cannot part the two.
+    static let insertWithXidSQL = insertStatement(allNew: false, xid: true)
+
     /// The common case on PostgreSQL, tried first: every id is new. Then the claims and rows are
     /// plain inserts, without `ON CONFLICT`'s second index probe per row (speculative insertion)
     /// and without the semi-join on the claims: on 500 rows a claim costs 9 µs a row instead of
@@ -37,14 +42,14 @@ enum EventWriter {
     /// statement with 23505; `write` then rolls back and writes the group again with `insertSQL`.
     static let insertNewSQL = insertStatement(allNew: true)
 
-    static func insertStatement(allNew: Bool) -> String {
+    static func insertStatement(allNew: Bool, xid: Bool = false) -> String {
         """
         \(inputSQL), claimed AS (
             INSERT INTO audit.event_id (tenant_id, id, occurred_at, hash)
             SELECT tenant_id, id, occurred_at, hash FROM input\(allNew ? "" : "\n    ON CONFLICT DO NOTHING\n    RETURNING id")
         ), inserted AS (
-            INSERT INTO audit.event (\(eventColumns))
-            SELECT \(eventColumns) FROM input\(allNew ? "" : " WHERE id IN (SELECT id FROM claimed)")
+            INSERT INTO audit.event (\(eventColumns)\(xid ? ", xid" : ""))
+            SELECT \(eventColumns)\(xid ? ", $2::xid8" : "") FROM input\(allNew ? "" : " WHERE id IN (SELECT id FROM claimed)")
             RETURNING tenant_id, id, occurred_at, targets
         ), linked AS (
             INSERT INTO audit.event_target (tenant_id, target_type, target_id, occurred_at, event_id)
@@ -85,25 +90,17 @@ enum EventWriter {
         }
         var duplicates = [Int](repeating: 0, count: submissions.count)
         let tenants = byTenant.keys.sorted(by: { $0.rawValue < $1.rawValue })
-        let pipelined = engine == .postgres
         let body = { (connection: PostgresConnection) throws in
+            var xid: String?  // on Citus, the coordinator's transaction id (see insertWithXidSQL)
             for (position, tenant) in tenants.enumerated() {
                 let items = byTenant[tenant]!
-                let retention: Int
-                if pipelined {
-                    // The tenant's context and its retention in one round trip (the first also
-                    // carries the transaction's BEGIN).
-                    let results = try connection.queries([
-                        engine.contextQuery(key: tenant.rawValue, roleName: AccessRole.publisher.rawValue),
-                        ingestLockQuery(tenant),
-                        retentionSelect(tenant),
-                    ])
-                    retention = try retentionDays(of: tenant, found: results[2], on: connection)
-                } else {
-                    try connection.executeScript(unsafeSQL: try engine.contextPreamble(tenant: tenant, roleName: AccessRole.publisher.rawValue, on: connection))
-                    try connection.query(ingestLockQuery(tenant))
-                    retention = try retentionDays(of: tenant, found: try connection.query(retentionSelect(tenant)), on: connection)
-                }
+                // The tenant's context and its retention in one round trip (the first also
+                // carries the transaction's BEGIN).
+                let needsXid = engine == .citus && xid == nil
+                let results = try connection.queries(engine.contextQueries(key: tenant.rawValue, roleName: AccessRole.publisher.rawValue, on: connection)
+                    + [ingestLockQuery(tenant), retentionSelect(tenant)] + (needsXid ? ["SELECT pg_current_xact_id()::text"] : []))
+                if needsXid { xid = try results[results.count - 1].rows[0].decode(String.self, at: 0) }
+                let retention = try retentionDays(of: tenant, found: results[results.count - (needsXid ? 2 : 1)], on: connection)
                 try checkRetention(items, days: retention)
                 // One row per id: a repeat of the same event is a duplicate, any other event
                 // with that id a conflict (tagged with its submission).
@@ -129,7 +126,8 @@ enum EventWriter {
                 }
                 try throwConflicts(requestConflicts, inRequest: true)
                 try throwConflicts(conflicts)
-                let insert = PostgresQuery(unsafeSQL: allNew ? insertNewSQL : insertSQL, binds: [rowsJSON(unique)])
+                let insert = xid.map { PostgresQuery(unsafeSQL: insertWithXidSQL, binds: [rowsJSON(unique), $0]) }
+                    ?? PostgresQuery(unsafeSQL: allNew ? insertNewSQL : insertSQL, binds: [rowsJSON(unique)])
                 if allNew {
                     // Every id is new or the statement fails, so nothing is left to look up: the
                     // last tenant's insert goes out with the COMMIT (a failure skips the COMMIT
@@ -139,21 +137,22 @@ enum EventWriter {
                 }
                 let written = Set(try connection.query(insert).rows.map { try $0.decode(String.self, at: 0) })
                 let refused = unique.filter { !written.contains($0.event.id) }
-                guard !refused.isEmpty else { continue }
-                let stored = Dictionary(uniqueKeysWithValues: try connection.query("""
-                    SELECT id, hash FROM audit.event_id WHERE tenant_id = \(tenant.rawValue) AND id = ANY(\(refused.map(\.event.id))::text[])
-                    """).rows.map { (try $0.decode(String.self, at: 0), try $0.decode(String.self, at: 1)) })
-                for item in refused {
-                    if stored[item.event.id] == item.event.hash { duplicates[item.submission] += 1 } else { conflicts.append(item) }
+                if !refused.isEmpty {
+                    let stored = Dictionary(uniqueKeysWithValues: try connection.query("""
+                        SELECT id, hash FROM audit.event_id WHERE tenant_id = \(tenant.rawValue) AND id = ANY(\(refused.map(\.event.id))::text[])
+                        """).rows.map { (try $0.decode(String.self, at: 0), try $0.decode(String.self, at: 1)) })
+                    for item in refused {
+                        if stored[item.event.id] == item.event.hash { duplicates[item.submission] += 1 } else { conflicts.append(item) }
+                    }
+                    try throwConflicts(conflicts)
                 }
-                try throwConflicts(conflicts)
+                if let xid, !written.isEmpty {
+                    // The commit's number is the tenant's last write; the last tenant's goes out with the COMMIT.
+                    _ = try connection.queries([numberCommitQuery(tenant, xid: xid)] + (position == tenants.count - 1 ? ["COMMIT"] : []))
+                }
             }
         }
-        if pipelined {
-            try connection.withDeferredTransaction(opening: [], body)
-        } else {
-            try connection.withTransaction(beginSeparately: engine == .citus, body)
-        }
+        try connection.withDeferredTransaction(opening: [], body)
         return duplicates
     }
 
@@ -167,6 +166,22 @@ enum EventWriter {
                 ? "'\($0.event.id)' is also the id of a different event sent with it"
                 : "'\($0.event.id)' is already stored as a different event")
         }))
+    }
+
+    /// On Citus, the feed's order (sql/0027_commit_ordered_feed.sql): the tenant's next commit
+    /// number, taken as this transaction's last write for the tenant, so the tenant row's lock is
+    /// held only from here to the commit; the commit is recorded with the transaction's id on the
+    /// coordinator, the `xid` its events were written with. One statement; `ON
+    /// CONFLICT` (never met: the number is new) keeps Citus from sending the insert as a COPY,
+    /// which row-level security refuses.
+    static func numberCommitQuery(_ tenant: TenantID, xid: String) -> PostgresQuery {
+        """
+        WITH numbered AS (
+            UPDATE audit.tenant SET feed_seq = feed_seq + 1 WHERE tenant_id = \(tenant.rawValue) RETURNING tenant_id, feed_seq
+        )
+        INSERT INTO audit.feed_commit (tenant_id, seq, xid) SELECT tenant_id, feed_seq, \(xid)::xid8 FROM numbered
+        ON CONFLICT DO NOTHING
+        """
     }
 
     /// Holds the tenant's ingest lock shared until the transaction ends, before any row is

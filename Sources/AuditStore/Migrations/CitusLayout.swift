@@ -7,7 +7,8 @@ internal import PostgresLibPQ
 /// reference tables, copied to every node. Applied by `migrate`, idempotently.
 enum CitusLayout {
     /// Distributed by `tenant_id`, colocated with the first.
-    static let tenantTables = ["audit.tenant", "audit.event", "audit.event_target", "audit.digest", "audit.event_id", "audit.setting_change", "audit.stream"]
+    static let tenantTables = ["audit.tenant", "audit.event", "audit.event_target", "audit.digest", "audit.event_id", "audit.setting_change", "audit.stream",
+                               "audit.feed_commit", "audit.stream_cursor"]
     /// On every node.
     static let referenceTables = ["audit.api_key", "audit.retention_policy", "audit.digest_key", "audit.api_key_change"]
 
@@ -45,11 +46,13 @@ enum CitusLayout {
     /// column in each shard's INSERT, so on Citus the service role needs INSERT on the columns it
     /// may not choose; the policies bound them instead (`received_at` to the moment of the
     /// insert, sql/policies/event.sql; a new tenant's settings to the defaults, tenant.sql). `xid`
-    /// is the coordinator's transaction; the feed, which reads it, is refused on Citus.
+    /// is the coordinator's transaction, the same in the rows of `audit.feed_commit`, which is
+    /// how the feed finds a numbered commit's events (sql/0027_commit_ordered_feed.sql).
     static func grantCoordinatorEvaluatedColumns(_ connection: PostgresConnection) throws {
         try connection.executeScript(unsafeSQL: """
             GRANT INSERT (received_at, xid) ON audit.event TO auditlog_app;
-            GRANT INSERT (retention_days, legal_hold, created_at, updated_at, redact_keys) ON audit.tenant TO auditlog_app
+            GRANT INSERT (retention_days, legal_hold, created_at, updated_at, redact_keys, feed_seq) ON audit.tenant TO auditlog_app;
+            GRANT INSERT (xid, committed_at) ON audit.feed_commit TO auditlog_app
             """)
     }
 }

@@ -207,6 +207,13 @@ public struct RetentionPass: Sendable {
                 logger.info("pruned tenant", metadata: ["tenant": "\(tenant)", "rows": "\(removed)"])
             }
         }
+        // On Citus, the feed's numbered commits whose events are gone (a PK probe per tenant elsewhere).
+        var commitsRemoved = 0
+        for tenant in tenants.map(\.tenant) {
+            try Task.checkCancellation()
+            commitsRemoved += try await lease.run { try $0.query("SELECT audit.prune_feed_commits(\(tenant))").rows[0].decode(Int.self, at: 0) }
+        }
+        if commitsRemoved > 0 { logger.info("removed feed commits whose events are gone", metadata: ["commits": "\(commitsRemoved)"]) }
         let oldest = try await lease.run { connection in
             _ = try connection.query("SELECT audit.mark_digests_past_retention()")
             // Every expired row is now gone, by partition drop or by prune; report what is left.

@@ -143,15 +143,32 @@ extension AuditDatabase {
     // MARK: Configuration (publisher; owners and admins read)
 
     public func createStream(_ settings: StreamSettings, id: String, secret: String?, scope: StreamScope) async throws -> StreamRecord {
-        try await withContext(key: scope.key, roleName: AccessRole.publisher.rawValue, on: readPool) { connection in
-            // A new stream starts now (the current snapshot), or at the feed's start for a backfill.
-            let position = settings.backfill ? FeedToken.start.encoded
-                : FeedToken(previous: try connection.query("SELECT pg_current_snapshot()::text").rows[0].decode(String.self, at: 0),
-                            current: nil, last: nil).encoded
+        let engine = self.engine
+        return try await withContext(key: scope.key, roleName: AccessRole.publisher.rawValue, on: readPool) { connection in
+            // A new stream starts now, or at the feed's start for a backfill.
+            let position: FeedToken
+            switch (scope, engine) {
+            case (_, _) where settings.backfill && !(scope == .vendor && engine == .citus):
+                position = .start
+            case (.tenant(let tenant), _):
+                position = try EventReader.feedTokenNow(engine: engine, tenant: tenant, on: connection)
+            case (.vendor, .postgres):
+                position = .snapshots(previous: try EventReader.currentSnapshot(on: connection), current: nil, last: nil)
+            case (.vendor, .citus):
+                // A position in each tenant's commits (audit.stream_cursor); none means from the first.
+                if !settings.backfill {
+                    try connection.query("""
+                        INSERT INTO audit.stream_cursor (tenant_id, stream_id, seq)
+                        SELECT tenant_id, \(id), feed_seq FROM audit.tenant WHERE feed_seq > 0
+                        ON CONFLICT (tenant_id, stream_id) DO NOTHING
+                        """)
+                }
+                position = .cursors(generation: 0)
+            }
             return try StreamRecord(row: connection.query("""
                 INSERT INTO audit.stream (tenant_id, stream_id, kind, url, token, secret, categories, actions, position)
                 VALUES (\(scope.key), \(id), \(settings.kind.rawValue), \(settings.url), \(settings.token), \(secret),
-                        \(settings.categories)::text[], \(settings.actions)::text[], \(position))
+                        \(settings.categories)::text[], \(settings.actions)::text[], \(position.encoded))
                 RETURNING \(unsafeSQL: StreamRecord.columns)
                 """).rows[0])
         }
@@ -193,7 +210,9 @@ extension AuditDatabase {
 
     public func deleteStream(id: String, scope: StreamScope) async throws -> Bool {
         try await withContext(key: scope.key, roleName: AccessRole.publisher.rawValue, on: readPool) { connection in
-            try connection.query("DELETE FROM audit.stream WHERE tenant_id = \(scope.key) AND stream_id = \(id) RETURNING 1").rows.count == 1
+            let deleted = try connection.query("DELETE FROM audit.stream WHERE tenant_id = \(scope.key) AND stream_id = \(id) RETURNING 1").rows.count == 1
+            if deleted, scope == .vendor { try connection.query("DELETE FROM audit.stream_cursor WHERE stream_id = \(id)") }
+            return deleted
         }
     }
 
@@ -222,37 +241,61 @@ extension AuditDatabase {
     }
 
     /// The feed after a stream's position, read as the delivery loop.
-    public func streamFeed(after token: FeedToken, limit: Int, scope: StreamScope) async throws -> FeedPage {
-        try await withContext(key: scope.key, roleName: Self.maintenanceRole, on: readPool) { connection in
-            switch scope {
-            case .tenant(let tenant): try EventReader.feed(tenant: tenant, after: token, limit: limit, on: connection)
-            case .vendor: try EventReader.vendorFeed(after: token, limit: limit, on: connection)
+    public func streamFeed(after token: FeedToken, limit: Int, scope: StreamScope, id: String) async throws -> FeedPage {
+        let engine = self.engine
+        return try await withContext(key: scope.key, roleName: Self.maintenanceRole, on: readPool) { connection in
+            switch (scope, engine) {
+            case (.tenant(let tenant), _):
+                return try EventReader.feed(engine: engine, tenant: tenant, after: token, limit: limit, on: connection)
+            case (.vendor, .postgres):
+                return try EventReader.vendorFeed(after: token, limit: limit, on: connection)
+            case (.vendor, .citus):
+                guard case .cursors(let generation) = token else { throw StoreError(.invalidInput, "a vendor-wide stream's position is not a set of cursors") }
+                return try EventReader.vendorCommitFeed(stream: id, generation: generation, limit: limit, engine: engine, on: connection)
             }
         }
     }
 
     /// Moves the position from `from` to `to` after `count` events were acknowledged (or skipped
-    /// by the filter); false when the lease or the position changed meanwhile (nothing moves).
-    public func advanceStream(id: String, scope: StreamScope, owner: String, from: String, to: String, delivered count: Int, caughtUp: Bool) async throws -> Bool {
+    /// by the filter), with a vendor-wide stream's `cursors` on Citus; false when the lease or the
+    /// position changed meanwhile (nothing moves).
+    public func advanceStream(id: String, scope: StreamScope, owner: String, from: String, to: String, cursors: [StreamCursor] = [],
+                              delivered count: Int, caughtUp: Bool) async throws -> Bool {
         try await withContext(key: scope.key, roleName: Self.maintenanceRole, on: readPool) { connection in
+            // Which times move is chosen here, not by CASE: Citus refuses now() inside CASE.
+            var update: PostgresQuery = "UPDATE audit.stream SET position = \(to), delivered = delivered + \(Int64(count)), failing = false, failing_since = NULL"
+            if count > 0 { update.append(", last_delivered_at = now()") }
+            if caughtUp { update.append(", caught_up_at = now()") }
+            update.append(" WHERE tenant_id = \(scope.key) AND stream_id = \(id) AND lease_owner = \(owner) AND position = \(from) RETURNING 1")
+            let moved = try connection.query(update).rows.count == 1
+            guard moved, !cursors.isEmpty else { return moved }
+            // The cursors as one JSON bind (numbers as text: microseconds need all their digits).
+            let rows = JSONValue.array(cursors.map { cursor in
+                .object(["tenant_id": .string(cursor.tenant.rawValue), "seq": .string(String(cursor.seq)),
+                         "micros": cursor.last.map { .string(String($0.micros)) } ?? .null, "event_id": cursor.last.map { .string($0.id) } ?? .null])
+            })
             try connection.query("""
-                UPDATE audit.stream SET position = \(to), delivered = delivered + \(Int64(count)),
-                    last_delivered_at = CASE WHEN \(count) > 0 THEN now() ELSE last_delivered_at END,
-                    caught_up_at = CASE WHEN \(caughtUp) THEN now() ELSE caught_up_at END,
-                    failing = false, failing_since = NULL
-                WHERE tenant_id = \(scope.key) AND stream_id = \(id) AND lease_owner = \(owner) AND position = \(from)
-                RETURNING 1
-                """).rows.count == 1
+                INSERT INTO audit.stream_cursor (tenant_id, stream_id, seq, occurred_at, event_id, updated_at)
+                SELECT c.tenant_id, \(id), c.seq::bigint, timestamptz 'epoch' + c.micros::bigint * interval '1 microsecond', c.event_id, now()
+                FROM jsonb_to_recordset(\(rows.canonicalText)::jsonb) AS c(tenant_id text, seq text, micros text, event_id text)
+                ON CONFLICT (tenant_id, stream_id) DO UPDATE
+                SET seq = excluded.seq, occurred_at = excluded.occurred_at, event_id = excluded.event_id, updated_at = excluded.updated_at
+                """)
+            return true
         }
     }
 
     /// Records a failed delivery; the stream turns `failing` once it has failed for `failingAfter`.
     public func recordStreamFailure(id: String, scope: StreamScope, owner: String, error: String, failingAfter: Duration) async throws {
         _ = try await withContext(key: scope.key, roleName: Self.maintenanceRole, on: readPool) { connection in
+            // Two statements, as Citus refuses now() inside coalesce: the first failure's time, then the rest.
+            try connection.query("""
+                UPDATE audit.stream SET failing_since = now()
+                WHERE tenant_id = \(scope.key) AND stream_id = \(id) AND lease_owner = \(owner) AND failing_since IS NULL
+                """)
             try connection.query("""
                 UPDATE audit.stream SET last_error = \(String(error.prefix(1000))), last_error_at = now(),
-                    failing_since = coalesce(failing_since, now()),
-                    failing = coalesce(failing_since, now()) < now() - make_interval(secs => \(Double(failingAfter.components.seconds)))
+                    failing = failing_since < now() - make_interval(secs => \(Double(failingAfter.components.seconds)))
                 WHERE tenant_id = \(scope.key) AND stream_id = \(id) AND lease_owner = \(owner)
                 """)
         }
