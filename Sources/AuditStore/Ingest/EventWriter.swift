@@ -30,10 +30,6 @@ enum EventWriter {
     /// request's repeats).
     static let insertSQL = insertStatement(allNew: false)
 
-    /// On Citus, `insertSQL` with the events' `xid` bound ($2): the coordinator's transaction id,
-    /// which `numberCommitQuery` records with the commit. Bound, not left to the column's default,
-    /// so that where Citus evaluates a default (coordinator or worker) cannot part the two.
-    static let insertWithXidSQL = insertStatement(allNew: false, xid: true)
 
     /// The common case on PostgreSQL, tried first: every id is new. Then the claims and rows are
     /// plain inserts, without `ON CONFLICT`'s second index probe per row (speculative insertion)
@@ -42,14 +38,14 @@ enum EventWriter {
     /// statement with 23505; `write` then rolls back and writes the group again with `insertSQL`.
     static let insertNewSQL = insertStatement(allNew: true)
 
-    static func insertStatement(allNew: Bool, xid: Bool = false) -> String {
+    static func insertStatement(allNew: Bool) -> String {
         """
         \(inputSQL), claimed AS (
             INSERT INTO audit.event_id (tenant_id, id, occurred_at, hash)
             SELECT tenant_id, id, occurred_at, hash FROM input\(allNew ? "" : "\n    ON CONFLICT DO NOTHING\n    RETURNING id")
         ), inserted AS (
-            INSERT INTO audit.event (\(eventColumns)\(xid ? ", xid" : ""))
-            SELECT \(eventColumns)\(xid ? ", $2::xid8" : "") FROM input\(allNew ? "" : " WHERE id IN (SELECT id FROM claimed)")
+            INSERT INTO audit.event (\(eventColumns))
+            SELECT \(eventColumns) FROM input\(allNew ? "" : " WHERE id IN (SELECT id FROM claimed)")
             RETURNING tenant_id, id, occurred_at, targets
         ), linked AS (
             INSERT INTO audit.event_target (tenant_id, target_type, target_id, occurred_at, event_id)
@@ -70,9 +66,6 @@ enum EventWriter {
     /// Writes every submission in one transaction. Returns, per submission, how many of its
     /// events were duplicates; throws `IngestRejection` (tagged by submission) or a database error.
     static func write(_ submissions: [[StoredEvent]], on connection: PostgresConnection, engine: DatabaseEngine = .postgres) throws -> [Int] {
-        // On Citus a plain INSERT … SELECT reaches the shards as COPY, which row-level security
-        // refuses (0A000); `ON CONFLICT` keeps it an INSERT there.
-        guard engine == .postgres else { return try write(submissions, on: connection, engine: engine, allNew: false) }
         do {
             return try write(submissions, on: connection, engine: engine, allNew: true)
         } catch let error as PostgresError where error.sqlState == "23505" {
@@ -91,7 +84,9 @@ enum EventWriter {
         var duplicates = [Int](repeating: 0, count: submissions.count)
         let tenants = byTenant.keys.sorted(by: { $0.rawValue < $1.rawValue })
         let body = { (connection: PostgresConnection) throws in
-            var xid: String?  // on Citus, the coordinator's transaction id (see insertWithXidSQL)
+            var xid: String?  // on Citus, the coordinator's transaction id (see CitusRows)
+            var numbered: [TenantID] = []
+            var pending: [PostgresQuery] = []  // on Citus, sent with the COMMIT
             for (position, tenant) in tenants.enumerated() {
                 let items = byTenant[tenant]!
                 // The tenant's context and its retention in one round trip (the first also
@@ -126,34 +121,64 @@ enum EventWriter {
                 }
                 try throwConflicts(requestConflicts, inRequest: true)
                 try throwConflicts(conflicts)
-                let insert = xid.map { PostgresQuery(unsafeSQL: insertWithXidSQL, binds: [rowsJSON(unique), $0]) }
-                    ?? PostgresQuery(unsafeSQL: allNew ? insertNewSQL : insertSQL, binds: [rowsJSON(unique)])
+                if let xid {
+                    if allNew {
+                        // Sent with the commit's numbers and the COMMIT: a taken id fails the
+                        // round trip (23505), and `write` starts again with `allNew` false.
+                        pending += try engine.contextQueries(key: tenant.rawValue, roleName: AccessRole.publisher.rawValue, on: connection)
+                            + CitusRows.claims(unique, returning: false) + CitusRows.events(unique, xid: xid)
+                        numbered.append(tenant)
+                        continue
+                    }
+                    let claimed = Set(try connection.queries(CitusRows.claims(unique, returning: true)).flatMap { result in
+                        try result.rows.map { try $0.decode(String.self, at: 0) }
+                    })
+                    let written = unique.filter { claimed.contains($0.event.id) }
+                    if !written.isEmpty {
+                        _ = try connection.queries(CitusRows.events(written, xid: xid))
+                        numbered.append(tenant)
+                    }
+                    try sortRefused(unique.filter { !claimed.contains($0.event.id) }, of: tenant, duplicates: &duplicates, conflicts: &conflicts, on: connection)
+                    continue
+                }
+                let insert = PostgresQuery(unsafeSQL: allNew ? insertNewSQL : insertSQL, binds: [rowsJSON(unique)])
                 if allNew {
                     // Every id is new or the statement fails, so nothing is left to look up: the
                     // last tenant's insert goes out with the COMMIT (a failure skips the COMMIT
-                    // and rolls the transaction back). `allNew` is PostgreSQL only, so pipelined.
+                    // and rolls the transaction back).
                     if position == tenants.count - 1 { _ = try connection.queries([insert, "COMMIT"]) } else { _ = try connection.query(insert) }
                     continue
                 }
                 let written = Set(try connection.query(insert).rows.map { try $0.decode(String.self, at: 0) })
-                let refused = unique.filter { !written.contains($0.event.id) }
-                if !refused.isEmpty {
-                    let stored = Dictionary(uniqueKeysWithValues: try connection.query("""
-                        SELECT id, hash FROM audit.event_id WHERE tenant_id = \(tenant.rawValue) AND id = ANY(\(refused.map(\.event.id))::text[])
-                        """).rows.map { (try $0.decode(String.self, at: 0), try $0.decode(String.self, at: 1)) })
-                    for item in refused {
-                        if stored[item.event.id] == item.event.hash { duplicates[item.submission] += 1 } else { conflicts.append(item) }
-                    }
-                    try throwConflicts(conflicts)
+                try sortRefused(unique.filter { !written.contains($0.event.id) }, of: tenant, duplicates: &duplicates, conflicts: &conflicts, on: connection)
+            }
+            // On Citus the commit's number, for each tenant written, is the transaction's last
+            // write (each in its tenant's context), all in one round trip with the COMMIT (and,
+            // when every id is new, with the rows themselves): a tenant row's lock is held only
+            // from there to the commit.
+            if let xid, !numbered.isEmpty {
+                for tenant in numbered {
+                    pending += try engine.contextQueries(key: tenant.rawValue, roleName: AccessRole.publisher.rawValue, on: connection)
+                    pending.append(numberCommitQuery(tenant, xid: xid))
                 }
-                if let xid, !written.isEmpty {
-                    // The commit's number is the tenant's last write; the last tenant's goes out with the COMMIT.
-                    _ = try connection.queries([numberCommitQuery(tenant, xid: xid)] + (position == tenants.count - 1 ? ["COMMIT"] : []))
-                }
+                _ = try connection.queries(pending + ["COMMIT"])
             }
         }
         try connection.withDeferredTransaction(opening: [], body)
         return duplicates
+    }
+
+    /// The events whose id was taken already: the same event stored is a duplicate, another one a
+    /// conflict that refuses its request.
+    static func sortRefused(_ refused: [Item], of tenant: TenantID, duplicates: inout [Int], conflicts: inout [Item], on connection: PostgresConnection) throws {
+        guard !refused.isEmpty else { return }
+        let stored = Dictionary(uniqueKeysWithValues: try connection.query("""
+            SELECT id, hash FROM audit.event_id WHERE tenant_id = \(tenant.rawValue) AND id = ANY(\(refused.map(\.event.id))::text[])
+            """).rows.map { (try $0.decode(String.self, at: 0), try $0.decode(String.self, at: 1)) })
+        for item in refused {
+            if stored[item.event.id] == item.event.hash { duplicates[item.submission] += 1 } else { conflicts.append(item) }
+        }
+        try throwConflicts(conflicts)
     }
 
     /// A different event under an id already taken refuses its whole request (409 id_conflict).
@@ -169,8 +194,8 @@ enum EventWriter {
     }
 
     /// On Citus, the feed's order (sql/0027_commit_ordered_feed.sql): the tenant's next commit
-    /// number, taken as this transaction's last write for the tenant, so the tenant row's lock is
-    /// held only from here to the commit; the commit is recorded with the transaction's id on the
+    /// number, taken among the transaction's last writes, so the tenant row's lock is held only
+    /// from there to the commit; the commit is recorded with the transaction's id on the
     /// coordinator, the `xid` its events were written with. One statement; `ON
     /// CONFLICT` (never met: the number is new) keeps Citus from sending the insert as a COPY,
     /// which row-level security refuses.
