@@ -14,6 +14,9 @@ enum CitusRows {
     /// Rows per statement: 18 binds a row stays well under PostgreSQL's 65,535.
     static let chunk = 1_000
 
+    /// How many statements `claims` makes of `rows` rows.
+    static func statementCount(_ rows: Int) -> Int { (rows + chunk - 1) / chunk }
+
     /// The ids' claims; `returning` (with `ON CONFLICT DO NOTHING`) answers the ids claimed, else
     /// an id already taken fails the statement (23505).
     static func claims(_ items: [EventWriter.Item], returning: Bool) -> [PostgresQuery] {

@@ -84,19 +84,28 @@ enum EventWriter {
         var duplicates = [Int](repeating: 0, count: submissions.count)
         let tenants = byTenant.keys.sorted(by: { $0.rawValue < $1.rawValue })
         let body = { (connection: PostgresConnection) throws in
-            var xid: String?  // on Citus, the coordinator's transaction id (see CitusRows)
-            var numbered: [TenantID] = []
-            var pending: [PostgresQuery] = []  // on Citus, sent with the COMMIT
+            let context = { (tenant: TenantID) throws -> [PostgresQuery] in
+                try engine.contextQueries(key: tenant.rawValue, roleName: AccessRole.publisher.rawValue, on: connection)
+            }
+            // Every tenant's context, ingest lock and retention in one round trip with the BEGIN
+            // (on Citus also the transaction id, see CitusRows); each later step names its
+            // tenant's context again.
+            var opening: [PostgresQuery] = []
+            var retentionAt: [Int] = []
+            for tenant in tenants {
+                opening += try context(tenant) + [ingestLockQuery(tenant)]
+                retentionAt.append(opening.count)
+                opening.append(retentionSelect(tenant))
+            }
+            if engine == .citus { opening.append("SELECT pg_current_xact_id()::text") }
+            let opened = try connection.queries(opening)
+            let xid = engine == .citus ? try opened[opened.count - 1].rows[0].decode(String.self, at: 0) : nil
+            var written: [(tenant: TenantID, items: [Item])] = []
             for (position, tenant) in tenants.enumerated() {
                 let items = byTenant[tenant]!
-                // The tenant's context and its retention in one round trip (the first also
-                // carries the transaction's BEGIN).
-                let needsXid = engine == .citus && xid == nil
-                let results = try connection.queries(engine.contextQueries(key: tenant.rawValue, roleName: AccessRole.publisher.rawValue, on: connection)
-                    + [ingestLockQuery(tenant), retentionSelect(tenant)] + (needsXid ? ["SELECT pg_current_xact_id()::text"] : []))
-                if needsXid { xid = try results[results.count - 1].rows[0].decode(String.self, at: 0) }
-                let retention = try retentionDays(of: tenant, found: results[results.count - (needsXid ? 2 : 1)], on: connection)
-                try checkRetention(items, days: retention)
+                let found = opened[retentionAt[position]]
+                if found.rows.isEmpty { _ = try connection.queries(try context(tenant)) }  // its first event: the row is made in its context
+                try checkRetention(items, days: try retentionDays(of: tenant, found: found, on: connection))
                 // One row per id: a repeat of the same event is a duplicate, any other event
                 // with that id a conflict (tagged with its submission).
                 var first: [String: (hash: String, submission: Int)] = [:]
@@ -121,48 +130,46 @@ enum EventWriter {
                 }
                 try throwConflicts(requestConflicts, inRequest: true)
                 try throwConflicts(conflicts)
-                if let xid {
-                    if allNew {
-                        // Sent with the commit's numbers and the COMMIT: a taken id fails the
-                        // round trip (23505), and `write` starts again with `allNew` false.
-                        pending += try engine.contextQueries(key: tenant.rawValue, roleName: AccessRole.publisher.rawValue, on: connection)
-                            + CitusRows.claims(unique, returning: false) + CitusRows.events(unique, xid: xid)
-                        numbered.append(tenant)
-                        continue
+                written.append((tenant, unique))
+            }
+            // Every id new: each tenant's rows go out in one round trip with the COMMIT (on Citus
+            // with the commits' numbers); a taken id fails it (23505), the transaction rolls back,
+            // and `write` starts again with `allNew` false.
+            var last: [PostgresQuery] = []
+            var numbered: [TenantID] = []
+            for (tenant, unique) in written {
+                if allNew {
+                    last += try context(tenant)
+                    if let xid { last += CitusRows.claims(unique, returning: false) + CitusRows.events(unique, xid: xid) } else {
+                        last.append(PostgresQuery(unsafeSQL: insertNewSQL, binds: [rowsJSON(unique)]))
                     }
-                    let claimed = Set(try connection.queries(CitusRows.claims(unique, returning: true)).flatMap { result in
+                    numbered.append(tenant)
+                    continue
+                }
+                // Otherwise each id is claimed if free; an id taken is a duplicate or a conflict.
+                var conflicts: [Item] = []
+                let claimed: Set<String>
+                if let xid {
+                    let results = try connection.queries(try context(tenant) + CitusRows.claims(unique, returning: true))
+                    claimed = Set(try results.dropFirst(results.count - CitusRows.statementCount(unique.count)).flatMap { result in
                         try result.rows.map { try $0.decode(String.self, at: 0) }
                     })
-                    let written = unique.filter { claimed.contains($0.event.id) }
-                    if !written.isEmpty {
-                        _ = try connection.queries(CitusRows.events(written, xid: xid))
-                        numbered.append(tenant)
-                    }
-                    try sortRefused(unique.filter { !claimed.contains($0.event.id) }, of: tenant, duplicates: &duplicates, conflicts: &conflicts, on: connection)
-                    continue
+                    let stored = unique.filter { claimed.contains($0.event.id) }
+                    if !stored.isEmpty { _ = try connection.queries(CitusRows.events(stored, xid: xid)) }
+                } else {
+                    let results = try connection.queries(try context(tenant) + [PostgresQuery(unsafeSQL: insertSQL, binds: [rowsJSON(unique)])])
+                    claimed = Set(try results[results.count - 1].rows.map { try $0.decode(String.self, at: 0) })
                 }
-                let insert = PostgresQuery(unsafeSQL: allNew ? insertNewSQL : insertSQL, binds: [rowsJSON(unique)])
-                if allNew {
-                    // Every id is new or the statement fails, so nothing is left to look up: the
-                    // last tenant's insert goes out with the COMMIT (a failure skips the COMMIT
-                    // and rolls the transaction back).
-                    if position == tenants.count - 1 { _ = try connection.queries([insert, "COMMIT"]) } else { _ = try connection.query(insert) }
-                    continue
-                }
-                let written = Set(try connection.query(insert).rows.map { try $0.decode(String.self, at: 0) })
-                try sortRefused(unique.filter { !written.contains($0.event.id) }, of: tenant, duplicates: &duplicates, conflicts: &conflicts, on: connection)
+                if !claimed.isEmpty { numbered.append(tenant) }
+                try sortRefused(unique.filter { !claimed.contains($0.event.id) }, of: tenant, duplicates: &duplicates, conflicts: &conflicts, on: connection)
             }
-            // On Citus the commit's number, for each tenant written, is the transaction's last
-            // write (each in its tenant's context), all in one round trip with the COMMIT (and,
-            // when every id is new, with the rows themselves): a tenant row's lock is held only
-            // from there to the commit.
-            if let xid, !numbered.isEmpty {
-                for tenant in numbered {
-                    pending += try engine.contextQueries(key: tenant.rawValue, roleName: AccessRole.publisher.rawValue, on: connection)
-                    pending.append(numberCommitQuery(tenant, xid: xid))
-                }
-                _ = try connection.queries(pending + ["COMMIT"])
+            // On Citus the commit's number, for each tenant written, is among the transaction's
+            // last writes (each in its tenant's context), sent with the COMMIT: a tenant row's
+            // lock is held only from there to the commit.
+            if let xid {
+                for tenant in numbered { last += try context(tenant) + [numberCommitQuery(tenant, xid: xid)] }
             }
+            _ = try connection.queries(last + ["COMMIT"])
         }
         try connection.withDeferredTransaction(opening: [], body)
         return duplicates
