@@ -182,6 +182,49 @@ struct RowLevelSecurityTests {
         #expect(try await visibleEvents(context("org_a", "admin")) == ["a1", "a2"])
     }
 
+    @Test("the feed's commit numbers and a vendor-wide stream's cursors: each tenant's own, written only as its publisher, no settings through them")
+    func commitNumbersAndCursors() async throws {
+        func run(_ preamble: String, _ sql: String) async throws -> Int {
+            try await database.asApp { connection in
+                try connection.withTransaction(preamble: preamble) { connection in
+                    let result = try connection.query(PostgresQuery(unsafeSQL: sql))
+                    return result.rows.isEmpty ? 0 : (try? result.rows[0].decode(Int.self, at: 0)) ?? result.rows.count
+                }
+            }
+        }
+        func refused(_ preamble: String, _ sql: String) async -> String? {
+            do {
+                _ = try await run(preamble, sql)
+                return nil
+            } catch let error as PostgresError {
+                return error.sqlState
+            } catch {
+                return "\(error)"
+            }
+        }
+        // The publisher numbers its own tenant's commits, and only that.
+        #expect(try await run(context("org_a", "publisher"), "UPDATE audit.tenant SET feed_seq = feed_seq + 1 WHERE tenant_id = 'org_a' RETURNING feed_seq") == 1)
+        #expect(try await run(context("org_a", "publisher"), "UPDATE audit.tenant SET feed_seq = 99 WHERE tenant_id = 'org_b' RETURNING 1") == 0)
+        #expect(try await run(context("org_a", "admin"), "UPDATE audit.tenant SET feed_seq = 99 WHERE tenant_id = 'org_a' RETURNING 1") == 0)
+        #expect(await refused(context("org_a", "publisher"), "UPDATE audit.tenant SET retention_days = 1 WHERE tenant_id = 'org_a'") == "42501")
+        _ = try await run(context("org_a", "publisher"), "INSERT INTO audit.feed_commit (tenant_id, seq) VALUES ('org_a', 1)")
+        #expect(await refused(context("org_a", "publisher"), "INSERT INTO audit.feed_commit (tenant_id, seq) VALUES ('org_b', 1)") == "42501")
+        #expect(await refused(context("org_a", "admin"), "INSERT INTO audit.feed_commit (tenant_id, seq) VALUES ('org_a', 2)") == "42501")
+        // The transaction id and time are the database's on one node (CitusLayout grants them on Citus).
+        #expect(await refused(context("org_a", "publisher"), "INSERT INTO audit.feed_commit (tenant_id, seq, xid) VALUES ('org_a', 3, '5')") == "42501")
+        #expect(try await run(context("org_a", "admin"), "SELECT count(*) FROM audit.feed_commit") == 1)
+        #expect(try await run(context("org_b", "admin"), "SELECT count(*) FROM audit.feed_commit") == 0)
+        #expect(try await run("SELECT 1", "SELECT count(*) FROM audit.feed_commit") == 0)
+        // Cursors belong to the vendor-wide context '*', never to a tenant's.
+        #expect(await refused(context("org_a", "publisher"), "INSERT INTO audit.stream_cursor (tenant_id, stream_id, seq) VALUES ('org_a', 's', 0)") == "42501")
+        _ = try await run(context("*", "maintenance"), "INSERT INTO audit.stream_cursor (tenant_id, stream_id, seq) VALUES ('org_a', 's', 1)")
+        #expect(try await run(context("org_a", "admin"), "SELECT count(*) FROM audit.stream_cursor") == 0)
+        #expect(try await run(context("*", "maintenance"), "SELECT count(*) FROM audit.stream_cursor") == 1)
+        // The vendor-wide context reads tenant rows (their commit numbers) but changes none.
+        #expect(try await run(context("*", "maintenance"), "SELECT count(*) FROM audit.tenant") == 2)
+        #expect(try await run(context("*", "publisher"), "UPDATE audit.tenant SET feed_seq = 99 RETURNING 1") == 0)
+    }
+
     static func today() -> String {
         let formatter = DateFormatter()
         formatter.dateFormat = "yyyyMMdd"
