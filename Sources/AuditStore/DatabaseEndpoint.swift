@@ -119,7 +119,7 @@ public final class DatabaseEndpoint: Sendable {
     }
 
     /// Runs `body` with the owner's conninfo, wording a refusal for the operator.
-    private func asOwner<T: Sendable>(_ what: String, _ body: @escaping @Sendable (String) throws -> T) async throws -> T {
+    func asOwner<T: Sendable>(_ what: String, _ body: @escaping @Sendable (String) throws -> T) async throws -> T {
         let admin = adminConninfo
         return try await runBlocking {
             do {

@@ -12,7 +12,8 @@ struct AuditLogCommand: AsyncParsableCommand {
             With no DATABASE_URL, auditlog runs its own PostgreSQL in ./.auditlog \
             (AUDITLOG_DATA_DIR); every command uses that same database.
             """,
-        subcommands: [Serve.self, Migrate.self, Keys.self, Token.self, Retention.self, Verify.self, DigestKeyCommand.self]
+        subcommands: [Serve.self, Migrate.self, Keys.self, Token.self, Retention.self, Verify.self, DigestKeyCommand.self,
+                      Attach.self, Detach.self, Attached.self]
     )
 }
 

@@ -92,10 +92,12 @@ struct Serve: AsyncParsableCommand {
             database: services.database, digests: services.digestWriter!, interval: .seconds(3600), logger: logger)
         let streams = StreamDelivery(database: services.database, allowHosts: services.streamAllowHosts, configuration: configuration.delivery,
                                      logger: logger)
+        let captures = CaptureDrain(services: services, logger: logger)
         let group = ServiceGroup(configuration: .init(
-            // Stopped in reverse: stream delivery, maintenance, then HTTP (in-flight requests
-            // finish), then the store (acknowledged writes commit, pools close), then the embedded database.
-            services: [services.database, app] + (configuration.maintenance ? [maintenance] : []) + [streams],
+            // Stopped in reverse: stream delivery, the capture drain, maintenance, then HTTP
+            // (in-flight requests finish), then the store (acknowledged writes commit, pools
+            // close), then the embedded database.
+            services: [services.database, app] + (configuration.maintenance ? [maintenance] : []) + [captures, streams],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         if demo { Self.printDemoLinks(services, configuration: configuration) }

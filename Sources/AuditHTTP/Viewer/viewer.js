@@ -448,6 +448,12 @@
       late.title = "Recorded after the integrity digest of its hour was signed; a follow-up digest covers it.";
       meta.appendChild(late);
     }
+    if ((event.metadata || {}).source === "database") {
+      // Written by the application's database itself (auditlog attach), not sent as an event.
+      const captured = el("span", "badge captured", "Captured from the database");
+      captured.title = "Recorded by a trigger on " + (event.metadata.table || "a table") + " in the same transaction as the change.";
+      meta.appendChild(captured);
+    }
     summary.appendChild(meta);
     item.appendChild(summary);
 
