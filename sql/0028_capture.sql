@@ -38,10 +38,10 @@ CREATE TABLE audit.capture (
     context          text,
     db_user          text        NOT NULL DEFAULT session_user,
     application_name text,
-    CONSTRAINT capture_pkey PRIMARY KEY (tenant_id, capture_id),
+    -- One index, in the drain's order (the tenant in the key for a table distributed by it).
+    CONSTRAINT capture_pkey PRIMARY KEY (capture_id, tenant_id),
     CONSTRAINT capture_operation CHECK (operation IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'))
 );
-CREATE INDEX capture_order_idx ON audit.capture (capture_id);
 
 ALTER TABLE audit.attached_table ENABLE ROW LEVEL SECURITY;
 ALTER TABLE audit.attached_table FORCE ROW LEVEL SECURITY;

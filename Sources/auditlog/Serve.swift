@@ -97,7 +97,8 @@ struct Serve: AsyncParsableCommand {
             // Stopped in reverse: stream delivery, the capture drain, maintenance, then HTTP
             // (in-flight requests finish), then the store (acknowledged writes commit, pools
             // close), then the embedded database.
-            services: [services.database, app] + (configuration.maintenance ? [maintenance] : []) + [captures, streams],
+            services: [services.database, app] + (configuration.maintenance ? [maintenance] : [])
+                + (configuration.captureDrain ? [captures] : []) + [streams],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         if demo { Self.printDemoLinks(services, configuration: configuration) }

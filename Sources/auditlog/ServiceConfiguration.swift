@@ -47,6 +47,9 @@ struct ServiceConfiguration: Sendable {
     /// `AUDITLOG_MAINTENANCE`: `serve` runs the retention pass and seals digests itself. Off
     /// where one scheduled `auditlog retention run` does it for every replica.
     var maintenance: Bool
+    /// `AUDITLOG_CAPTURE_DRAIN`: `serve` turns captured changes of attached tables into events
+    /// (docs/capture.md). Off where other replicas do it.
+    var captureDrain: Bool
 
     init(environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         func value(_ name: String) -> String? {
@@ -118,6 +121,7 @@ struct ServiceConfiguration: Sendable {
             throw ConfigurationError(message: error.description)
         }
         maintenance = try flag("AUDITLOG_MAINTENANCE", default: true)
+        captureDrain = try flag("AUDITLOG_CAPTURE_DRAIN", default: true)
         var delivery = StreamDelivery.Configuration()
         delivery.failingAfter = .seconds(try integer("AUDITLOG_STREAM_FAILING_AFTER", default: Int(delivery.failingAfter.components.seconds),
                                                      range: 1...31_536_000))

@@ -19,6 +19,16 @@
 
 SET LOCAL ROLE auditlog_owner;
 
+-- A row's primary key as text: its one column, or its columns joined with ','.
+CREATE OR REPLACE FUNCTION audit.capture_key(row_value jsonb, key_columns text[])
+RETURNS text
+LANGUAGE sql
+IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT CASE WHEN cardinality(key_columns) = 1 THEN row_value ->> key_columns[1]
+                ELSE array_to_string(ARRAY(SELECT row_value ->> k FROM unnest(key_columns) AS k), ',') END
+$$;
+
 CREATE OR REPLACE FUNCTION audit.capture_row()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -63,17 +73,17 @@ BEGIN
         IF before_tenant <> after_tenant THEN
             INSERT INTO audit.capture (tenant_id, table_name, operation, row_key, old_row, new_row, actor, context, application_name)
             VALUES (before_tenant, attached, 'DELETE',
-                    array_to_string(ARRAY(SELECT before_row ->> k FROM unnest(key_columns) AS k), ','), before_row, NULL,
+                    audit.capture_key(before_row, key_columns), before_row, NULL,
                     actor, context, application),
                    (after_tenant, attached, 'INSERT',
-                    array_to_string(ARRAY(SELECT after_row ->> k FROM unnest(key_columns) AS k), ','), NULL, after_row,
+                    audit.capture_key(after_row, key_columns), NULL, after_row,
                     actor, context, application);
             RETURN NULL;
         END IF;
     END IF;
     INSERT INTO audit.capture (tenant_id, table_name, operation, row_key, old_row, new_row, actor, context, application_name)
     VALUES (coalesce(after_tenant, before_tenant), attached, TG_OP,
-            array_to_string(ARRAY(SELECT coalesce(after_row, before_row) ->> k FROM unnest(key_columns) AS k), ','),
+            audit.capture_key(coalesce(after_row, before_row), key_columns),
             before_row, after_row, actor, context, application);
     RETURN NULL;
 END
@@ -98,6 +108,7 @@ BEGIN
 END
 $$;
 
+REVOKE ALL ON FUNCTION audit.capture_key(jsonb, text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit.capture_row() FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit.capture_truncate() FROM PUBLIC;
 
