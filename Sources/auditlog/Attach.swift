@@ -100,11 +100,6 @@ struct Attached: AsyncParsableCommand {
             [$0.table, $0.entity, $0.category, $0.tenantColumn, $0.keyColumns.joined(separator: ","), $0.displayColumn ?? "-",
              $0.ignoreColumns.isEmpty ? "-" : $0.ignoreColumns.joined(separator: ","), $0.excludeColumns.isEmpty ? "-" : $0.excludeColumns.joined(separator: ",")]
         }
-        let widths = (0..<8).map { column in rows.map { $0[column].count }.max() ?? 0 }
-        for row in rows {
-            print(zip(row, widths).enumerated().map { index, cell in
-                index == 7 ? cell.0 : cell.0.padding(toLength: cell.1, withPad: " ", startingAt: 0)
-            }.joined(separator: "  "))
-        }
+        printColumns(rows)
     }
 }

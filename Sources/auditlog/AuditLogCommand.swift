@@ -87,3 +87,14 @@ struct CommandFailure: Error, CustomStringConvertible {
 func printError(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))
 }
+
+/// Prints rows as aligned columns, two spaces apart; the last column is not padded.
+func printColumns(_ rows: [[String]]) {
+    guard let count = rows.first?.count else { return }
+    let widths = (0..<count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+    for row in rows {
+        print(zip(row, widths).enumerated().map { index, cell in
+            index == count - 1 ? cell.0 : cell.0.padding(toLength: cell.1, withPad: " ", startingAt: 0)
+        }.joined(separator: "  "))
+    }
+}

@@ -65,12 +65,7 @@ struct Keys: AsyncParsableCommand {
                 }
                 return [String(key.id), key.name, key.tenant ?? "(every tenant)", key.prefix + "…", time(key.createdAt), time(key.lastUsedAt), state]
             }
-            let widths = (0..<7).map { column in rows.map { $0[column].count }.max() ?? 0 }
-            for row in rows {
-                print(zip(row, widths).enumerated().map { index, cell in
-                    index == 6 ? cell.0 : cell.0.padding(toLength: cell.1, withPad: " ", startingAt: 0)
-                }.joined(separator: "  "))
-            }
+            printColumns(rows)
         }
     }
 
