@@ -35,13 +35,7 @@ struct CaptureDrainTests {
     }
 
     func asSaaS(_ statements: [String], actor: String? = nil, rollback: Bool = false) async throws {
-        let role = role
-        try await database.asAdmin { connection in
-            try connection.executeScript(unsafeSQL: "BEGIN; SET LOCAL ROLE \(role)")
-            if let actor { try connection.query("SELECT set_config('auditlog.actor', \(actor), true)") }
-            for statement in statements { try connection.executeScript(unsafeSQL: statement) }
-            try connection.executeScript(unsafeSQL: rollback ? "ROLLBACK" : "COMMIT")
-        }
+        try await database.asRole(role, statements, actor: actor, rollback: rollback)
     }
 
     func events(_ client: any TestClientProtocol, _ query: String) async throws -> [[String: JSONValue]] {

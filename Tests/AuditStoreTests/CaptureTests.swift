@@ -33,18 +33,7 @@ struct CaptureTests {
 
     /// Runs `statements` as the SaaS role in one transaction (committed unless `rollback`).
     func asSaaS(_ statements: [String], actor: String? = nil, rollback: Bool = false) async throws {
-        let role = role
-        try await database.asAdmin { connection in
-            try connection.executeScript(unsafeSQL: "BEGIN; SET LOCAL ROLE \(role)")
-            do {
-                if let actor { try connection.query("SELECT set_config('auditlog.actor', \(actor), true)") }
-                for statement in statements { try connection.executeScript(unsafeSQL: statement) }
-                try connection.executeScript(unsafeSQL: rollback ? "ROLLBACK" : "COMMIT")
-            } catch {
-                _ = try? connection.executeScript(unsafeSQL: "ROLLBACK")
-                throw error
-            }
-        }
+        try await database.asRole(role, statements, actor: actor, rollback: rollback)
     }
 
     struct Captured: Equatable {

@@ -143,6 +143,22 @@ public struct TestDatabase: Sendable {
         }
     }
 
+    /// Runs `statements` in one transaction as `role` (a SaaS application's own role writing an
+    /// attached table), with `auditlog.actor` set when given; committed unless `rollback`.
+    public func asRole(_ role: String, _ statements: [String], actor: String? = nil, rollback: Bool = false) async throws {
+        try await asAdmin { connection in
+            try connection.executeScript(unsafeSQL: "BEGIN; SET LOCAL ROLE \(role)")
+            do {
+                if let actor { try connection.query("SELECT set_config('auditlog.actor', \(actor), true)") }
+                for statement in statements { try connection.executeScript(unsafeSQL: statement) }
+                try connection.executeScript(unsafeSQL: rollback ? "ROLLBACK" : "COMMIT")
+            } catch {
+                _ = try? connection.executeScript(unsafeSQL: "ROLLBACK")
+                throw error
+            }
+        }
+    }
+
     /// Runs blocking work on a fresh connection as the service role.
     public func asApp<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
         let conninfo = appConninfo
